@@ -1,0 +1,134 @@
+/* Recipes: YAML files that declare a whole run (data, levels, backbone, training, outputs).
+ * docs/recipes.md documents every key and its default; recipe_defaults() is the single source of
+ * those defaults in code.
+ *
+ * Errors name file:line:column and the key path, e.g.
+ *   recipes/x.yaml:7:5: levels[0].rate: must be > 1, got 0.5
+ * Command-line overrides (`--set train.epochs=1`) go through the same validation and are reported
+ * as "--set train.epochs=abc: train.epochs: expected an integer, got 'abc'".
+ *
+ * Ownership: rp_recipe is a plain value except for `text` and `path` strings it owns;
+ * recipe_free releases them. */
+#ifndef RP_RECIPE_H
+#define RP_RECIPE_H
+
+#include <stdbool.h>
+
+#include "core/error.h"
+
+#define RP_MAX_LEVELS 8
+#define RP_MAX_COLUMNS 64
+#define RP_NAME_MAX 256
+#define RP_PATH_MAX 1024
+
+typedef enum { PATCHING_FIXED, PATCHING_LEARNED, PATCHING_RANDOM } rp_patching;
+typedef enum { TOKENS_RAW, TOKENS_POOLED } rp_token_source;
+typedef enum { BACKBONE_TRANSFORMER, BACKBONE_S7, BACKBONE_ETSMLP } rp_backbone_kind;
+typedef enum { INPUTS_TOP, INPUTS_ALL } rp_backbone_inputs;
+typedef enum { NORM_BATCH, NORM_LAYER } rp_norm_kind;
+typedef enum { SCHEDULE_TYPE3, SCHEDULE_ONECYCLE, SCHEDULE_CONSTANT } rp_schedule;
+typedef enum { OPTIMIZER_ADAM, OPTIMIZER_ADAMW } rp_optimizer;
+typedef enum { BACKBONE_LOSS_ALL, BACKBONE_LOSS_GREEDY, BACKBONE_LOSS_BEST } rp_backbone_loss;
+
+typedef struct rp_level_recipe {
+    rp_patching patching;     /* patching: fixed | learned | random          (default fixed) */
+    double rate;              /* rate: K = ceil(n / rate), > 1                 (default 8) */
+    int patch_len;            /* patch_len: points a level-1 token resamples its span to (16);
+                                 the span is the segment plus (patch_len - rate) steps of
+                                 context past its end, so fixed rate 8, patch_len 16 is PatchTST's
+                                 overlapping P=16, S=8 patching */
+    int min_len, max_len;     /* min_len / max_len: bounds on segment length in units
+                                 (0 = no bound)                                (0, 0) */
+    int group_size;           /* group_size: G rollouts per window for GRPG    (4) */
+    int policy_channels;      /* policy.channels: conv width                   (16) */
+    int policy_kernel;        /* policy.kernel: conv kernel size (odd)         (5) */
+    int policy_layers;        /* policy.layers: conv layers                    (2) */
+    double prior_scale;       /* policy.prior_scale: strength of the uniform-spacing prior (2.0) */
+    bool trainable;           /* trainable                                     (true) */
+    rp_token_source tokens;   /* tokens: raw | pooled (levels > 1)             (raw) */
+} rp_level_recipe;
+
+typedef struct rp_recipe {
+    char *path;               /* file the recipe came from (owned), NULL if built in code */
+    char *text;               /* the resolved recipe as YAML text (owned), for checkpoints */
+    char name[RP_NAME_MAX];   /* name: default = file name without .yaml */
+
+    struct {
+        char path[RP_PATH_MAX];   /* data.path: CSV or .tsf file, or "generated" (generated) */
+        char resolved_path[RP_PATH_MAX]; /* path after REINPATCH_DATA resolution (set by recipe_resolve_data) */
+        int protocol;             /* data.protocol: auto | ett_hourly | ett_minute | ratio (auto),
+                                     holds an rp_protocol value from io/dataset.h */
+        int n_columns;            /* data.columns: list of names; empty = all   (all) */
+        char columns[RP_MAX_COLUMNS][RP_NAME_MAX];
+        int lookback;             /* data.lookback                               (336) */
+        int horizon;              /* data.horizon                                (96) */
+        int generated_rows;       /* data.generated.rows                         (4000) */
+        int generated_channels;   /* data.generated.channels                     (3) */
+        long long generated_seed; /* data.generated.seed                         (7) */
+    } data;
+
+    int n_levels;                 /* levels: list, 1..RP_MAX_LEVELS entries (one fixed level) */
+    rp_level_recipe levels[RP_MAX_LEVELS];
+    char levels_from[RP_PATH_MAX];/* levels_from: patcher file to load the level stack from ("") */
+
+    struct {
+        rp_backbone_kind kind;    /* backbone.kind: transformer | s7 | etsmlp    (transformer) */
+        rp_backbone_inputs inputs;/* backbone.inputs: top | all                   (top) */
+        int d_model;              /* backbone.d_model                            (16) */
+        int n_heads;              /* backbone.n_heads                            (4) */
+        int n_layers;             /* backbone.n_layers                           (3) */
+        int d_ff;                 /* backbone.d_ff                               (128) */
+        double dropout;           /* backbone.dropout, [0, 1)                    (0.3) */
+        double head_dropout;      /* backbone.head_dropout, [0, 1)               (0.0) */
+        rp_norm_kind norm;        /* backbone.norm: batch | layer                (batch) */
+        int state_size;           /* backbone.state_size: S7 state per channel   (16) */
+        int expand;               /* backbone.expand: ETSMLP expansion factor    (2) */
+    } backbone;
+
+    struct {
+        int epochs;               /* train.epochs                                (10) */
+        int batch_size;           /* train.batch_size                            (128) */
+        double lr;                /* train.lr                                    (1e-4) */
+        double policy_lr;         /* train.policy_lr                             (1e-3) */
+        rp_schedule schedule;     /* train.schedule: type3 | onecycle | constant (type3) */
+        double pct_start;         /* train.pct_start: one-cycle warm-up fraction (0.3) */
+        rp_optimizer optimizer;   /* train.optimizer: adam | adamw               (adam) */
+        double weight_decay;      /* train.weight_decay                          (0.0) */
+        long long seed;           /* train.seed                                  (2021) */
+        int threads;              /* train.threads, 0 = all cores                (0) */
+        int patience;             /* train.patience: epochs without val improvement (3) */
+        int max_steps_per_epoch;  /* train.max_steps_per_epoch, 0 = full epochs   (0) */
+        int warmup_epochs;        /* train.warmup_epochs of fixed patching before policies learn (0) */
+        rp_backbone_loss backbone_loss; /* train.backbone_loss: all | greedy | best (all) */
+        double entropy_beta;      /* train.entropy_beta                          (0.0) */
+        int checkpoint_every;     /* train.checkpoint_every steps, 0 = epochs only (0) */
+        int eval_batch_size;      /* train.eval_batch_size                       (256) */
+    } train;
+
+    struct {
+        char dir[RP_PATH_MAX];    /* output.dir, "" = runs/<name>                ("") */
+        bool checkpoint;          /* output.checkpoint: write checkpoints         (true) */
+    } output;
+} rp_recipe;
+
+/* Fills every field with its documented default (one fixed level, generated data). */
+void recipe_defaults(rp_recipe *r);
+/* Parses a YAML file over the defaults and validates it. */
+int recipe_load(const char *path, rp_recipe *r, rp_error *err);
+/* Parses YAML text (name used in messages in place of a file path). */
+int recipe_parse(const char *text, const char *name, rp_recipe *r, rp_error *err);
+/* Applies one "key.path=value" override, e.g. "train.epochs=1", "levels[0].rate=4".
+ * Call recipe_validate after all overrides. */
+int recipe_set(rp_recipe *r, const char *assignment, rp_error *err);
+/* Cross-field checks (levels fit the lookback, heads divide d_model, ...). */
+int recipe_validate(const rp_recipe *r, rp_error *err);
+/* Regenerates r->text from the fields (the resolved recipe, all keys). */
+int recipe_render(rp_recipe *r, rp_error *err);
+/* Resolves data.path against $REINPATCH_DATA when relative (and not "generated") into
+ * data.resolved_path; an absent file is an error that names both the path and REINPATCH_DATA. */
+int recipe_resolve_data(rp_recipe *r, rp_error *err);
+/* K of every level for this recipe's lookback: K1 = ceil(L / rate1), K_l = ceil(K_{l-1} / rate_l). */
+int recipe_level_counts(const rp_recipe *r, int *counts);
+void recipe_free(rp_recipe *r);
+
+#endif
