@@ -48,6 +48,15 @@ typedef struct rp_level_recipe {
     rp_token_source tokens;   /* tokens: raw | pooled (levels > 1)             (raw) */
 } rp_level_recipe;
 
+/* Where a key's value came from, so that cross-field errors can point at it: line/column 1-based
+ * in rp_recipe.path; line 0 = a default (or set in code); line -1 = a --set override. */
+typedef struct rp_recipe_mark {
+    int line, column;
+} rp_recipe_mark;
+
+#define RP_RECIPE_MARKS 64        /* >= the top-level schema entries (checked in io/recipe.c) */
+#define RP_LEVEL_MARKS 16         /* >= the per-level schema entries */
+
 typedef struct rp_recipe {
     char *path;               /* file the recipe came from (owned), NULL if built in code */
     char *text;               /* the resolved recipe as YAML text (owned), for checkpoints */
@@ -109,16 +118,30 @@ typedef struct rp_recipe {
         char dir[RP_PATH_MAX];    /* output.dir, "" = runs/<name>                ("") */
         bool checkpoint;          /* output.checkpoint: write checkpoints         (true) */
     } output;
+
+    /* Source positions of the keys, indexed by schema entry; maintained by io/recipe.c only. */
+    struct {
+        rp_recipe_mark key[RP_RECIPE_MARKS];
+        rp_recipe_mark level[RP_MAX_LEVELS][RP_LEVEL_MARKS];
+        rp_recipe_mark level_item[RP_MAX_LEVELS];   /* the "- " that opens each level */
+    } marks;
 } rp_recipe;
 
-/* Fills every field with its documented default (one fixed level, generated data). */
+/* Fills every field with its documented default (one fixed level, generated data). Overwrites r
+ * entirely (path and text become NULL; free a previously loaded recipe first). */
 void recipe_defaults(rp_recipe *r);
-/* Parses a YAML file over the defaults and validates it. */
+/* Parses a YAML file over the defaults, validates it and renders r->text. Same as recipe_parse
+ * on the file's contents with name = path. */
 int recipe_load(const char *path, rp_recipe *r, rp_error *err);
-/* Parses YAML text (name used in messages in place of a file path). */
+/* Parses YAML text over the defaults, validates it and renders r->text. name is used in messages
+ * in place of a file path and stored (copied) in r->path; NULL means "recipe". The recipe's name
+ * defaults to name's basename without .yaml/.yml. On failure r owns no memory (recipe_free is
+ * still safe). */
 int recipe_parse(const char *text, const char *name, rp_recipe *r, rp_error *err);
-/* Applies one "key.path=value" override, e.g. "train.epochs=1", "levels[0].rate=4".
- * Call recipe_validate after all overrides. */
+/* Applies one "key.path=value" override, e.g. "train.epochs=1", "levels[0].rate=4",
+ * "data.columns=[OT, HUFL]", "levels[1]={rate: 4, patching: learned}", "train={epochs: 1}".
+ * The value is parsed as YAML with the same checks as a file. All or nothing: on failure r is
+ * unchanged. On success r->text is re-rendered. Call recipe_validate after all overrides. */
 int recipe_set(rp_recipe *r, const char *assignment, rp_error *err);
 /* Cross-field checks (levels fit the lookback, heads divide d_model, ...). */
 int recipe_validate(const rp_recipe *r, rp_error *err);
@@ -127,8 +150,15 @@ int recipe_render(rp_recipe *r, rp_error *err);
 /* Resolves data.path against $REINPATCH_DATA when relative (and not "generated") into
  * data.resolved_path; an absent file is an error that names both the path and REINPATCH_DATA. */
 int recipe_resolve_data(rp_recipe *r, rp_error *err);
-/* K of every level for this recipe's lookback: K1 = ceil(L / rate1), K_l = ceil(K_{l-1} / rate_l). */
+/* K of every level for this recipe's lookback: K1 = ceil(L / rate1), K_l = ceil(K_{l-1} / rate_l).
+ * counts has room for RP_MAX_LEVELS; returns n_levels, or -1 if a rate is <= 1 or lookback < 1. */
 int recipe_level_counts(const rp_recipe *r, int *counts);
+/* K = ceil(units / rate) for one level, robust to rounding (a rate that divides units exactly
+ * gives exactly units / rate); -1 if units < 1 or rate <= 1. Use this, not a local ceil(). */
+int recipe_level_count(int units, double rate);
+/* Writes the i-th key path of the schema, in render order ("data.lookback", "levels",
+ * "levels[].policy.kernel", ...), into out; returns -1 when i is past the last key. */
+int recipe_key(int i, char *out, int size);
 void recipe_free(rp_recipe *r);
 
 #endif

@@ -1,0 +1,67 @@
+/* Multi-head self-attention over the tokens of each window, as PatchTST's _MultiheadAttention
+ * without residual attention:
+ *
+ *   [Q K V] = in · W_qkvᵀ + b_qkv                     one fused linear [3d × d], bias
+ *   A_bh    = softmax(Q_bh K_bhᵀ / √dh)               per window b and head h (dh = d / H)
+ *   O_bh    = dropout(A_bh) · V_bh                    attn_dropout (PatchTST default 0)
+ *   out     = concat_h(O_bh) · W_outᵀ + b_out
+ *
+ * PatchTST also applies Dropout(dropout) right after the output projection (proj_dropout); the
+ * transformer folds it into its residual dropout (see backbone/transformer.h), so `out` here is the
+ * undropped projection.
+ *
+ * Layout: the QKV projection is stored feature-major, qkvᵀ (3d × B·K), so every per-head product is
+ * a BLIS call on strided views of it with no copies, and none of them hits BLIS's slow dot-product
+ * kernel (a row-major Q·Kᵀ with k = dh = 4 does: ~3× slower per call). Heads run in parallel
+ * over (window, head) with OpenMP; the two projections are single large GEMMs over all B·K tokens.
+ *
+ * Parameters (module paths under prefix): w_qkv [3d × d], b_qkv [3d], w_out [d × d], b_out [d].
+ * Rows 0..d-1 of w_qkv make Q, d..2d-1 K, 2d..3d-1 V; head h owns features h·dh .. h·dh+dh-1 of
+ * each (PyTorch's view(B, K, H, dh) of separate W_Q, W_K, W_V). */
+#ifndef RP_ATTENTION_H
+#define RP_ATTENTION_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "core/linear.h"
+#include "core/params.h"
+#include "core/rng.h"
+
+typedef struct rp_attention {
+    int d_model, n_heads, head_dim;
+    float attn_dropout;
+    rp_linear qkv, out;
+} rp_attention;
+
+int attention_declare(rp_attention *a, rp_params *P, const char *prefix, int d_model, int n_heads,
+                      float attn_dropout, rp_error *err);
+/* PyTorch Linear defaults for both projections. */
+void attention_init(const rp_attention *a, rp_params *P, rp_rng *rng);
+
+/* Floats the forward saves for backward (qkvᵀ, attention weights, their dropout, context). */
+size_t attention_act_floats(const rp_attention *a, int batch, int n_tokens);
+/* Floats of backward workspace (dcontext, dqkvᵀ, per-head score gradients); may be shared by the
+ * layers of a stack since it is dead between backward calls. */
+size_t attention_scratch_floats(const rp_attention *a, int batch, int n_tokens);
+
+/* training = 0 or attn_dropout = 0: no dropout. The attention-weight mask element for window b,
+ * head h, query i, key j is decided by (seed, ((b·H + h)·K + i)·K + j). */
+void attention_forward(const rp_attention *a, const rp_params *P,
+                       float *out,        // (B, K, d)
+                       const float *in,   // (B, K, d)
+                       int batch, int n_tokens, int training, unsigned long long seed,
+                       float *act);       // attention_act_floats
+/* din += ∂L/∂in; parameter gradients += into P->grad. `in`, `training` and `act` as the forward
+ * had them; scratch holds attention_scratch_floats floats. */
+void attention_backward(const rp_attention *a, rp_params *P,
+                        float *din,        // (B, K, d)
+                        const float *dout, // (B, K, d)
+                        const float *in,   // (B, K, d)
+                        int batch, int n_tokens, int training,
+                        const float *act, float *scratch);
+
+/* Multiply-adds ×2 of one forward pass. */
+double attention_flops(const rp_attention *a, int batch, int n_tokens);
+
+#endif

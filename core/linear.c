@@ -1,0 +1,59 @@
+#include "core/linear.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/blas.h"
+
+int linear_declare(rp_linear *l, rp_params *P, const char *weight_name, const char *bias_name,
+                   int in_dim, int out_dim, rp_error *err) {
+    l->in_dim = in_dim;
+    l->out_dim = out_dim;
+    l->bias = (size_t)-1;
+    l->weight = params_declare2(P, weight_name, out_dim, in_dim, err);
+    if (l->weight == (size_t)-1) return -1;
+    if (bias_name) {
+        l->bias = params_declare1(P, bias_name, out_dim, err);
+        if (l->bias == (size_t)-1) return -1;
+    }
+    return 0;
+}
+
+void linear_init(const rp_linear *l, rp_params *P, rp_rng *rng) {
+    double bound = 1.0 / sqrt((double)l->in_dim);
+    float *w = P->value + l->weight;
+    for (size_t i = 0; i < (size_t)l->out_dim * l->in_dim; i++)
+        w[i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
+    if (l->bias != (size_t)-1) {
+        float *b = P->value + l->bias;
+        for (int i = 0; i < l->out_dim; i++) b[i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
+    }
+}
+
+void linear_forward(float *out, const float *in, const float *weight, const float *bias,
+                    int rows, int in_dim, int out_dim) {
+    float beta = 0.0f;
+    if (bias) {
+        /* Start every row at the bias and let the GEMM add onto it (beta = 1): one pass over out. */
+        for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * out_dim, bias, (size_t)out_dim * sizeof *out);
+        beta = 1.0f;
+    }
+    /* out (rows × out) = in (rows × in) · Wᵀ (in × out): Wᵀ is W read with swapped strides. */
+    rp_sgemm(rows, out_dim, in_dim, 1.0f, in, in_dim, 1, weight, 1, in_dim, beta, out, out_dim, 1);
+}
+
+void rp_add_column_sums(float *acc, const float *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const float *row = x + (size_t)r * cols;
+        for (int j = 0; j < cols; j++) acc[j] += row[j];
+    }
+}
+
+void linear_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
+                     const float *weight, int rows, int in_dim, int out_dim) {
+    /* din (rows × in) += dout (rows × out) · W (out × in) */
+    if (din) rp_sgemm(rows, in_dim, out_dim, 1.0f, dout, out_dim, 1, weight, in_dim, 1, 1.0f, din, in_dim, 1);
+    /* dW (out × in) += doutᵀ (out × rows) · in (rows × in) */
+    rp_sgemm(out_dim, in_dim, rows, 1.0f, dout, 1, out_dim, in, in_dim, 1, 1.0f, dweight, in_dim, 1);
+    if (dbias) rp_add_column_sums(dbias, dout, rows, out_dim);
+}

@@ -1,0 +1,202 @@
+#include "core/norm.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "core/activation.h"
+
+/* Row loops split over threads only when there is enough work to pay for a parallel region. */
+#define RP_NORM_PAR_ROWS 1024
+
+/* ---- layer norm --------------------------------------------------------------------------------- */
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *gamma,
+                       const float *beta, int rows, int dim) {
+#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim;
+        float *y = out + (size_t)r * dim;
+        /* Two passes (mean, then centred squares): no cancellation for rows far from zero. */
+        float m = rp_sumf(x, dim) / dim;
+        float v = 0.0f;
+        for (int j = 0; j < dim; j++) v += (x[j] - m) * (x[j] - m);
+        float s = 1.0f / sqrtf(v / dim + RP_NORM_EPS);
+        for (int j = 0; j < dim; j++) y[j] = (x[j] - m) * s * gamma[j] + beta[j];
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+void layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
+                        const float *mean, const float *rstd, const float *gamma, int rows, int dim) {
+    /* din = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), ĝ = dout ⊙ gamma, x̂ the normalised input. */
+#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim, *g = dout + (size_t)r * dim;
+        float *dx = din + (size_t)r * dim;
+        float m = mean[r], s = rstd[r];
+        float sum_g = 0.0f, sum_gx = 0.0f;
+        for (int j = 0; j < dim; j++) {
+            float gh = g[j] * gamma[j];
+            sum_g += gh;
+            sum_gx += gh * (x[j] - m) * s;
+        }
+        sum_g /= dim;
+        sum_gx /= dim;
+        for (int j = 0; j < dim; j++) {
+            float xh = (x[j] - m) * s;
+            dx[j] += s * (g[j] * gamma[j] - sum_g - xh * sum_gx);
+        }
+    }
+    /* Parameter gradients sum over rows: one serial pass in row order (deterministic). */
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim, *g = dout + (size_t)r * dim;
+        float m = mean[r], s = rstd[r];
+        for (int j = 0; j < dim; j++) {
+            dgamma[j] += g[j] * (x[j] - m) * s;
+            dbeta[j] += g[j];
+        }
+    }
+}
+
+/* ---- batch norm --------------------------------------------------------------------------------- */
+
+void batchnorm_forward(float *out, float *mean, float *rstd, const float *in, const float *gamma,
+                       const float *beta, float *running_mean, float *running_var, int rows, int dim,
+                       int training, float momentum) {
+    if (training) {
+        /* Column statistics in double, two passes (mean, then centred squares), in row order;
+         * columns in blocks of 64 so the accumulators live on the stack. */
+        for (int j0 = 0; j0 < dim; j0 += 64) {
+            int w = dim - j0 < 64 ? dim - j0 : 64;
+            double m[64], s2[64];
+            for (int j = 0; j < w; j++) m[j] = s2[j] = 0.0;
+            for (int r = 0; r < rows; r++) {
+                const float *x = in + (size_t)r * dim + j0;
+                for (int j = 0; j < w; j++) m[j] += x[j];
+            }
+            for (int j = 0; j < w; j++) m[j] /= rows;
+            for (int r = 0; r < rows; r++) {
+                const float *x = in + (size_t)r * dim + j0;
+                for (int j = 0; j < w; j++) {
+                    double c = x[j] - m[j];
+                    s2[j] += c * c;
+                }
+            }
+            for (int j = 0; j < w; j++) {
+                double var = s2[j] / rows;
+                mean[j0 + j] = (float)m[j];
+                rstd[j0 + j] = (float)(1.0 / sqrt(var + RP_NORM_EPS));
+                if (running_mean) {
+                    /* PyTorch updates running_var with the unbiased variance. */
+                    double unbiased = rows > 1 ? s2[j] / (rows - 1) : var;
+                    running_mean[j0 + j] = (float)((1.0 - momentum) * running_mean[j0 + j] + momentum * m[j]);
+                    running_var[j0 + j] = (float)((1.0 - momentum) * running_var[j0 + j] + momentum * unbiased);
+                }
+            }
+        }
+    } else {
+        for (int j = 0; j < dim; j++) {
+            mean[j] = running_mean[j];
+            rstd[j] = (float)(1.0 / sqrt((double)running_var[j] + RP_NORM_EPS));
+        }
+    }
+#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim;
+        float *y = out + (size_t)r * dim;
+        for (int j = 0; j < dim; j++) y[j] = (x[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
+    }
+}
+
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
+                        const float *mean, const float *rstd, const float *gamma, int rows, int dim,
+                        int training) {
+    /* Column sums s1 = Σ dout, s2 = Σ dout ⊙ x̂ (double, row order). With ĝ = dout ⊙ gamma,
+     * din = rstd · gamma · (dout − s1/n − x̂ · s2/n) in training; rstd · gamma · dout in eval. */
+    for (int j0 = 0; j0 < dim; j0 += 64) {
+        int w = dim - j0 < 64 ? dim - j0 : 64;
+        double s1[64], s2[64];
+        for (int j = 0; j < w; j++) s1[j] = s2[j] = 0.0;
+        for (int r = 0; r < rows; r++) {
+            const float *x = in + (size_t)r * dim + j0, *g = dout + (size_t)r * dim + j0;
+            for (int j = 0; j < w; j++) {
+                s1[j] += g[j];
+                s2[j] += g[j] * ((x[j] - mean[j0 + j]) * rstd[j0 + j]);
+            }
+        }
+        float c1[64], c2[64], a[64];
+        for (int j = 0; j < w; j++) {
+            dbeta[j0 + j] += (float)s1[j];
+            dgamma[j0 + j] += (float)s2[j];
+            a[j] = rstd[j0 + j] * gamma[j0 + j];
+            c1[j] = training ? (float)(s1[j] / rows) : 0.0f;
+            c2[j] = training ? (float)(s2[j] / rows) : 0.0f;
+        }
+#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
+        for (int r = 0; r < rows; r++) {
+            const float *x = in + (size_t)r * dim + j0, *g = dout + (size_t)r * dim + j0;
+            float *dx = din + (size_t)r * dim + j0;
+            for (int j = 0; j < w; j++) {
+                float xh = (x[j] - mean[j0 + j]) * rstd[j0 + j];
+                dx[j] += a[j] * (g[j] - c1[j] - xh * c2[j]);
+            }
+        }
+    }
+}
+
+/* ---- layer struct ------------------------------------------------------------------------------- */
+
+int norm_declare(rp_norm *n, rp_params *P, const char *prefix, rp_norm_kind kind, int dim, rp_error *err) {
+    char name[RP_PARAM_NAME_MAX + 32];
+    n->kind = kind;
+    n->dim = dim;
+    n->running_mean = n->running_var = (size_t)-1;
+    snprintf(name, sizeof name, "%s/gamma", prefix);
+    if ((n->gamma = params_declare1(P, name, dim, err)) == (size_t)-1) return -1;
+    snprintf(name, sizeof name, "%s/beta", prefix);
+    if ((n->beta = params_declare1(P, name, dim, err)) == (size_t)-1) return -1;
+    if (kind == NORM_BATCH) {
+        int shape[1] = {dim};
+        snprintf(name, sizeof name, "%s/running_mean", prefix);
+        if ((n->running_mean = params_declare_buffer(P, name, 1, shape, err)) == (size_t)-1) return -1;
+        snprintf(name, sizeof name, "%s/running_var", prefix);
+        if ((n->running_var = params_declare_buffer(P, name, 1, shape, err)) == (size_t)-1) return -1;
+    }
+    return 0;
+}
+
+void norm_init(const rp_norm *n, rp_params *P) {
+    for (int j = 0; j < n->dim; j++) {
+        P->value[n->gamma + j] = 1.0f;
+        P->value[n->beta + j] = 0.0f;
+        if (n->kind == NORM_BATCH) {
+            P->value[n->running_mean + j] = 0.0f;
+            P->value[n->running_var + j] = 1.0f;
+        }
+    }
+}
+
+size_t norm_stat_floats(const rp_norm *n, int rows) {
+    return n->kind == NORM_BATCH ? 2 * (size_t)n->dim : 2 * (size_t)rows;
+}
+
+void norm_forward(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in,
+                  int rows, int training) {
+    const float *gamma = P->value + n->gamma, *beta = P->value + n->beta;
+    if (n->kind == NORM_BATCH)
+        batchnorm_forward(out, stats, stats + n->dim, in, gamma, beta, P->value + n->running_mean,
+                          P->value + n->running_var, rows, n->dim, training, RP_BATCHNORM_MOMENTUM);
+    else
+        layernorm_forward(out, stats, stats + rows, in, gamma, beta, rows, n->dim);
+}
+
+void norm_backward(const rp_norm *n, rp_params *P, float *din, const float *dout, const float *in,
+                   const float *stats, int rows, int training) {
+    const float *gamma = P->value + n->gamma;
+    float *dgamma = P->grad + n->gamma, *dbeta = P->grad + n->beta;
+    if (n->kind == NORM_BATCH)
+        batchnorm_backward(din, dgamma, dbeta, dout, in, stats, stats + n->dim, gamma, rows, n->dim, training);
+    else
+        layernorm_backward(din, dgamma, dbeta, dout, in, stats, stats + rows, gamma, rows, n->dim);
+}

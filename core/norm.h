@@ -1,0 +1,80 @@
+/* Normalisation layers: layer norm (over the features of each row) and batch norm (over all rows,
+ * per feature: BatchNorm1d on (B·K, d) tokens, as PatchTST applies it). eps = 1e-5 for both.
+ *
+ * Batch norm follows PyTorch: training normalises with the batch's biased variance and updates
+ * running_mean/running_var (the latter with the unbiased variance) with momentum 0.1:
+ * running = (1 − momentum)·running + momentum·batch. Eval normalises with the running statistics.
+ *
+ * Backward ACCUMULATES (+=) into din, dgamma and dbeta; the caller zeroes them. */
+#ifndef RP_NORM_H
+#define RP_NORM_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "core/params.h"
+#include "io/recipe.h"
+
+#define RP_NORM_EPS 1e-5f
+#define RP_BATCHNORM_MOMENTUM 0.1f
+
+/* mean, rstd: (rows) saved for backward; rstd = 1/sqrt(var + eps). */
+void layernorm_forward(float *out,         // (rows, dim)
+                       float *mean,        // (rows)
+                       float *rstd,        // (rows)
+                       const float *in,    // (rows, dim)
+                       const float *gamma, // (dim)
+                       const float *beta,  // (dim)
+                       int rows, int dim);
+void layernorm_backward(float *din,          // (rows, dim)
+                        float *dgamma,       // (dim)
+                        float *dbeta,        // (dim)
+                        const float *dout,   // (rows, dim)
+                        const float *in,     // (rows, dim)
+                        const float *mean,   // (rows)
+                        const float *rstd,   // (rows)
+                        const float *gamma,  // (dim)
+                        int rows, int dim);
+
+/* training: statistics of this batch (saved in mean, rstd) and running_* updated when not NULL.
+ * eval: mean/rstd are taken from running_mean/running_var (and saved, for eval backward). */
+void batchnorm_forward(float *out,            // (rows, dim)
+                       float *mean,           // (dim)
+                       float *rstd,           // (dim)
+                       const float *in,       // (rows, dim)
+                       const float *gamma,    // (dim)
+                       const float *beta,     // (dim)
+                       float *running_mean,   // (dim), buffer
+                       float *running_var,    // (dim), buffer
+                       int rows, int dim, int training, float momentum);
+/* training = 1: gradient through the batch statistics; 0: through the fixed running statistics. */
+void batchnorm_backward(float *din,          // (rows, dim)
+                        float *dgamma,       // (dim)
+                        float *dbeta,        // (dim)
+                        const float *dout,   // (rows, dim)
+                        const float *in,     // (rows, dim)
+                        const float *mean,   // (dim)
+                        const float *rstd,   // (dim)
+                        const float *gamma,  // (dim)
+                        int rows, int dim, int training);
+
+/* A norm layer in the parameter slab: "<prefix>/gamma", "<prefix>/beta" and, for batch norm, the
+ * buffers "<prefix>/running_mean", "<prefix>/running_var" (checkpointed, never stepped). */
+typedef struct rp_norm {
+    rp_norm_kind kind;
+    int dim;
+    size_t gamma, beta, running_mean, running_var;  /* running_* are (size_t)-1 for layer norm */
+} rp_norm;
+
+int norm_declare(rp_norm *n, rp_params *P, const char *prefix, rp_norm_kind kind, int dim, rp_error *err);
+/* gamma = 1, beta = 0, running_mean = 0, running_var = 1 (PyTorch defaults). */
+void norm_init(const rp_norm *n, rp_params *P);
+/* Floats of saved statistics for `rows` rows (2·rows for layer norm, 2·dim for batch norm). */
+size_t norm_stat_floats(const rp_norm *n, int rows);
+/* Dispatch on the kind; stats holds norm_stat_floats floats. */
+void norm_forward(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in,
+                  int rows, int training);
+void norm_backward(const rp_norm *n, rp_params *P, float *din, const float *dout, const float *in,
+                   const float *stats, int rows, int training);
+
+#endif

@@ -1,0 +1,109 @@
+/* The built-in generated series: something with the structure of real load/temperature data
+ * (daily and weekly seasonality, drift, abrupt regime changes, noise) for users with no data at
+ * hand and for tests that must always run.
+ *
+ * Channel c, row t (docs/data.md lists the same recipe):
+ *   x[t] = base + unit · ( Σ_k a_k sin(2π t / p_k + φ_k) + slope · t + level(t) + σ(t) · z_t )
+ * with periods p = 24, 168 and a third, per-channel one from {12, 48, 96, 6}[c % 4];
+ * level(t) and σ(t) are piecewise constant, jumping at a few random rows (regime changes: a level
+ * shift and a variance change at each). Each channel draws from its own RNG stream (seed, c + 1),
+ * so channel c is the same whatever the channel count, and the output is identical for the same
+ * (rows, cols, seed). */
+#include "io/series.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+#define N_WAVES 3
+#define MAX_REGIME_CHANGES 64
+
+static const double TWO_PI = 6.283185307179586;
+
+static double uniform_in(rp_rng *r, double lo, double hi) { return lo + (hi - lo) * rng_uniform(r); }
+
+static void generate_channel(float *out, int stride, int rows, int channel, unsigned long long seed) {
+    static const int third_period[4] = {12, 48, 96, 6};
+    rp_rng r;
+    rng_seed(&r, seed, (uint64_t)channel + 1);
+
+    const double period[N_WAVES] = {24, 168, third_period[channel % 4]};
+    double amplitude[N_WAVES], phase[N_WAVES];
+    amplitude[0] = uniform_in(&r, 0.5, 1.5);
+    amplitude[1] = uniform_in(&r, 0.3, 1.0);
+    amplitude[2] = uniform_in(&r, 0.1, 0.5);
+    for (int k = 0; k < N_WAVES; k++) phase[k] = uniform_in(&r, 0, TWO_PI);
+    double base = uniform_in(&r, -5, 5);
+    double unit = uniform_in(&r, 0.5, 5);
+    /* Drift of at most ±2 seasonal amplitudes over the whole series, whatever its length. */
+    double slope = uniform_in(&r, -2, 2) / rows;
+    double sigma = uniform_in(&r, 0.1, 0.3);
+
+    /* Regime changes: about one per 4000 rows, never in the first tenth (a series should start
+     * in a known regime), sorted by row. */
+    int n_changes = 1 + rows / 4000;
+    if (n_changes > MAX_REGIME_CHANGES) n_changes = MAX_REGIME_CHANGES;
+    int change_row[MAX_REGIME_CHANGES];
+    double level_step[MAX_REGIME_CHANGES], scale_factor[MAX_REGIME_CHANGES];
+    int first_allowed = rows / 10;
+    for (int i = 0; i < n_changes; i++) {
+        change_row[i] = first_allowed + (int)rng_below(&r, (uint64_t)(rows - first_allowed));
+        level_step[i] = rng_normal(&r);
+        scale_factor[i] = exp(0.4 * rng_normal(&r));
+    }
+    for (int i = 1; i < n_changes; i++)
+        for (int j = i; j > 0 && change_row[j] < change_row[j - 1]; j--) {
+            int tr = change_row[j]; change_row[j] = change_row[j - 1]; change_row[j - 1] = tr;
+            double tl = level_step[j]; level_step[j] = level_step[j - 1]; level_step[j - 1] = tl;
+            double ts = scale_factor[j]; scale_factor[j] = scale_factor[j - 1]; scale_factor[j - 1] = ts;
+        }
+
+    double level = 0, noise_scale = 1;
+    int next_change = 0;
+    for (int t = 0; t < rows; t++) {
+        while (next_change < n_changes && change_row[next_change] == t) {
+            level += level_step[next_change];
+            noise_scale *= scale_factor[next_change];
+            /* Keep the variance within a factor 4 of the start so no regime is flat or wild. */
+            if (noise_scale < 0.25) noise_scale = 0.25;
+            if (noise_scale > 4) noise_scale = 4;
+            next_change++;
+        }
+        double x = slope * t + level + sigma * noise_scale * rng_normal(&r);
+        for (int k = 0; k < N_WAVES; k++) x += amplitude[k] * sin(TWO_PI * t / period[k] + phase[k]);
+        out[(size_t)t * (size_t)stride] = (float)(base + unit * x);
+    }
+}
+
+int series_generate(rp_series *out, int rows, int cols, unsigned long long seed, rp_error *err) {
+    memset(out, 0, sizeof *out);
+    if (rows < 1 || cols < 1)
+        return rp_fail(err, "generated series: rows and cols must be >= 1, got rows=%d cols=%d", rows, cols);
+    if ((size_t)rows > SIZE_MAX / sizeof(float) / (size_t)cols)
+        return rp_fail(err, "generated series: %d × %d is too large", rows, cols);
+
+    char source[64];
+    snprintf(source, sizeof source, "generated(seed=%llu)", seed);
+    out->source = rp_malloc(strlen(source) + 1, err);
+    out->values = rp_malloc(sizeof(float) * (size_t)rows * (size_t)cols, err);
+    out->col_names = rp_calloc((size_t)cols, sizeof(char *), err);
+    out->rows = rows;
+    out->cols = cols;
+    if (!out->source || !out->values || !out->col_names) goto fail;
+    memcpy(out->source, source, strlen(source) + 1);
+    for (int c = 0; c < cols; c++) {
+        char name[24];
+        snprintf(name, sizeof name, "c%d", c);
+        if (!(out->col_names[c] = rp_malloc(strlen(name) + 1, err))) goto fail;
+        memcpy(out->col_names[c], name, strlen(name) + 1);
+    }
+    for (int c = 0; c < cols; c++) generate_channel(out->values + c, cols, rows, c, seed);
+    return 0;
+fail:
+    series_free(out);
+    return -1;
+}

@@ -1,0 +1,222 @@
+#include "io/patcher_file.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/checkpoint.h"
+#include "io/h5util.h"
+
+static const char *const PATCHING_NAMES[] = {"fixed", "learned", "random"};
+static const char *const TOKENS_NAMES[] = {"raw", "pooled"};
+
+int patcher_is_policy_tensor(const char *name) {
+    if (strncmp(name, "levels/", 7) != 0) return 0;
+    const char *p = name + 7;
+    if (!isdigit((unsigned char)*p)) return 0;
+    while (isdigit((unsigned char)*p)) p++;
+    if (strncmp(p, "/policy", 7) != 0) return 0;
+    return p[7] == 0 || p[7] == '/';
+}
+
+static int write_level(hid_t file, int i, const rp_level_recipe *l, rp_error *err) {
+    char name[64];
+    snprintf(name, sizeof name, "/levels/%d", i);
+    if (h5_create_groups(file, name, err) != 0) return -1;
+    hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
+    if (g < 0) return rp_fail(err, "cannot open group %s", name);
+    if ((unsigned)l->patching > PATCHING_RANDOM || (unsigned)l->tokens > TOKENS_POOLED) {
+        H5Gclose(g);
+        return rp_fail(err, "levels[%d]: invalid patching or tokens value", i);
+    }
+    int rc = 0;
+    rc = rc || h5_write_attr_string(g, "patching", PATCHING_NAMES[l->patching], err);
+    rc = rc || h5_write_attr_double(g, "rate", l->rate, err);
+    rc = rc || h5_write_attr_int(g, "patch_len", l->patch_len, err);
+    rc = rc || h5_write_attr_int(g, "min_len", l->min_len, err);
+    rc = rc || h5_write_attr_int(g, "max_len", l->max_len, err);
+    rc = rc || h5_write_attr_int(g, "group_size", l->group_size, err);
+    rc = rc || h5_write_attr_int(g, "policy_channels", l->policy_channels, err);
+    rc = rc || h5_write_attr_int(g, "policy_kernel", l->policy_kernel, err);
+    rc = rc || h5_write_attr_int(g, "policy_layers", l->policy_layers, err);
+    rc = rc || h5_write_attr_double(g, "prior_scale", l->prior_scale, err);
+    rc = rc || h5_write_attr_int(g, "trainable", l->trainable ? 1 : 0, err);
+    rc = rc || h5_write_attr_string(g, "tokens", TOKENS_NAMES[l->tokens], err);
+    H5Gclose(g);
+    return rc ? -1 : 0;
+}
+
+int patcher_save(const char *path, const rp_params *P, const rp_recipe *r, rp_error *err) {
+    if (!P->value) return rp_fail(err, "%s: parameters are not allocated", path);
+    if (r->n_levels < 1 || r->n_levels > RP_MAX_LEVELS)
+        return rp_fail(err, "%s: %d levels (1..%d allowed)", path, r->n_levels, RP_MAX_LEVELS);
+    char tmp[RP_H5_TMP_MAX];
+    hid_t file = h5_atomic_create(path, tmp, err);
+    if (file < 0) return -1;
+    int rc = 0;
+    rc = rc || h5_write_attr_string(file, "reinpatch_kind", "patcher", err);
+    rc = rc || h5_write_attr_int(file, "format_version", RP_PATCHER_FORMAT_VERSION, err);
+    rc = rc || h5_write_attr_string(file, "library_version", RP_LIBRARY_VERSION, err);
+    rc = rc || h5_write_attr_int(file, "lookback", r->data.lookback, err);
+    rc = rc || h5_write_attr_int(file, "n_levels", r->n_levels, err);
+    for (int i = 0; i < r->n_levels && !rc; i++) rc = write_level(file, i, &r->levels[i], err);
+    rc = rc || h5_create_groups(file, "/params", err);
+    for (int i = 0; i < P->n_tensors && !rc; i++) {
+        const rp_tensor_info *t = &P->tensors[i];
+        if (!patcher_is_policy_tensor(t->name)) continue;
+        char name[RP_PARAM_NAME_MAX + 16];
+        hsize_t dims[RP_PARAM_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
+        snprintf(name, sizeof name, "/params/%s", t->name);
+        rc = h5_write_float(file, name, t->ndim, dims, P->value + t->offset, err);
+    }
+    rc = rc || h5_write_string(file, "/recipe", r->text ? r->text : "", err);
+    if (rc) {
+        h5_atomic_abort(file, tmp);
+        return rp_fail_prefix(err, "writing patcher %s", path);
+    }
+    return h5_atomic_commit(file, tmp, path, err);
+}
+
+static int parse_name(const char *path, int level, const char *key, const char *value,
+                      const char *const *names, int n, int *out, rp_error *err) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    return rp_fail(err, "%s: /levels/%d: attribute %s: unknown value '%s'", path, level, key,
+                   value);
+}
+
+static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, rp_error *err) {
+    char name[64];
+    snprintf(name, sizeof name, "/levels/%d", i);
+    if (!h5_exists(file, name)) return rp_fail(err, "%s: missing group %s", path, name);
+    hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
+    if (g < 0) return rp_fail(err, "%s: %s is not a group", path, name);
+    char *patching = NULL, *tokens = NULL;
+    int trainable = 0, patching_i = 0, tokens_i = 0;
+    int rc = 0;
+    rc = rc || h5_read_attr_string(g, "patching", &patching, err);
+    rc = rc || h5_read_attr_double(g, "rate", &l->rate, err);
+    rc = rc || h5_read_attr_int(g, "patch_len", &l->patch_len, err);
+    rc = rc || h5_read_attr_int(g, "min_len", &l->min_len, err);
+    rc = rc || h5_read_attr_int(g, "max_len", &l->max_len, err);
+    rc = rc || h5_read_attr_int(g, "group_size", &l->group_size, err);
+    rc = rc || h5_read_attr_int(g, "policy_channels", &l->policy_channels, err);
+    rc = rc || h5_read_attr_int(g, "policy_kernel", &l->policy_kernel, err);
+    rc = rc || h5_read_attr_int(g, "policy_layers", &l->policy_layers, err);
+    rc = rc || h5_read_attr_double(g, "prior_scale", &l->prior_scale, err);
+    rc = rc || h5_read_attr_int(g, "trainable", &trainable, err);
+    rc = rc || h5_read_attr_string(g, "tokens", &tokens, err);
+    rc = rc || parse_name(path, i, "patching", patching, PATCHING_NAMES, 3, &patching_i, err);
+    rc = rc || parse_name(path, i, "tokens", tokens, TOKENS_NAMES, 2, &tokens_i, err);
+    if (!rc) {
+        l->patching = (rp_patching)patching_i;
+        l->tokens = (rp_token_source)tokens_i;
+        l->trainable = trainable != 0;
+    }
+    free(patching);
+    free(tokens);
+    H5Gclose(g);
+    return rc ? -1 : 0;
+}
+
+int patcher_load_recipe(const char *path, rp_recipe *levels_out, rp_error *err) {
+    hid_t file = h5_open_checked(path, "patcher", RP_PATCHER_FORMAT_VERSION, NULL, err);
+    if (file < 0) return -1;
+    int n_levels = 0, lookback = 0, rc = 0;
+    rp_level_recipe levels[RP_MAX_LEVELS];
+    memcpy(levels, levels_out->levels, sizeof levels);
+    rc = rc || h5_read_attr_int(file, "lookback", &lookback, err);
+    rc = rc || h5_read_attr_int(file, "n_levels", &n_levels, err);
+    if (!rc && (n_levels < 1 || n_levels > RP_MAX_LEVELS))
+        rc = rp_fail(err, "%s: n_levels is %d (1..%d allowed)", path, n_levels, RP_MAX_LEVELS);
+    for (int i = 0; i < n_levels && !rc; i++) rc = read_level(file, path, i, &levels[i], err);
+    H5Fclose(file);
+    if (rc) return -1;
+    levels_out->n_levels = n_levels;
+    memcpy(levels_out->levels, levels, sizeof levels);
+    levels_out->data.lookback = lookback;
+    return 0;
+}
+
+int patcher_check_lookback(const char *path, int expected_lookback, rp_error *err) {
+    hid_t file = h5_open_checked(path, "patcher", RP_PATCHER_FORMAT_VERSION, NULL, err);
+    if (file < 0) return -1;
+    int lookback = 0;
+    int rc = h5_read_attr_int(file, "lookback", &lookback, err);
+    H5Fclose(file);
+    if (rc) return -1;
+    if (lookback != expected_lookback)
+        return rp_fail(err, "%s: patcher was built for lookback %d, but the recipe's "
+                       "data.lookback is %d", path, lookback, expected_lookback);
+    return 0;
+}
+
+int patcher_load_params(const char *path, rp_params *P, rp_error *err) {
+    if (!P->value) return rp_fail(err, "%s: parameters are not allocated", path);
+    hid_t file = h5_open_checked(path, "patcher", RP_PATCHER_FORMAT_VERSION, NULL, err);
+    if (file < 0) return -1;
+    char **names = NULL;
+    int count = 0, rc = 0;
+    float *stage = NULL;
+    rc = h5_list_datasets(file, "/params", &names, &count, err);
+    for (int i = 0; i < count && !rc; i++) {
+        const rp_tensor_info *t = params_find(P, names[i]);
+        if (!t || !patcher_is_policy_tensor(names[i]))
+            rc = rp_fail(err, "%s: policy tensor '%s' is not declared by the model", path,
+                         names[i]);
+    }
+    h5_free_names(names, count);
+    if (!rc) {
+        stage = rp_malloc(P->total * sizeof(float) + 1, err);
+        rc = stage ? 0 : -1;
+    }
+    if (!rc) memcpy(stage, P->value, P->total * sizeof(float));
+    for (int i = 0; i < P->n_tensors && !rc; i++) {
+        const rp_tensor_info *t = &P->tensors[i];
+        if (!patcher_is_policy_tensor(t->name)) continue;
+        char name[RP_PARAM_NAME_MAX + 16];
+        snprintf(name, sizeof name, "/params/%s", t->name);
+        if (!h5_exists(file, name)) {
+            rc = rp_fail(err, "%s: policy tensor '%s' is declared by the model but missing "
+                         "from the patcher", path, t->name);
+            break;
+        }
+        hsize_t got[RP_PARAM_MAX_DIMS], want[RP_PARAM_MAX_DIMS];
+        int got_ndim = 0;
+        if (h5_dataset_shape(file, name, &got_ndim, got, RP_PARAM_MAX_DIMS, err) != 0) {
+            rc = -1;
+            break;
+        }
+        for (int d = 0; d < t->ndim; d++) want[d] = (hsize_t)t->shape[d];
+        int same = got_ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = got[d] == want[d];
+        if (!same) {
+            char a[128], b[128];
+            h5_format_shape(a, sizeof a, got_ndim, got);
+            h5_format_shape(b, sizeof b, t->ndim, want);
+            rc = rp_fail(err, "%s: tensor '%s' has shape %s in the patcher, the model declares "
+                         "%s", path, t->name, a, b);
+            break;
+        }
+        rc = h5_read_checked(file, name, H5T_NATIVE_FLOAT, t->ndim, want, stage + t->offset,
+                             err);
+    }
+    H5Fclose(file);
+    if (!rc) memcpy(P->value, stage, P->total * sizeof(float));
+    free(stage);
+    return rc ? -1 : 0;
+}
+
+int patcher_read_recipe(const char *path, char **recipe_text, rp_error *err) {
+    *recipe_text = NULL;
+    hid_t file = h5_open_checked(path, "patcher", RP_PATCHER_FORMAT_VERSION, NULL, err);
+    if (file < 0) return -1;
+    int rc = h5_read_string(file, "/recipe", recipe_text, err);
+    H5Fclose(file);
+    return rc;
+}

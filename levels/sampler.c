@@ -1,0 +1,395 @@
+#include "levels/sampler.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- workspace ------------------------------------------------------------------------------ */
+
+typedef struct workspace {
+    double *values;  /* [n-1] perturbed logits (sampling) or logits (greedy) */
+    double *z;       /* [K]   per-step log-normalisers */
+    int *heap;       /* [K]   top-k heap of gap indices */
+    int *starts;     /* [K+1] current segment starts during a sequential walk */
+    int *mark;       /* [n]   per gap: 0 = free, i+1 = chosen at step i / feasibility flag */
+    int *order;      /* [K]   greedy's order when the caller passes none */
+} workspace;
+
+size_t seg_workspace_bytes(const rp_seg_spec *spec) {
+    size_t n = (size_t)spec->n, K = (size_t)spec->K;
+    return (n + K + 2) * sizeof(double) + (n + 3 * K + 8) * sizeof(int);
+}
+
+static workspace carve(const rp_seg_spec *spec, void *work) {
+    size_t n = (size_t)spec->n, K = (size_t)spec->K;
+    workspace w;
+    w.values = work;
+    w.z = w.values + n + 1;
+    int *ints = (int *)(w.z + K + 1);
+    w.heap = ints;
+    w.starts = w.heap + K + 2;
+    w.order = w.starts + K + 2;
+    w.mark = w.order + K + 2;
+    return w;
+}
+
+static double logaddexp(double a, double b) {
+    if (a == -INFINITY) return b;
+    if (b == -INFINITY) return a;
+    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+}
+
+/* ---- feasibility under length bounds -------------------------------------------------------- */
+
+/* A segment of length len splits into p pieces with lengths in [mn, mx] iff
+ * ceil(len/mx) <= p <= floor(len/mn), so it can take between lo and hi more cuts: */
+static int lo_cuts(int len, int mx) { return (len + mx - 1) / mx - 1; }
+static int hi_cuts(int len, int mn) { return len / mn - 1; }
+
+/* Marks mark[j] = 1 for every gap j that may be chosen next, 0 otherwise; returns how many.
+ * starts[n_seg] are the current (sorted) segment starts; R cuts remain, this one included.
+ * Adding gap j splits its segment s into len1 + len2; the state stays completable iff both halves
+ * are splittable and the remaining R-1 cuts fit between the summed lower and upper capacities
+ * (the capacities of independent segments add as integer intervals). O(n) per step. */
+static int feasible_gaps(int n, int mn, int mx, const int *starts, int n_seg, int R, int *mark) {
+    long lo_sum = 0, hi_sum = 0;
+    for (int s = 0; s < n_seg; s++) {
+        int len = (s + 1 < n_seg ? starts[s + 1] : n) - starts[s];
+        lo_sum += lo_cuts(len, mx);
+        hi_sum += hi_cuts(len, mn);
+    }
+    int count = 0;
+    for (int s = 0; s < n_seg; s++) {
+        int a = starts[s], b = s + 1 < n_seg ? starts[s + 1] : n, len = b - a;
+        long lo_rest = lo_sum - lo_cuts(len, mx), hi_rest = hi_sum - hi_cuts(len, mn);
+        if (a > 0) mark[a - 1] = 0; /* the gap that starts this segment is taken */
+        for (int j = a; j <= b - 2; j++) {
+            int len1 = j + 1 - a, len2 = b - j - 1;
+            int lo1 = lo_cuts(len1, mx), hi1 = hi_cuts(len1, mn);
+            int lo2 = lo_cuts(len2, mx), hi2 = hi_cuts(len2, mn);
+            int ok = lo1 <= hi1 && lo2 <= hi2 && lo_rest + lo1 + lo2 <= R - 1 &&
+                     R - 1 <= hi_rest + hi1 + hi2;
+            mark[j] = ok;
+            count += ok;
+        }
+    }
+    return count;
+}
+
+static void insert_start(int *starts, int *n_seg, int gap) {
+    int v = gap + 1, p = *n_seg;
+    while (p > 1 && starts[p - 1] > v) {
+        starts[p] = starts[p - 1];
+        p--;
+    }
+    starts[p] = v;
+    (*n_seg)++;
+}
+
+/* ---- choosing K-1 gaps by value ------------------------------------------------------------ */
+
+/* Total order used everywhere: higher value first, ties to the lower gap index. */
+static int ranks_above(const double *v, int a, int b) { return v[a] > v[b] || (v[a] == v[b] && a < b); }
+
+static void sift_down(int *heap, int size, int i, const double *v) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        /* Min-heap on the ranking: the root is the weakest of the kept gaps. */
+        if (l < size && ranks_above(v, heap[m], heap[l])) m = l;
+        if (r < size && ranks_above(v, heap[m], heap[r])) m = r;
+        if (m == i) return;
+        int t = heap[i]; heap[i] = heap[m]; heap[m] = t;
+        i = m;
+    }
+}
+
+/* order[k] = the k = K-1 top-ranked gaps of v, best first. O(n log k). */
+static void top_k(int n_gaps, int k, const double *v, int *heap, int *order) {
+    if (k <= 0) return;
+    int size = 0;
+    for (int j = 0; j < n_gaps; j++) {
+        if (size < k) {
+            heap[size++] = j;
+            if (size == k)
+                for (int i = k / 2 - 1; i >= 0; i--) sift_down(heap, k, i, v);
+        } else if (ranks_above(v, j, heap[0])) {
+            heap[0] = j;
+            sift_down(heap, k, 0, v);
+        }
+    }
+    /* Pop the weakest first and fill from the back. */
+    for (int i = k - 1; i >= 0; i--) {
+        order[i] = heap[0];
+        heap[0] = heap[i];
+        sift_down(heap, i, 0, v);
+    }
+}
+
+/* Sequentially the top-ranked feasible gap (bounded specs). */
+static void top_feasible(const rp_seg_spec *spec, const double *v, workspace *w, int *order) {
+    int n = spec->n, K = spec->K, mn = seg_min_len(spec), mx = seg_max_len(spec);
+    int n_seg = 1;
+    w->starts[0] = 0;
+    for (int i = 0; i < K - 1; i++) {
+        feasible_gaps(n, mn, mx, w->starts, n_seg, K - 1 - i, w->mark);
+        int best = -1;
+        for (int j = 0; j < n - 1; j++)
+            if (w->mark[j] && (best < 0 || ranks_above(v, j, best))) best = j;
+        /* best >= 0: a feasible state always has a feasible next gap (any cut of a completion). */
+        order[i] = best;
+        insert_start(w->starts, &n_seg, best);
+    }
+}
+
+static void select_order(const rp_seg_spec *spec, const double *v, workspace *w, int *order) {
+    if (seg_is_bounded(spec))
+        top_feasible(spec, v, w, order);
+    else
+        top_k(spec->n - 1, spec->K - 1, v, w->heap, order);
+}
+
+/* ---- walking the steps of an order ---------------------------------------------------------- */
+
+typedef enum { WALK_LOGP, WALK_LOGP_BACKWARD, WALK_ENTROPY, WALK_ENTROPY_BACKWARD } walk_mode;
+
+/* Visits the K-1 steps of `order`, building each candidate set F_i in w->mark, and evaluates or
+ * differentiates the log-probability or the step entropies. Returns -INFINITY for an impossible
+ * order (only checked in the forward modes). O(n K). */
+static double walk(const rp_seg_spec *spec, const float *s, const int *order, walk_mode mode,
+                   float scale, float *ds, workspace *w) {
+    int n = spec->n, K = spec->K, mn = seg_min_len(spec), mx = seg_max_len(spec);
+    int bounded = seg_is_bounded(spec);
+    int n_seg = 1;
+    double total = 0.0;
+    w->starts[0] = 0;
+    if (!bounded)
+        for (int j = 0; j < n - 1; j++) w->mark[j] = 1;
+    for (int i = 0; i < K - 1; i++) {
+        int g = order[i];
+        if (g < 0 || g >= n - 1) return -INFINITY;
+        if (bounded) feasible_gaps(n, mn, mx, w->starts, n_seg, K - 1 - i, w->mark);
+        if (!w->mark[g]) return -INFINITY;
+        double m = -INFINITY;
+        for (int j = 0; j < n - 1; j++)
+            if (w->mark[j] && s[j] > m) m = s[j];
+        double sum = 0.0;
+        for (int j = 0; j < n - 1; j++)
+            if (w->mark[j]) sum += exp((double)s[j] - m);
+        double logz = m + log(sum);
+        switch (mode) {
+        case WALK_LOGP:
+            total += (double)s[g] - logz;
+            break;
+        case WALK_LOGP_BACKWARD:
+            for (int j = 0; j < n - 1; j++)
+                if (w->mark[j]) ds[j] -= scale * (float)exp((double)s[j] - logz);
+            ds[g] += scale;
+            break;
+        case WALK_ENTROPY:
+        case WALK_ENTROPY_BACKWARD: {
+            double h = 0.0;
+            for (int j = 0; j < n - 1; j++)
+                if (w->mark[j]) {
+                    double lp = (double)s[j] - logz;
+                    h -= exp(lp) * lp;
+                }
+            total += h;
+            if (mode == WALK_ENTROPY_BACKWARD)
+                /* H = -Σ p log p over F:  ∂H/∂s_j = -p_j (log p_j + H). */
+                for (int j = 0; j < n - 1; j++)
+                    if (w->mark[j]) {
+                        double lp = (double)s[j] - logz;
+                        ds[j] -= scale * (float)(exp(lp) * (lp + h));
+                    }
+            break;
+        }
+        }
+        if (bounded)
+            insert_start(w->starts, &n_seg, g);
+        else
+            w->mark[g] = 0;
+    }
+    return total;
+}
+
+/* ---- Plackett–Luce without bounds: O(n + K) -------------------------------------------------- */
+
+/* Fills w->z[i] = log Σ_{j not chosen before step i} exp(s_j) for i = 0..K-2, accumulated from the
+ * last step backwards: the never-chosen gaps first, then each chosen gap added on top. Only
+ * additions (logaddexp), so no cancellation, unlike a running sum that subtracts chosen terms.
+ * Returns 0, or -1 if the order repeats a gap or leaves [0, n-2]. */
+static int pl_normalisers(int n, int K, const float *s, const int *order, workspace *w) {
+    for (int j = 0; j < n - 1; j++) w->mark[j] = 0;
+    for (int i = 0; i < K - 1; i++) {
+        int g = order[i];
+        if (g < 0 || g >= n - 1 || w->mark[g]) return -1;
+        w->mark[g] = i + 1;
+    }
+    double m = -INFINITY;
+    for (int j = 0; j < n - 1; j++)
+        if (!w->mark[j] && s[j] > m) m = s[j];
+    double rest = -INFINITY;
+    if (m > -INFINITY) {
+        double sum = 0.0;
+        for (int j = 0; j < n - 1; j++)
+            if (!w->mark[j]) sum += exp((double)s[j] - m);
+        rest = m + log(sum);
+    }
+    for (int i = K - 2; i >= 0; i--) {
+        rest = logaddexp(rest, (double)s[order[i]]);
+        w->z[i] = rest;
+    }
+    return 0;
+}
+
+static double pl_log_prob(int n, int K, const float *s, const int *order, workspace *w) {
+    if (pl_normalisers(n, K, s, order, w)) return -INFINITY;
+    double lp = 0.0;
+    for (int i = 0; i < K - 1; i++) lp += (double)s[order[i]] - w->z[i];
+    return lp;
+}
+
+/* ∂/∂s_j = 1[j chosen] − exp(s_j) Σ_{i <= t_j} exp(−z_i), t_j = the step j was chosen (the last
+ * step for never-chosen gaps). The prefix sums are kept in log space: every term exp(s_j − z_i)
+ * is <= 1 because j is still a candidate at step i. */
+static void pl_backward(int n, int K, const float *s, const int *order, float scale, float *ds,
+                        workspace *w) {
+    if (K < 2 || pl_normalisers(n, K, s, order, w)) return;
+    double acc = -INFINITY;
+    for (int i = 0; i < K - 1; i++) {
+        acc = logaddexp(acc, -w->z[i]);
+        w->z[i] = acc; /* now log Σ_{i' <= i} exp(−z_i') */
+    }
+    for (int j = 0; j < n - 1; j++) {
+        int t = w->mark[j] ? w->mark[j] - 1 : K - 2;
+        double g = (w->mark[j] ? 1.0 : 0.0) - exp((double)s[j] + w->z[t]);
+        ds[j] += scale * (float)g;
+    }
+}
+
+/* ---- public -------------------------------------------------------------------------------- */
+
+double seg_log_prob(const rp_seg_spec *spec, const float *logits, const int *order, void *work) {
+    workspace w = carve(spec, work);
+    if (seg_is_bounded(spec)) return walk(spec, logits, order, WALK_LOGP, 0.0f, NULL, &w);
+    return pl_log_prob(spec->n, spec->K, logits, order, &w);
+}
+
+void seg_log_prob_backward(const rp_seg_spec *spec, const float *logits, const int *order,
+                           float scale, float *dlogits, void *work) {
+    workspace w = carve(spec, work);
+    if (seg_is_bounded(spec))
+        walk(spec, logits, order, WALK_LOGP_BACKWARD, scale, dlogits, &w);
+    else
+        pl_backward(spec->n, spec->K, logits, order, scale, dlogits, &w);
+}
+
+double seg_sample(const rp_seg_spec *spec, const float *logits, rp_rng *rng, int *starts,
+                  int *order, void *work) {
+    workspace w = carve(spec, work);
+    for (int j = 0; j < spec->n - 1; j++) w.values[j] = (double)logits[j] + rng_gumbel(rng);
+    select_order(spec, w.values, &w, order);
+    seg_starts_from_gaps(spec->K, order, starts);
+    return seg_log_prob(spec, logits, order, work);
+}
+
+void seg_greedy(const rp_seg_spec *spec, const float *logits, int *starts, int *order,
+                void *work) {
+    workspace w = carve(spec, work);
+    for (int j = 0; j < spec->n - 1; j++) w.values[j] = logits[j];
+    int *ord = order ? order : w.order;
+    select_order(spec, w.values, &w, ord);
+    seg_starts_from_gaps(spec->K, ord, starts);
+}
+
+double seg_entropy(const rp_seg_spec *spec, const float *logits, const int *order, void *work) {
+    workspace w = carve(spec, work);
+    return walk(spec, logits, order, WALK_ENTROPY, 0.0f, NULL, &w);
+}
+
+void seg_entropy_backward(const rp_seg_spec *spec, const float *logits, const int *order,
+                          float scale, float *dlogits, void *work) {
+    workspace w = carve(spec, work);
+    walk(spec, logits, order, WALK_ENTROPY_BACKWARD, scale, dlogits, &w);
+}
+
+/* ---- uniform random segmentations ------------------------------------------------------------ */
+
+size_t seg_random_table_doubles(const rp_seg_spec *spec) {
+    /* The table, then one row of long double scratch (counted in doubles, rounded up). */
+    size_t scratch = ((size_t)spec->n + 1) * sizeof(long double) / sizeof(double) + 4;
+    return (size_t)(spec->K + 1) * (size_t)(spec->n + 1) + scratch;
+}
+
+/* table[p*(n+1) + m] = log(number of ways to cut m units into p segments within bounds).
+ * Each row is the previous one convolved with the indicator of [mn, mx]. The previous row is
+ * brought to linear scale once (shifted by its maximum, in long double, whose range covers the
+ * ratios of counts up to n ~ 16000), then every window is summed directly: no subtraction of
+ * running sums, so no cancellation, O(n K (mx - mn + 1)) additions. */
+void seg_random_table(const rp_seg_spec *spec, double *table) {
+    int n = spec->n, K = spec->K, mn = seg_min_len(spec), mx = seg_max_len(spec);
+    /* Scratch after the table, 16-byte aligned for long double (table comes from malloc). */
+    size_t off = ((size_t)(K + 1) * (n + 1) + 1) & ~(size_t)1;
+    long double *lin = (long double *)(void *)(table + off);
+    for (int m = 0; m <= n; m++) table[m] = m == 0 ? 0.0 : -INFINITY;
+    for (int p = 1; p <= K; p++) {
+        const double *prev = table + (size_t)(p - 1) * (n + 1);
+        double *row = table + (size_t)p * (n + 1);
+        double top = -INFINITY;
+        for (int m = 0; m <= n; m++)
+            if (prev[m] > top) top = prev[m];
+        if (top == -INFINITY) { /* more segments than units: nothing is reachable any more */
+            for (int m = 0; m <= n; m++) row[m] = -INFINITY;
+            continue;
+        }
+        for (int m = 0; m <= n; m++) lin[m] = expl((long double)prev[m] - (long double)top);
+        for (int m = 0; m <= n; m++) {
+            long double sum = 0.0L;
+            /* Only m - len in the support of the previous row, [(p-1) mn, (p-1) mx], counts. */
+            int lo = m - mx, hi = m - mn;
+            if (lo < 0) lo = 0;
+            for (int y = lo; y <= hi; y++) sum += lin[y];
+            row[m] = sum > 0.0L ? top + (double)logl(sum) : -INFINITY;
+        }
+    }
+}
+
+void seg_random(const rp_seg_spec *spec, const double *table, rp_rng *rng, int *starts) {
+    int n = spec->n, K = spec->K;
+    starts[0] = 0;
+    if (!seg_is_bounded(spec)) {
+        /* Selection sampling (Knuth's algorithm S): each gap in turn is taken with probability
+         * needed / left, which makes every (K-1)-subset equally likely. */
+        int need = K - 1, k = 1;
+        for (int j = 0; j < n - 1 && need > 0; j++) {
+            if (rng_below(rng, (uint64_t)(n - 1 - j)) < (uint64_t)need) {
+                starts[k++] = j + 1;
+                need--;
+            }
+        }
+        return;
+    }
+    int mn = seg_min_len(spec), mx = seg_max_len(spec);
+    int m = n, pos = 0;
+    for (int p = K; p >= 2; p--) {
+        /* First of the p remaining segments: length len with weight #completions(m-len, p-1). */
+        const double *row = table + (size_t)(p - 1) * (n + 1);
+        double best = -INFINITY;
+        for (int len = mn; len <= mx && len <= m; len++)
+            if (row[m - len] > best) best = row[m - len];
+        double sum = 0.0;
+        for (int len = mn; len <= mx && len <= m; len++) sum += exp(row[m - len] - best);
+        double u = rng_uniform(rng) * sum;
+        int pick = -1;
+        for (int len = mn; len <= mx && len <= m; len++) {
+            double wgt = exp(row[m - len] - best);
+            if (wgt <= 0.0) continue;
+            pick = len;
+            if (u < wgt) break;
+            u -= wgt;
+        }
+        pos += pick;
+        m -= pick;
+        starts[K - p + 1] = pos;
+    }
+}

@@ -1,0 +1,71 @@
+#include "policy/grpg.h"
+
+#include <math.h>
+#include <stddef.h>
+
+void grpg_advantages(const float *rewards, int G, int n_groups, float eps, float *adv) {
+    for (int w = 0; w < n_groups; w++) {
+        const float *r = rewards + (size_t)w * G;
+        float *a = adv + (size_t)w * G;
+        float lo = r[0], hi = r[0];
+        double sum = 0.0;
+        for (int g = 0; g < G; g++) {
+            sum += r[g];
+            if (r[g] < lo) lo = r[g];
+            if (r[g] > hi) hi = r[g];
+        }
+        /* Equal rewards carry no preference: exact zeros, whatever rounding the mean has. */
+        if (lo == hi) {
+            for (int g = 0; g < G; g++) a[g] = 0.0f;
+            continue;
+        }
+        double mean = sum / G, var = 0.0;
+        for (int g = 0; g < G; g++) var += ((double)r[g] - mean) * ((double)r[g] - mean);
+        double scale = 1.0 / (sqrt(var / G) + (double)eps);
+        for (int g = 0; g < G; g++) a[g] = (float)(((double)r[g] - mean) * scale);
+    }
+}
+
+double grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
+                           const int *orders, const float *adv, int G, int n_groups, float beta,
+                           float *dlogits, void *work) {
+    int gaps = spec->n - 1, K = spec->K;
+    double inv_n = 1.0 / ((double)n_groups * G), loss = 0.0;
+    for (int w = 0; w < n_groups; w++)
+        for (int g = 0; g < G; g++) {
+            size_t rollout = (size_t)w * G + g;
+            size_t row = logits_per_rollout ? rollout : (size_t)w;
+            const float *s = logits + row * gaps;
+            float *ds = dlogits + row * gaps;
+            const int *order = orders + rollout * (size_t)(K - 1);
+            float a = adv[rollout];
+            if (a != 0.0f) {
+                loss -= inv_n * a * seg_log_prob(spec, s, order, work);
+                seg_log_prob_backward(spec, s, order, (float)(-inv_n * a), ds, work);
+            }
+            if (beta != 0.0f) {
+                loss -= inv_n * beta * seg_entropy(spec, s, order, work);
+                seg_entropy_backward(spec, s, order, (float)(-inv_n * beta), ds, work);
+            }
+        }
+    return loss;
+}
+
+double grpg_mean_entropy(const float *logits, int n_rows, int n_gaps) {
+    if (n_rows <= 0 || n_gaps <= 0) return 0.0;
+    double total = 0.0;
+    for (int r = 0; r < n_rows; r++) {
+        const float *s = logits + (size_t)r * n_gaps;
+        double m = s[0], sum = 0.0, h = 0.0;
+        for (int j = 1; j < n_gaps; j++)
+            if (s[j] > m) m = s[j];
+        for (int j = 0; j < n_gaps; j++) sum += exp((double)s[j] - m);
+        double logz = m + log(sum);
+        for (int j = 0; j < n_gaps; j++) {
+            double lp = (double)s[j] - logz;
+            h -= exp(lp) * lp;
+        }
+        total += h;
+    }
+    return total / n_rows;
+}

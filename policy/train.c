@@ -1,0 +1,417 @@
+#include "policy/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include "core/adam.h"
+#include "core/blas.h"
+#include "core/util.h"
+#include "io/checkpoint.h"
+#include "policy/grpg.h"
+
+/* PyTorch's Adam defaults, which PatchTST uses. */
+#define ADAM_BETA1 0.9f
+#define ADAM_BETA2 0.999f
+#define ADAM_EPS 1e-8f
+
+int trainer_load_data(rp_trainer *t, rp_recipe *r, rp_error *err) {
+    if (strcmp(r->data.path, "generated") == 0) {
+        if (series_generate(&t->series, r->data.generated_rows, r->data.generated_channels,
+                            (unsigned long long)r->data.generated_seed, err))
+            return -1;
+    } else {
+        if (recipe_resolve_data(r, err)) return -1;
+        const char *p = r->data.resolved_path;
+        size_t n = strlen(p);
+        if (n > 4 && strcmp(p + n - 4, ".tsf") == 0)
+            return rp_fail(err, "%s: .tsf collections are for `reinpatch pretrain-patcher`; train reads a CSV", p);
+        if (csv_read(p, &t->series, err)) return -1;
+    }
+    if (r->data.n_columns > 0) {
+        const char *names[RP_MAX_COLUMNS];
+        for (int i = 0; i < r->data.n_columns; i++) names[i] = r->data.columns[i];
+        if (series_select_columns(&t->series, names, r->data.n_columns, err)) return -1;
+    }
+    return dataset_build(&t->data, &t->series, (rp_protocol)r->data.protocol, r->data.lookback, r->data.horizon, err);
+}
+
+int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err) {
+    memset(t, 0, sizeof *t);
+    t->recipe = r;
+    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+    if (trainer_load_data(t, r, err)) return -1;
+    if (model_build(&t->model, r, err)) return -1;
+    if (model_init(&t->model, (unsigned long long)r->train.seed, err)) return -1;
+    const rp_level *lv = &t->model.levels[0];
+    t->group = lv->has_policy ? r->levels[0].group_size : 1;
+    int windows = r->train.batch_size > r->train.eval_batch_size ? r->train.batch_size : r->train.eval_batch_size;
+    if (model_buffers_alloc(&t->buf, &t->model, windows, t->group, err)) return -1;
+    t->best_values = rp_malloc(t->model.P.total * sizeof(float), err);
+    if (!t->best_values) return -1;
+    memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
+    t->best_val = INFINITY;
+    rng_seed(&t->rng, (unsigned long long)r->train.seed, 0x5eed);
+    if (r->output.dir[0]) snprintf(t->run_dir, sizeof t->run_dir, "%s", r->output.dir);
+    else snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", r->name);
+    return 0;
+}
+
+void trainer_free(rp_trainer *t) {
+    model_buffers_free(&t->buf);
+    model_free(&t->model);
+    dataset_free(&t->data);
+    series_free(&t->series);
+    free(t->best_values);
+    memset(t, 0, sizeof *t);
+}
+
+int trainer_save_checkpoint(rp_trainer *t, rp_error *err) {
+    char path[RP_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/checkpoint.h5", t->run_dir);
+    rp_run_state s = {
+        .step = t->step, .epoch = t->epoch, .best_val = t->best_val, .best_epoch = t->best_epoch,
+        .epochs_since_best = t->epochs_since_best, .rng = t->rng, .n_channels = t->data.channels,
+        .mean = t->data.mean, .std = t->data.std, .recipe_text = t->recipe->text,
+    };
+    return checkpoint_save(path, &t->model.P, &s, t->best_values, err);
+}
+
+int trainer_load_checkpoint(rp_trainer *t, const char *path, rp_error *err) {
+    rp_run_state s;
+    memset(&s, 0, sizeof s);
+    int has_best = 0;
+    if (checkpoint_load(path, &t->model.P, &s, t->best_values, &has_best, err)) {
+        checkpoint_state_free(&s);
+        return -1;
+    }
+    if (s.n_channels != t->data.channels) {
+        checkpoint_state_free(&s);
+        return rp_fail(err, "%s: checkpoint has %d channels, the data has %d", path, s.n_channels, t->data.channels);
+    }
+    if (!has_best) memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
+    t->step = s.step;
+    t->epoch = s.epoch;
+    t->best_val = s.best_val;
+    t->best_epoch = s.best_epoch;
+    t->epochs_since_best = s.epochs_since_best;
+    t->rng = s.rng;
+    checkpoint_state_free(&s);
+    return 0;
+}
+
+/* Copies the windows idx[0..B) of a split into x (B, L) and y (B, H). */
+static void gather_windows(const rp_dataset *d, rp_split_id split, const int *idx, int B, float *x, float *y) {
+    int L = d->lookback, H = d->horizon;
+#pragma omp parallel for schedule(static) if (B > 64)
+    for (int i = 0; i < B; i++) dataset_window(d, split, idx[i], x + (size_t)i * L, y ? y + (size_t)i * H : NULL);
+}
+
+/* How each row of the batch is cut. Training rows of a learned level are sampled from the policy
+ * (one independent stream per (step, row), so the result does not depend on thread count);
+ * evaluation uses greedy decoding; fixed levels (and learned ones in warm-up) use uniform spacing. */
+typedef enum { CUT_UNIFORM, CUT_RANDOM, CUT_SAMPLE, CUT_GREEDY } cut_mode;
+
+static void choose_segmentations(rp_trainer *t, int B, int G, cut_mode mode, unsigned long long stream_base) {
+    const rp_level *lv = &t->model.levels[0];
+    int K = lv->K, n = lv->n_units;
+    rp_model_buffers *b = &t->buf;
+    unsigned long long seed = (unsigned long long)t->recipe->train.seed;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B * G; r++) {
+        int *starts = b->starts + (size_t)r * K;
+        rp_rng rng;
+        rng_seed(&rng, seed, rp_mix_seed(stream_base, (unsigned long long)r));
+        const float *logits = b->logits ? b->logits + (size_t)(r / G) * (n - 1) : NULL;
+        void *work = b->work + b->work_bytes * (size_t)omp_get_thread_num();
+        switch (mode) {
+        case CUT_UNIFORM: seg_uniform(n, lv->cfg.rate, starts); break;
+        case CUT_RANDOM: seg_random(&lv->spec, lv->random_table, &rng, starts); break;
+        case CUT_GREEDY: seg_greedy(&lv->spec, logits, starts, NULL, work); break;
+        case CUT_SAMPLE:
+            b->log_prob[r] = seg_sample(&lv->spec, logits, &rng, starts, b->orders + (size_t)r * (K - 1), work);
+            break;
+        }
+    }
+}
+
+static cut_mode eval_cut_mode(const rp_trainer *t) {
+    switch (t->model.levels[0].cfg.patching) {
+    case PATCHING_LEARNED: return CUT_GREEDY;
+    case PATCHING_RANDOM: return CUT_RANDOM;
+    default: return CUT_UNIFORM;
+    }
+}
+
+int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err) {
+    const rp_dataset *d = &t->data;
+    int n = d->split[split].n_windows, L = d->lookback, H = d->horizon;
+    int bs = t->recipe->train.eval_batch_size;
+    float *x = rp_malloc((size_t)bs * L * sizeof(float), err);
+    float *y = rp_malloc((size_t)bs * H * sizeof(float), err);
+    int *idx = rp_malloc((size_t)bs * sizeof(int), err);
+    if (!x || !y || !idx) {
+        free(x); free(y); free(idx);
+        return -1;
+    }
+    double se = 0, ae = 0;
+    cut_mode mode = eval_cut_mode(t);
+    for (int start = 0; start < n; start += bs) {
+        int B = n - start < bs ? n - start : bs;
+        for (int i = 0; i < B; i++) idx[i] = start + i;
+        gather_windows(d, split, idx, B, x, y);
+        model_prepare(&t->model, &t->buf, x, B);
+        /* Random patching is scored on a fixed stream per window so evaluations repeat exactly. */
+        choose_segmentations(t, B, 1, mode, rp_mix_seed(0xe7a1, (unsigned long long)(split * 1000003 + start)));
+        model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
+        for (int i = 0; i < B; i++) {
+            const float *f = t->buf.forecast + (size_t)i * H, *yt = y + (size_t)i * H;
+            for (int h = 0; h < H; h++) {
+                double e = (double)f[h] - yt[h];
+                se += e * e;
+                ae += fabs(e);
+            }
+        }
+    }
+    free(x); free(y); free(idx);
+    res->windows = n;
+    res->mse = n ? se / ((double)n * H) : NAN;
+    res->mae = n ? ae / ((double)n * H) : NAN;
+    return 0;
+}
+
+/* One optimisation step on the windows idx[0..B). Returns the mean training MSE. */
+static double train_step(rp_trainer *t, const int *idx, int B, double lr, int policy_active, rp_epoch_log *log,
+                         float *x, float *y) {
+    rp_model *m = &t->model;
+    rp_model_buffers *b = &t->buf;
+    const rp_recipe *r = t->recipe;
+    const rp_level *lv = &m->levels[0];
+    int H = m->horizon;
+    int G = policy_active ? t->group : 1;
+    int R = B * G;
+    gather_windows(&t->data, SPLIT_TRAIN, idx, B, x, y);
+    model_prepare(m, b, x, B);
+    cut_mode mode = policy_active ? CUT_SAMPLE : (lv->cfg.patching == PATCHING_RANDOM ? CUT_RANDOM : CUT_UNIFORM);
+    choose_segmentations(t, B, G, mode, rp_mix_seed(0x7a1, (unsigned long long)t->step));
+    params_zero_grad(&m->P);
+    model_forward(m, b, y, B, G, 1, rp_mix_seed((unsigned long long)r->train.seed, (unsigned long long)t->step));
+
+    /* Backbone loss: the mean of the rollouts' MSE (`all`), or only the best rollout's (`best`). */
+    int best_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_BEST;
+    double loss_sum = 0;
+    for (int w = 0; w < B; w++) {
+        int best = w * G;
+        for (int g = 0; g < G; g++)
+            if (b->row_loss[w * G + g] < b->row_loss[best]) best = w * G + g;
+        for (int g = 0; g < G; g++) {
+            int row = w * G + g;
+            loss_sum += b->row_loss[row];
+            float scale = best_only ? (row == best ? 2.0f / ((float)B * H) : 0.0f) : 2.0f / ((float)R * H);
+            const float *f = b->forecast + (size_t)row * H, *yt = y + (size_t)w * H;
+            float *df = b->dforecast + (size_t)row * H;
+            for (int h = 0; h < H; h++) df[h] = scale * (f[h] - yt[h]);
+        }
+    }
+    model_backward(m, b, B, G);
+
+    if (policy_active && lv->cfg.trainable) {
+        /* GRPG: reward −MSE, advantages normalised within each window's group. */
+        float *rewards = malloc((size_t)R * sizeof(float));
+        float *adv = malloc((size_t)R * sizeof(float));
+        for (int i = 0; i < R; i++) rewards[i] = -b->row_loss[i];
+        grpg_advantages(rewards, G, B, 1e-6f, adv);
+        int n = lv->n_units;
+        memset(b->dlogits, 0, (size_t)B * (n - 1) * sizeof(float));
+        grpg_policy_dlogits(&lv->spec, b->logits, 0, b->orders, adv, G, B, (float)r->train.entropy_beta, b->dlogits,
+                            b->work);
+        policy_net_backward(&lv->policy, &m->P, b->dlogits, B, b->policy_act);
+        double spread = 0, mean_reward = 0;
+        for (int i = 0; i < R; i++) {
+            mean_reward += rewards[i];
+            spread += fabs(adv[i]);
+        }
+        log->mean_reward += mean_reward / R;
+        log->advantage_spread += spread / R;
+        log->policy_entropy += grpg_mean_entropy(b->logits, B, n - 1);
+        free(rewards);
+        free(adv);
+    }
+
+    /* Patch-length statistics and how far boundaries moved from uniform spacing. */
+    if (lv->cfg.patching != PATCHING_FIXED) {
+        int K = lv->K, n = lv->n_units;
+        int *uniform = malloc((size_t)K * sizeof(int));
+        seg_uniform(n, lv->cfg.rate, uniform);
+        double s = 0, s2 = 0, moved = 0;
+        for (int row = 0; row < R; row++) {
+            const int *st = b->starts + (size_t)row * K;
+            for (int k = 0; k < K; k++) {
+                double len = (k + 1 < K ? st[k + 1] : n) - st[k];
+                s += len;
+                s2 += len * len;
+                if (k > 0) moved += st[k] != uniform[k];
+            }
+        }
+        double cnt = (double)R * K;
+        log->patch_len_mean += s / cnt;
+        log->patch_len_std += sqrt(fmax(0, s2 / cnt - (s / cnt) * (s / cnt)));
+        log->frac_moved += K > 1 ? moved / ((double)R * (K - 1)) : 0;
+        free(uniform);
+    }
+
+    t->step++;
+    int decoupled = r->train.optimizer == OPTIMIZER_ADAMW;
+    float wd = (float)r->train.weight_decay;
+    adam_update(&m->P, "backbone/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
+    adam_update(&m->P, "head/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
+    adam_update(&m->P, "levels/0/tokens", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
+    if (policy_active && lv->cfg.trainable)
+        adam_update(&m->P, "levels/0/policy", (float)r->train.policy_lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, 0.0f, 0,
+                    t->step);
+    return loss_sum / R;
+}
+
+static void print_progress(const rp_trainer *t, int epoch, int epochs, int step, int steps, double loss, double wps,
+                           double eta) {
+    fprintf(stderr, "\r[%s] epoch %d/%d  step %d/%d  loss %.4f  %.0f win/s  ETA %.0fs   ", t->recipe->name,
+            epoch + 1, epochs, step, steps, loss, wps, eta);
+    fflush(stderr);
+}
+
+static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const rp_eval_result *test, int epochs_run,
+                         double wall, double train_wps, FILE *out, rp_error *err) {
+    char path[RP_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.json", t->run_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return rp_fail(err, "cannot write %s", path);
+    FILE *dst[2] = {f, out};
+    for (int i = 0; i < 2; i++) {
+        FILE *o = dst[i];
+        if (!o) continue;
+        fprintf(o, "{\n  \"recipe\": ");
+        rp_json_string(o, t->recipe->name);
+        fprintf(o, ",\n  \"data\": ");
+        rp_json_string(o, t->series.source);
+        fprintf(o, ",\n  \"test\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld},\n", test->mse, test->mae,
+                test->windows);
+        fprintf(o, "  \"val\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld},\n", val->mse, val->mae,
+                val->windows);
+        fprintf(o, "  \"epochs\": %d,\n  \"best_epoch\": %d,\n  \"steps\": %lld,\n", epochs_run, t->best_epoch + 1,
+                t->step);
+        fprintf(o, "  \"wall_seconds\": %.3f,\n  \"train_windows_per_second\": %.1f,\n", wall, train_wps);
+        fprintf(o, "  \"parameters\": %zu,\n  \"threads\": %d", params_count_prefix(&t->model.P, ""),
+                rp_threads());
+        if (o == f) {
+            fprintf(o, ",\n  \"resolved_recipe\": ");
+            rp_json_string(o, t->recipe->text);
+        }
+        fprintf(o, "\n}\n");
+    }
+    if (fclose(f) != 0) return rp_fail(err, "cannot write %s", path);
+    return 0;
+}
+
+int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err) {
+    const rp_recipe *r = t->recipe;
+    int n = t->data.split[SPLIT_TRAIN].n_windows, B = r->train.batch_size;
+    int steps = (n + B - 1) / B;
+    if (max_steps > 0 && steps > max_steps) steps = max_steps;
+    int L = t->data.lookback, H = t->data.horizon;
+    int *order = rp_malloc((size_t)n * sizeof(int), err);
+    float *x = rp_malloc((size_t)B * L * sizeof(float), err);
+    float *y = rp_malloc((size_t)B * H * sizeof(float), err);
+    if (!order || !x || !y) {
+        free(order); free(x); free(y);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    rng_shuffle_int(&t->rng, order, n);
+    int policy_active = t->model.levels[0].has_policy && epoch >= r->train.warmup_epochs;
+    memset(log, 0, sizeof *log);
+    log->epoch = epoch;
+    double e0 = rp_now_seconds(), loss_sum = 0, last_print = 0;
+    long long seen = 0;
+    for (int s = 0; s < steps; s++) {
+        int start = s * B, nb = n - start < B ? n - start : B;
+        double lr = lr_schedule(r->train.schedule, r->train.lr, epoch, s, steps, r->train.epochs, r->train.pct_start);
+        log->lr = lr;
+        loss_sum += train_step(t, order + start, nb, lr, policy_active, log, x, y);
+        seen += nb;
+        double now = rp_now_seconds();
+        if (progress && (now - last_print > 0.5 || s + 1 == steps)) {
+            double wps = seen / (now - e0);
+            double remaining = (double)(steps - s - 1) * B + (double)(r->train.epochs - epoch - 1) * steps * B;
+            print_progress(t, epoch, r->train.epochs, s + 1, steps, loss_sum / (s + 1), wps, remaining / wps);
+            last_print = now;
+        }
+    }
+    if (progress) fputc('\n', stderr);
+    double e1 = rp_now_seconds();
+    log->train_loss = loss_sum / steps;
+    log->seconds = e1 - e0;
+    log->windows_per_second = seen / (e1 - e0);
+    /* The GRPG statistics were summed per step: report their means. */
+    log->mean_reward /= steps;
+    log->advantage_spread /= steps;
+    log->policy_entropy /= steps;
+    log->patch_len_mean /= steps;
+    log->patch_len_std /= steps;
+    log->frac_moved /= steps;
+    free(order); free(x); free(y);
+    return 0;
+}
+
+int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err) {
+    const rp_recipe *r = t->recipe;
+    if (opt && opt->out_dir) snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->out_dir);
+    if (rp_mkdir_p(t->run_dir, err)) return -1;
+    int progress = opt && opt->progress;
+    int verbose = progress || (opt && opt->verbose);
+    double t0 = rp_now_seconds(), train_seconds = 0, train_windows = 0;
+    int epochs_run = 0;
+    for (int epoch = t->epoch; epoch < r->train.epochs; epoch++) {
+        /* A resumed run that had already stopped early stays stopped. */
+        if (r->train.patience > 0 && t->epochs_since_best >= r->train.patience) break;
+        rp_epoch_log log;
+        if (trainer_train_epoch(t, epoch, r->train.max_steps_per_epoch, progress, &log, err)) return -1;
+        train_seconds += log.seconds;
+        train_windows += log.seconds * log.windows_per_second;
+        rp_eval_result val;
+        if (trainer_evaluate(t, SPLIT_VAL, &val, err)) return -1;
+        epochs_run++;
+        t->epoch = epoch + 1;
+        if (val.mse < t->best_val) {
+            t->best_val = val.mse;
+            t->best_epoch = epoch;
+            t->epochs_since_best = 0;
+            memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
+        } else {
+            t->epochs_since_best++;
+        }
+        if (verbose) {
+            fprintf(stderr, "epoch %d: train %.4f  val mse %.4f mae %.4f  lr %.2e  %.1fs  %.0f win/s%s\n", epoch + 1,
+                    log.train_loss, val.mse, val.mae, log.lr, log.seconds, log.windows_per_second,
+                    t->epochs_since_best == 0 ? "  (best)" : "");
+            if (t->model.levels[0].cfg.patching != PATCHING_FIXED)
+                fprintf(stderr,
+                        "  levels: reward %.4f  |adv| %.3f  entropy %.3f  patch len %.2f +- %.2f  moved %.1f%%\n",
+                        log.mean_reward, log.advantage_spread, log.policy_entropy, log.patch_len_mean,
+                        log.patch_len_std, 100 * log.frac_moved);
+        }
+        if (r->output.checkpoint && trainer_save_checkpoint(t, err)) return -1;
+        if (r->train.patience > 0 && t->epochs_since_best >= r->train.patience) {
+            if (verbose) fprintf(stderr, "early stop: no val improvement for %d epochs\n", r->train.patience);
+            break;
+        }
+    }
+    /* Test with the weights of the best validation epoch (PatchTST's early-stopping protocol). */
+    memcpy(t->model.P.value, t->best_values, t->model.P.total * sizeof(float));
+    rp_eval_result val, test;
+    if (trainer_evaluate(t, SPLIT_VAL, &val, err) || trainer_evaluate(t, SPLIT_TEST, &test, err)) return -1;
+    double wall = rp_now_seconds() - t0;
+    return write_metrics(t, &val, &test, epochs_run, wall, train_seconds > 0 ? train_windows / train_seconds : 0,
+                         out, err);
+}

@@ -1,0 +1,71 @@
+/* Training and evaluation of a forecaster from a recipe.
+ *
+ * One loop serves every patching kind: fixed and random levels use one rollout per window
+ * (plain supervised training); a learned level samples G rollouts per window and trains its
+ * policy with GRPG (DESIGN.md §4) while the backbone trains on the same batched pass.
+ *
+ * Ownership: rp_trainer owns the series, dataset, model and buffers it loads; trainer_free. */
+#ifndef RP_TRAIN_H
+#define RP_TRAIN_H
+
+#include <stdio.h>
+
+#include "backbone/forecaster.h"
+#include "io/dataset.h"
+#include "io/recipe.h"
+#include "io/series.h"
+
+typedef struct rp_eval_result {
+    double mse, mae;
+    long long windows;
+} rp_eval_result;
+
+typedef struct rp_epoch_log {
+    int epoch;
+    double train_loss, val_mse, val_mae, lr, seconds, windows_per_second;
+    /* GRPG statistics (learned levels; zero otherwise) */
+    double mean_reward, advantage_spread, policy_entropy;
+    double patch_len_mean, patch_len_std, frac_moved;
+} rp_epoch_log;
+
+typedef struct rp_train_options {
+    int progress;            /* 1: progress lines on stderr; 0: quiet */
+    const char *out_dir;     /* run directory; NULL = recipe's output.dir or runs/<name> */
+    int verbose;             /* 1: a line per epoch on stderr even when progress is off */
+} rp_train_options;
+
+typedef struct rp_trainer {
+    rp_recipe *recipe;       /* not owned */
+    rp_series series;
+    rp_dataset data;
+    rp_model model;
+    rp_model_buffers buf;
+    int group;               /* rollouts per window in training */
+    float *best_values;      /* copy of the parameters at the best validation loss */
+    long long step;
+    int epoch, best_epoch, epochs_since_best;
+    double best_val;
+    rp_rng rng;
+    char run_dir[RP_PATH_MAX];
+} rp_trainer;
+
+/* Loads the recipe's data (CSV file or the generated series) and builds the dataset. */
+int trainer_load_data(rp_trainer *t, rp_recipe *r, rp_error *err);
+int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err);
+/* Trains to the end (epochs or early stopping), restores the best weights, evaluates val and
+ * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). */
+int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err);
+/* Trains one epoch (at most `max_steps` steps when > 0) over shuffled training windows; fills log
+ * (train loss, seconds, windows/s and, for learned levels, the GRPG statistics). */
+int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err);
+/* Greedy-segmentation evaluation of a split (all windows, no dropped last batch). */
+int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err);
+/* Writes <run_dir>/checkpoint.h5 (atomically): parameters, Adam moments, best weights, step,
+ * epoch, RNG, early-stopping state, normalisation statistics and the recipe text. */
+int trainer_save_checkpoint(rp_trainer *t, rp_error *err);
+/* Restores everything trainer_save_checkpoint wrote into a trainer set up from the same recipe,
+ * so that training continues exactly where it stopped. */
+int trainer_load_checkpoint(rp_trainer *t, const char *path, rp_error *err);
+void trainer_free(rp_trainer *t);
+
+#endif
