@@ -67,6 +67,9 @@ size_t attention_scratch_floats(const rp_attention *a, int batch, int n_tokens) 
     return align16(N * d) + align16(3 * d * N) + align16(att);
 }
 
+/* Heads run in parallel only when there is enough work to pay for waking the threads. */
+static int parallel_heads(int heads, int K) { return heads >= 4 && (size_t)heads * K * K >= 8192; }
+
 void attention_forward(const rp_attention *a, const rp_params *P, float *out, const float *in,
                        int batch, int n_tokens, int training, unsigned long long seed, float *act) {
     const int d = a->d_model, H = a->n_heads, dh = a->head_dim, K = n_tokens;
@@ -86,7 +89,7 @@ void attention_forward(const rp_attention *a, const rp_params *P, float *out, co
     rp_sgemm(3 * d, N, d, 1.0f, w_qkv, d, 1, in, 1, d, 1.0f, qkvT, N, 1);
 
     const size_t KK = (size_t)K * K;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_heads(batch * H, K))
     for (int bh = 0; bh < batch * H; bh++) {
         const int b = bh / H, h = bh % H;
         const float *Q = qkvT + (size_t)(h * dh) * N + (size_t)b * K;          /* (K × dh), col-major */
@@ -129,7 +132,7 @@ void attention_backward(const rp_attention *a, rp_params *P, float *din, const f
 
     /* Every element of dqkvᵀ is written exactly once below (beta = 0), so it needs no zeroing. */
     const size_t KK = (size_t)K * K;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_heads(batch * H, K))
     for (int bh = 0; bh < batch * H; bh++) {
         const int b = bh / H, h = bh % H;
         const size_t qo = (size_t)(h * dh) * N + (size_t)b * K;

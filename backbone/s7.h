@@ -47,7 +47,7 @@ static inline float s7_transition(float a) { return (1.0f - RP_S7_EPS) * (1.0f -
 /* d s7_transition / da = (1 − ε) 2a / (a² + 1/2)²; 0 where a² overflows. */
 static inline float s7_transition_grad(float a) {
     float q = a * a + 0.5f;
-    return (1.0f - RP_S7_EPS) * 2.0f * a / q / q;
+    return (1.0f - RP_S7_EPS) * 2.0f * (a / q) / q;  /* a / q first: no inf / inf for huge a */
 }
 
 typedef struct rp_s7_layer {
@@ -99,13 +99,17 @@ void s7_scan_forward(float *y,             // (B, K, d)
                      const float *lambda,  // (d, N)
                      const float *skip,    // (d)
                      int batch, int n_tokens, int d, int n_state);
-/* dx += ∂L/∂x, dz += ∂L/∂z, dlambda += ∂L/∂Λ, dskip += ∂L/∂D given dy. work holds B·K·d·N floats
- * (∂L/∂A_t per state, reduced into dlambda after the parallel scan so threads never share a sum). */
+/* Floats of workspace s7_scan_backward needs: per window a carry and partial sums for Λ and D. */
+size_t s7_scan_work_floats(int batch, int d, int n_state);
+/* dx += ∂L/∂x, dz += ∂L/∂z, dlambda += ∂L/∂Λ, dskip += ∂L/∂D given dy. work holds
+ * s7_scan_work_floats floats: each window sums its own share of ∂L/∂Λ and ∂L/∂D there, added up
+ * after the parallel loop in window order, so no two threads share a sum and results do not depend
+ * on the thread count. */
 void s7_scan_backward(float *dx,            // (B, K, d)
                       float *dz,            // (B, K, d + 2N)
                       float *dlambda,       // (d, N)
                       float *dskip,         // (d)
-                      float *work,          // (B, K, d, N)
+                      float *work,          // s7_scan_work_floats(B, d, N)
                       const float *dy,      // (B, K, d)
                       const float *x, const float *z, const float *h,
                       const float *lambda, const float *skip,

@@ -16,9 +16,8 @@ typedef struct layer_layout {
     size_t mask1;   /* its dropout mask                                  (N, d) */
     size_t y1;      /* norm1(r1)                                         (N, d) */
     size_t stats1;  /* norm1's saved statistics */
-    size_t h;       /* FF hidden before GELU                             (N, d_ff) */
-    size_t g;       /* dropout(GELU(h)): input of the second FF linear   (N, d_ff) */
-    size_t mask2;   /*                                                   (N, d_ff) */
+    size_t g;       /* dropout(GELU(h)), h = FF1(y1): FF2's input         (N, d_ff) */
+    size_t gate;    /* mask2 ⊙ GELU'(h): backward of GELU→dropout is ⊙ gate (N, d_ff) */
     size_t r2;      /* y1 + dropout(FF(y1)): norm2's input               (N, d) */
     size_t mask3;   /*                                                   (N, d) */
     size_t y2;      /* norm2(r2): the layer's output                     (N, d) */
@@ -26,10 +25,11 @@ typedef struct layer_layout {
     size_t total;
 } layer_layout;
 
-/* The whole arena: header (mode), a copy of the input, the layers, then backward workspace. */
+/* The whole arena: header (mode), a copy of the input, the layers, then workspace: backward's
+ * gradients, and `dg`, which also holds the FF hidden pre-activation h during forward. */
 typedef struct arena_layout {
     size_t header, input, layers, layer_size;
-    size_t attn_scratch, gy, gx, dr, dy1, dg, dh, total;
+    size_t attn_scratch, gy, gx, dr, dy1, dg, total;
 } arena_layout;
 
 static layer_layout layer_layout_of(const rp_transformer *t, const rp_transformer_layer *L, int batch) {
@@ -41,9 +41,8 @@ static layer_layout layer_layout_of(const rp_transformer *t, const rp_transforme
     o.mask1 = at;  at += align16(N * d);
     o.y1 = at;     at += align16(N * d);
     o.stats1 = at; at += align16(norm_stat_floats(&L->norm1, (int)N));
-    o.h = at;      at += align16(N * f);
     o.g = at;      at += align16(N * f);
-    o.mask2 = at;  at += align16(N * f);
+    o.gate = at;   at += align16(N * f);
     o.r2 = at;     at += align16(N * d);
     o.mask3 = at;  at += align16(N * d);
     o.y2 = at;     at += align16(N * d);
@@ -66,7 +65,6 @@ static arena_layout arena_layout_of(const rp_transformer *t, int batch) {
     a.dr = at;  at += align16(N * d);
     a.dy1 = at; at += align16(N * d);
     a.dg = at;  at += align16(N * f);
-    a.dh = at;  at += align16(N * f);
     a.total = at;
     return a;
 }
@@ -137,13 +135,6 @@ static void residual_dropout(float *r, float *mask, const float *x, float p, uns
     for (size_t i = 0; i < n; i++) r[i] += x[i];
 }
 
-/* g = dropout(GELU(h)) in one pass. */
-static void gelu_dropout_forward(float *g, float *mask, const float *h, float p, unsigned long long seed,
-                                 size_t n) {
-    gelu_forward(g, h, n);
-    if (p > 0.0f) dropout_forward(g, mask, g, p, seed, 0, n);
-}
-
 void transformer_forward(const rp_transformer *t, rp_params *P, float *out, const float *in, int batch,
                          int training, unsigned long long dropout_seed, float *act) {
     const int N = batch * t->n_tokens, d = t->d_model, f = t->d_ff;
@@ -167,14 +158,32 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
         residual_dropout(base + o.r1, base + o.mask1, x, p_attn, site_seed(dropout_seed, l, 0), Nd);
         norm_forward(&L->norm1, P, base + o.y1, base + o.stats1, base + o.r1, N, training);
 
-        linear_forward(base + o.h, base + o.y1, P->value + L->ff1.weight, P->value + L->ff1.bias, N, d, f);
-        gelu_dropout_forward(base + o.g, base + o.mask2, base + o.h, p, site_seed(dropout_seed, l, 1), Nf);
+        float *h = act + A.dg;
+        linear_forward(h, base + o.y1, P->value + L->ff1.weight, P->value + L->ff1.bias, N, d, f);
+        gelu_dropout_forward(base + o.g, base + o.gate, h, p, site_seed(dropout_seed, l, 1), 0, Nf);
         linear_forward(base + o.r2, base + o.g, P->value + L->ff2.weight, P->value + L->ff2.bias, N, f, d);
         residual_dropout(base + o.r2, base + o.mask3, base + o.y1, p, site_seed(dropout_seed, l, 2), Nd);
         norm_forward(&L->norm2, P, base + o.y2, base + o.stats2, base + o.r2, N, training);
         x = base + o.y2;
     }
     memcpy(out, x, Nd * sizeof *out);
+}
+
+/* Backward of r = x + dropout(a): skip = ∂L/∂r, then ∂L/∂r ⊙ mask in place (the branch). */
+static void split_residual(float *restrict skip, float *restrict branch, const float *restrict mask,
+                           float p, size_t n) {
+    memcpy(skip, branch, n * sizeof *skip);
+    if (p > 0.0f)
+        for (size_t i = 0; i < n; i++) branch[i] *= mask[i];
+}
+
+static void mul_inplace(float *x, const float *y, size_t n) {
+    long nb = (long)((n + 4095) / 4096);
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (long b = 0; b < nb; b++) {
+        size_t lo = (size_t)b * 4096, hi = n - lo < 4096 ? n : lo + 4096;
+        for (size_t i = lo; i < hi; i++) x[i] *= y[i];
+    }
 }
 
 void transformer_backward(const rp_transformer *t, rp_params *P, float *din, const float *dout, int batch,
@@ -186,7 +195,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
     const float p = training ? t->dropout : 0.0f;
     const float p_attn = 1.0f - (1.0f - p) * (1.0f - p);
     float *gy = act + A.gy, *gx = act + A.gx, *dr = act + A.dr, *dy1 = act + A.dy1;
-    float *dg = act + A.dg, *dh = act + A.dh;
+    float *dg = act + A.dg;
 
     memcpy(gy, dout, Nd * sizeof *gy);
     for (int l = t->n_layers - 1; l >= 0; l--) {
@@ -199,34 +208,21 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
         memset(dr, 0, Nd * sizeof *dr);
         norm_backward(&L->norm2, P, dr, gy, base + o.r2, base + o.stats2, N, training);
         /* r2 = y1 + dropout(FF(y1)): dy1 = dr (skip path); dr ← dr ⊙ mask3 (branch) */
-        memcpy(dy1, dr, Nd * sizeof *dy1);
-        if (p > 0.0f) {
-            const float *m = base + o.mask3;
-            for (size_t i = 0; i < Nd; i++) dr[i] *= m[i];
-        }
-        /* FF2: dg = dr · W2; dW2 += drᵀ g */
-        memset(dg, 0, Nf * sizeof *dg);
-        linear_backward(dg, P->grad + L->ff2.weight, P->grad + L->ff2.bias, dr, base + o.g,
+        split_residual(dy1, dr, base + o.mask3, p, Nd);
+        /* FF2: dg = dr · W2 (written, not accumulated: dg is workspace); dW2 += drᵀ g */
+        rp_sgemm(N, f, d, 1.0f, dr, d, 1, P->value + L->ff2.weight, f, 1, 0.0f, dg, f, 1);
+        linear_backward(NULL, P->grad + L->ff2.weight, P->grad + L->ff2.bias, dr, base + o.g,
                         P->value + L->ff2.weight, N, f, d);
-        /* g = dropout(GELU(h)) */
-        memset(dh, 0, Nf * sizeof *dh);
-        if (p > 0.0f) {
-            const float *m = base + o.mask2;
-            for (size_t i = 0; i < Nf; i++) dg[i] *= m[i];
-        }
-        gelu_backward(dh, dg, base + o.h, Nf);
+        /* g = dropout(GELU(h)): dh = dg ⊙ gate, in place */
+        mul_inplace(dg, base + o.gate, Nf);
         /* FF1: dy1 += dh · W1 */
-        linear_backward(dy1, P->grad + L->ff1.weight, P->grad + L->ff1.bias, dh, base + o.y1,
+        linear_backward(dy1, P->grad + L->ff1.weight, P->grad + L->ff1.bias, dg, base + o.y1,
                         P->value + L->ff1.weight, N, d, f);
         /* norm1: dy1 → dr = ∂L/∂r1 */
         memset(dr, 0, Nd * sizeof *dr);
         norm_backward(&L->norm1, P, dr, dy1, base + o.r1, base + o.stats1, N, training);
         /* r1 = x + dropout(attn(x)): gx = dr (skip path) + attention backward of dr ⊙ mask1 */
-        memcpy(gx, dr, Nd * sizeof *gx);
-        if (p_attn > 0.0f) {
-            const float *m = base + o.mask1;
-            for (size_t i = 0; i < Nd; i++) dr[i] *= m[i];
-        }
+        split_residual(gx, dr, base + o.mask1, p_attn, Nd);
         attention_backward(&L->attn, P, gx, dr, x, batch, t->n_tokens, training, base + o.attn,
                            act + A.attn_scratch);
         float *tmp = gy; gy = gx; gx = tmp;

@@ -73,15 +73,22 @@ unsigned long long dropout_seed_derive(unsigned long long seed, unsigned long lo
     return splitmix64(splitmix64((uint64_t)seed) ^ (0xD1B54A32D192ED03ull * ((uint64_t)site + 1)));
 }
 
-/* Drop when the top 24 bits of the hash, read as a uniform in [0, 1), fall below p. */
+/* Drop when the top 24 bits of the hash, read as a uniform in [0, 1), fall below p. The loop runs
+ * on a 32-bit counter; a run is split where the low 32 bits of the index would wrap. */
 static void dropout_forward_block(float *out, float *restrict mask, const float *in,
                                   rp_dropout_key key, uint32_t threshold, float keep_scale,
                                   uint64_t index0, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = dropout_bits(key, index0 + i) >> 8;
-        float m = u < threshold ? 0.0f : keep_scale;
-        mask[i] = m;
-        out[i] = in[i] * m;
+    while (n > 0) {
+        uint32_t lo = (uint32_t)index0, high = dropout_high_mix(index0);
+        size_t run = (size_t)((1ull << 32) - lo);
+        if (run > n) run = n;
+        for (uint32_t i = 0; i < (uint32_t)run; i++) {
+            uint32_t u = dropout_bits_split(key, lo + i, high) >> 8;
+            float m = u < threshold ? 0.0f : keep_scale;
+            mask[i] = m;
+            out[i] = in[i] * m;
+        }
+        out += run; mask += run; in += run; index0 += run; n -= run;
     }
 }
 
@@ -111,6 +118,46 @@ void dropout_backward(float *din, const float *dout, const float *mask, float p,
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * mask[i];
 }
 
+/* ---- fused GELU → dropout ----------------------------------------------------------------------- */
+
+static void gelu_dropout_block(float *restrict out, float *restrict gate, const float *restrict in,
+                               rp_dropout_key key, uint32_t threshold, float keep_scale, uint64_t index0,
+                               size_t n) {
+    while (n > 0) {
+        uint32_t lo = (uint32_t)index0, high = dropout_high_mix(index0);
+        size_t run = (size_t)((1ull << 32) - lo);
+        if (run > n) run = n;
+        for (uint32_t i = 0; i < (uint32_t)run; i++) {
+            float x = in[i];
+            float cdf = 0.5f * (1.0f + rp_erff(x * 0.70710678118654752f));
+            float pdf = 0.39894228040143268f * rp_expf(-0.5f * x * x);
+            uint32_t u = dropout_bits_split(key, lo + i, high) >> 8;
+            float m = u < threshold ? 0.0f : keep_scale;
+            out[i] = x * cdf * m;
+            gate[i] = RP_FMAF(x, pdf, cdf) * m;
+        }
+        out += run; gate += run; in += run; index0 += run; n -= run;
+    }
+}
+
+void gelu_dropout_forward(float *out, float *gate, const float *in, float p, unsigned long long seed,
+                          size_t index0, size_t n) {
+    /* p = 0: threshold 0 keeps every element with scale 1 (no branch in the loop). */
+    rp_dropout_key key = dropout_key(seed);
+    uint32_t threshold = p > 0.0f ? (uint32_t)((double)p * 16777216.0) : 0;
+    float keep_scale = p > 0.0f ? (float)(1.0 / (1.0 - (double)p)) : 1.0f;
+    long nb = (long)((n + RP_BLOCK - 1) / RP_BLOCK);
+#pragma omp parallel for schedule(static) if (n >= RP_PAR_MIN)
+    for (long b = 0; b < nb; b++) {
+        size_t lo = (size_t)b * RP_BLOCK, len = n - lo < RP_BLOCK ? n - lo : RP_BLOCK;
+        gelu_dropout_block(out + lo, gate + lo, in + lo, key, threshold, keep_scale, (uint64_t)(index0 + lo), len);
+    }
+}
+
+void gelu_dropout_backward(float *din, const float *dout, const float *gate, size_t n) {
+    for (size_t i = 0; i < n; i++) din[i] += dout[i] * gate[i];
+}
+
 /* ---- row softmax -------------------------------------------------------------------------------- */
 
 float rp_sumf(const float *x, int n) {
@@ -133,15 +180,33 @@ float rp_dotf(const float *x, const float *y, int n) {
     return s;
 }
 
+float rp_maxf(const float *x, int n) {
+    if (n <= 0) return 0.0f;
+    float acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = x[0];
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
+    float m = acc[0];
+    for (int k = 1; k < 8; k++) m = acc[k] > m ? acc[k] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 void softmax_rows_forward(float *out, const float *in, float scale, int rows, int n) {
+    /* Three passes so that the costly exp runs over the whole block as one flat, fully vectorised
+     * loop instead of row by row with scalar tails (rows of K = 42 leave 2 of every 42 scalar). */
     for (int r = 0; r < rows; r++) {
         const float *x = in + (size_t)r * n;
         float *y = out + (size_t)r * n;
-        float m = x[0];
-        for (int j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
-        /* scale > 0, so max(scale·x) = scale·max(x). */
-        float ms = m * scale;
-        for (int j = 0; j < n; j++) y[j] = rp_expf(x[j] * scale - ms);
+        /* scale > 0, so max(scale·x) = scale·max(x) */
+        float ms = rp_maxf(x, n) * scale;
+        for (int j = 0; j < n; j++) y[j] = x[j] * scale - ms;
+    }
+    size_t total = (size_t)rows * n;
+    for (size_t t = 0; t < total; t++) out[t] = rp_expf(out[t]);
+    for (int r = 0; r < rows; r++) {
+        float *y = out + (size_t)r * n;
         float inv = 1.0f / rp_sumf(y, n);
         for (int j = 0; j < n; j++) y[j] *= inv;
     }

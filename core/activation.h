@@ -14,28 +14,38 @@
 #ifndef RP_ACTIVATION_H
 #define RP_ACTIVATION_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 /* ---- vectorisable scalar math (inline so loops that call them vectorise) ---------------------- */
 
+/* a·b + c, fused where the target has FMA. Spelled out because GCC does not contract a*b + c in
+ * ISO C mode (-std=c11 implies -ffp-contract=off): without it every polynomial step costs two
+ * instructions and two roundings. */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define RP_FMAF(a, b, c) fmaf((a), (b), (c))
+#else
+#define RP_FMAF(a, b, c) ((a) * (b) + (c))
+#endif
+
 /* e^x for x in [-87.3, 88.3] (clamped outside: tiny/huge but finite). */
 static inline float rp_expf(float x) {
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
+    x = x > -87.3f ? x : -87.3f;
+    x = x < 88.3f ? x : 88.3f;
     /* n = round(x / ln 2) by the 1.5·2^23 trick: exact for |n| < 2^22, no libm call. */
     float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     /* r = x - n ln2 in two parts (Cody–Waite), so r is exact to float precision. */
-    float r = x - fn * 0.693359375f;
-    r = r + fn * 2.12194440e-4f;
+    float r = RP_FMAF(fn, -0.693359375f, x);
+    r = RP_FMAF(fn, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = RP_FMAF(p, r, 1.3981999507e-3f);
+    p = RP_FMAF(p, r, 8.3334519073e-3f);
+    p = RP_FMAF(p, r, 4.1665795894e-2f);
+    p = RP_FMAF(p, r, 1.6666665459e-1f);
+    p = RP_FMAF(p, r, 5.0000001201e-1f);
+    p = RP_FMAF(p * r, r, r) + 1.0f;
     int32_t bits = ((int32_t)fn + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -44,24 +54,24 @@ static inline float rp_expf(float x) {
 
 /* erf(x): odd rational approximation on [-4, 4] (erf(±4) rounds to ±1 in float). */
 static inline float rp_erff(float x) {
-    x = x < -4.0f ? -4.0f : x;
-    x = x > 4.0f ? 4.0f : x;
+    x = x > -4.0f ? x : -4.0f;
+    x = x < 4.0f ? x : 4.0f;
     float x2 = x * x;
     float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
+    p = RP_FMAF(p, x2, 2.77068142495902e-08f);
+    p = RP_FMAF(p, x2, -2.10102402082508e-06f);
+    p = RP_FMAF(p, x2, -5.69250639462346e-05f);
+    p = RP_FMAF(p, x2, -7.34990630326855e-04f);
+    p = RP_FMAF(p, x2, -2.95459980854025e-03f);
+    p = RP_FMAF(p, x2, -1.60960333262415e-02f);
     float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
+    q = RP_FMAF(q, x2, -2.13374055278905e-04f);
+    q = RP_FMAF(q, x2, -1.68282697438203e-03f);
+    q = RP_FMAF(q, x2, -7.37332916720468e-03f);
+    q = RP_FMAF(q, x2, -1.42647390514189e-02f);
     float y = x * p / q;
-    y = y > 1.0f ? 1.0f : y;
-    return y < -1.0f ? -1.0f : y;
+    y = y < 1.0f ? y : 1.0f;
+    return y > -1.0f ? y : -1.0f;
 }
 
 /* ---- GELU: out = x Φ(x) = 0.5 x (1 + erf(x / √2)), PyTorch's default (approximate='none') --- */
@@ -70,7 +80,7 @@ static inline float rp_gelu(float x) { return 0.5f * x * (1.0f + rp_erff(x * 0.7
 /* dGELU/dx = Φ(x) + x φ(x) */
 static inline float rp_gelu_grad(float x) {
     float cdf = 0.5f * (1.0f + rp_erff(x * 0.70710678118654752f));
-    return cdf + x * 0.39894228040143268f * rp_expf(-0.5f * x * x);
+    return RP_FMAF(x * 0.39894228040143268f, rp_expf(-0.5f * x * x), cdf);
 }
 
 void gelu_forward(float *out, const float *in, size_t n);
@@ -94,9 +104,14 @@ static inline uint32_t rp_hash32(uint32_t x) {
     x ^= x >> 16;
     return x;
 }
+/* The index enters as its low 32 bits and a mix of its high 32 bits, so loops keep a 32-bit
+ * counter (vectorisable with AVX2) and hoist the high part. */
+static inline uint32_t dropout_bits_split(rp_dropout_key key, uint32_t index_lo, uint32_t high_mix) {
+    return rp_hash32(rp_hash32(index_lo ^ key.k0) ^ key.k1 ^ high_mix);
+}
+static inline uint32_t dropout_high_mix(uint64_t index) { return (uint32_t)(index >> 32) * 0x9E3779B9U; }
 static inline uint32_t dropout_bits(rp_dropout_key key, uint64_t index) {
-    uint32_t h = rp_hash32((uint32_t)index ^ key.k0);
-    return rp_hash32(h ^ key.k1 ^ ((uint32_t)(index >> 32) * 0x9E3779B9U));
+    return dropout_bits_split(key, (uint32_t)index, dropout_high_mix(index));
 }
 /* A seed for one dropout site (layer, place) derived from a step's seed: splitmix64 mixing. */
 unsigned long long dropout_seed_derive(unsigned long long seed, unsigned long long site);
@@ -109,15 +124,27 @@ void dropout_forward(float *out, float *mask, const float *in, float p, unsigned
 /* din += dout * mask (p == 0: din += dout, mask unused). */
 void dropout_backward(float *din, const float *dout, const float *mask, float p, size_t n);
 
+/* ---- fused GELU → dropout (the feed-forward hidden layer) ------------------------------------- */
+
+/* out = dropout(GELU(in)) and gate = mask · GELU'(in), so that backward is din += dout ⊙ gate:
+ * erf is evaluated once per element for both passes and neither `in` nor the mask has to be kept.
+ * The mask is the one dropout_forward would draw for the same (p, seed, index0 + i). */
+void gelu_dropout_forward(float *out, float *gate, const float *in, float p, unsigned long long seed,
+                          size_t index0, size_t n);
+/* din += dout ⊙ gate */
+void gelu_dropout_backward(float *din, const float *dout, const float *gate, size_t n);
+
 /* ---- row softmax ------------------------------------------------------------------------------ */
 
-/* out[r, :] = softmax(scale * in[r, :]) over n columns (max-subtracted). In place allowed. */
+/* out[r, :] = softmax(scale * in[r, :]) over n columns (max-subtracted), scale > 0. In place
+ * allowed. Serial: callers parallelise over independent blocks (attention heads). */
 void softmax_rows_forward(float *out, const float *in, float scale, int rows, int n);
 /* din[r, j] += scale * y[r, j] (dout[r, j] - Σ_k dout[r, k] y[r, k]), y the forward output. */
 void softmax_rows_backward(float *din, const float *dout, const float *y, float scale, int rows, int n);
 
 /* Sums in 8 interleaved lanes (vectorises without -ffast-math; fixed order, so deterministic). */
 float rp_sumf(const float *x, int n);
+float rp_maxf(const float *x, int n);
 float rp_dotf(const float *x, const float *y, int n);
 
 #endif

@@ -107,3 +107,65 @@ fail:
     series_free(out);
     return -1;
 }
+
+/* Piecewise-constant regimes for the learned-patching test (tests/levels/test_grpg_learning.c).
+ *
+ * Regime lengths are drawn uniformly from [mean_segment/2, 3·mean_segment/2] (so two changes are
+ * never closer than mean_segment/2 rows); the rows where a new regime starts are the change rows,
+ * shared by all channels. In channel c each regime has its own level, drawn U(-2, 2) until it
+ * differs from the previous regime's by at least 1, and x[t] = level(t) + noise · z_t.
+ * Streams: the change rows come from (seed, 0), channel c's levels and noise from (seed, c + 1). */
+int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_segment, double noise,
+                                 unsigned long long seed, int **change_rows, int *n_changes, rp_error *err) {
+    memset(out, 0, sizeof *out);
+    *change_rows = NULL;
+    *n_changes = 0;
+    if (rows < 1 || cols < 1 || mean_segment < 2 || !(noise >= 0))
+        return rp_fail(err, "generated change-point series: need rows, cols >= 1, mean_segment >= 2, noise >= 0; "
+                       "got rows=%d cols=%d mean_segment=%d noise=%g", rows, cols, mean_segment, noise);
+    if ((size_t)rows > SIZE_MAX / sizeof(float) / (size_t)cols)
+        return rp_fail(err, "generated series: %d × %d is too large", rows, cols);
+    char source[96];
+    snprintf(source, sizeof source, "generated-changepoints(seed=%llu,segment=%d)", seed, mean_segment);
+    int lo = mean_segment / 2, hi = mean_segment + mean_segment / 2;
+    int *changes = rp_malloc(sizeof(int) * ((size_t)rows / (size_t)lo + 1), err);
+    out->source = rp_malloc(strlen(source) + 1, err);
+    out->values = rp_malloc(sizeof(float) * (size_t)rows * (size_t)cols, err);
+    out->col_names = rp_calloc((size_t)cols, sizeof(char *), err);
+    out->rows = rows;
+    out->cols = cols;
+    if (!changes || !out->source || !out->values || !out->col_names) goto fail;
+    memcpy(out->source, source, strlen(source) + 1);
+    for (int c = 0; c < cols; c++) {
+        char name[24];
+        snprintf(name, sizeof name, "c%d", c);
+        if (!(out->col_names[c] = rp_malloc(strlen(name) + 1, err))) goto fail;
+        memcpy(out->col_names[c], name, strlen(name) + 1);
+    }
+    rp_rng r;
+    rng_seed(&r, seed, 0);
+    int nc = 0;
+    for (int t = lo + (int)rng_below(&r, (uint64_t)(hi - lo + 1)); t < rows;
+         t += lo + (int)rng_below(&r, (uint64_t)(hi - lo + 1)))
+        changes[nc++] = t;
+    for (int c = 0; c < cols; c++) {
+        rng_seed(&r, seed, (uint64_t)c + 1);
+        double level = uniform_in(&r, -2, 2);
+        for (int t = 0, next = 0; t < rows; t++) {
+            if (next < nc && changes[next] == t) {
+                double prev = level;
+                do level = uniform_in(&r, -2, 2);
+                while (fabs(level - prev) < 1.0);
+                next++;
+            }
+            out->values[(size_t)t * cols + c] = (float)(level + noise * rng_normal(&r));
+        }
+    }
+    *change_rows = changes;
+    *n_changes = nc;
+    return 0;
+fail:
+    free(changes);
+    series_free(out);
+    return -1;
+}

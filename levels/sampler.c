@@ -9,15 +9,17 @@
 typedef struct workspace {
     double *values;  /* [n-1] perturbed logits (sampling) or logits (greedy) */
     double *z;       /* [K]   per-step log-normalisers */
+    double *e;       /* [n-1] exp(s_j - max s) during a walk */
     int *heap;       /* [K]   top-k heap of gap indices */
     int *starts;     /* [K+1] current segment starts during a sequential walk */
     int *mark;       /* [n]   per gap: 0 = free, i+1 = chosen at step i / feasibility flag */
     int *order;      /* [K]   greedy's order when the caller passes none */
+    int *lo, *hi;    /* [n+1] fewest / most further cuts a segment of each length can take */
 } workspace;
 
 size_t seg_workspace_bytes(const rp_seg_spec *spec) {
     size_t n = (size_t)spec->n, K = (size_t)spec->K;
-    return (n + K + 2) * sizeof(double) + (n + 3 * K + 8) * sizeof(int);
+    return (2 * n + K + 3) * sizeof(double) + (3 * n + 3 * K + 10) * sizeof(int);
 }
 
 static workspace carve(const rp_seg_spec *spec, void *work) {
@@ -25,11 +27,14 @@ static workspace carve(const rp_seg_spec *spec, void *work) {
     workspace w;
     w.values = work;
     w.z = w.values + n + 1;
-    int *ints = (int *)(w.z + K + 1);
+    w.e = w.z + K + 1;
+    int *ints = (int *)(w.e + n + 1);
     w.heap = ints;
     w.starts = w.heap + K + 2;
     w.order = w.starts + K + 2;
     w.mark = w.order + K + 2;
+    w.lo = w.mark + n + 1;
+    w.hi = w.lo + n + 1;
     return w;
 }
 
@@ -42,33 +47,40 @@ static double logaddexp(double a, double b) {
 /* ---- feasibility under length bounds -------------------------------------------------------- */
 
 /* A segment of length len splits into p pieces with lengths in [mn, mx] iff
- * ceil(len/mx) <= p <= floor(len/mn), so it can take between lo and hi more cuts: */
-static int lo_cuts(int len, int mx) { return (len + mx - 1) / mx - 1; }
-static int hi_cuts(int len, int mn) { return len / mn - 1; }
+ * ceil(len/mx) <= p <= floor(len/mn), so it can take between lo = ceil(len/mx) - 1 and
+ * hi = floor(len/mn) - 1 more cuts (lo > hi: it cannot be completed). Tabulated once per call so
+ * that the per-candidate check below is a few lookups. */
+static void fill_cut_tables(const rp_seg_spec *spec, workspace *w) {
+    int mn = seg_min_len(spec), mx = seg_max_len(spec);
+    for (int len = 0; len <= spec->n; len++) {
+        w->lo[len] = (len + mx - 1) / mx - 1;
+        w->hi[len] = len / mn - 1;
+    }
+}
 
 /* Marks mark[j] = 1 for every gap j that may be chosen next, 0 otherwise; returns how many.
  * starts[n_seg] are the current (sorted) segment starts; R cuts remain, this one included.
  * Adding gap j splits its segment s into len1 + len2; the state stays completable iff both halves
- * are splittable and the remaining R-1 cuts fit between the summed lower and upper capacities
- * (the capacities of independent segments add as integer intervals). O(n) per step. */
-static int feasible_gaps(int n, int mn, int mx, const int *starts, int n_seg, int R, int *mark) {
+ * are completable and the remaining R-1 cuts fit between the summed lower and upper capacities
+ * (each segment's possible cut counts form an integer interval, and sums of integer intervals
+ * are integer intervals). O(n) per step. */
+static int feasible_gaps(int n, const int *lo, const int *hi, const int *starts, int n_seg, int R,
+                         int *mark) {
     long lo_sum = 0, hi_sum = 0;
     for (int s = 0; s < n_seg; s++) {
         int len = (s + 1 < n_seg ? starts[s + 1] : n) - starts[s];
-        lo_sum += lo_cuts(len, mx);
-        hi_sum += hi_cuts(len, mn);
+        lo_sum += lo[len];
+        hi_sum += hi[len];
     }
     int count = 0;
     for (int s = 0; s < n_seg; s++) {
         int a = starts[s], b = s + 1 < n_seg ? starts[s + 1] : n, len = b - a;
-        long lo_rest = lo_sum - lo_cuts(len, mx), hi_rest = hi_sum - hi_cuts(len, mn);
+        long lo_rest = lo_sum - lo[len], hi_rest = hi_sum - hi[len];
         if (a > 0) mark[a - 1] = 0; /* the gap that starts this segment is taken */
         for (int j = a; j <= b - 2; j++) {
             int len1 = j + 1 - a, len2 = b - j - 1;
-            int lo1 = lo_cuts(len1, mx), hi1 = hi_cuts(len1, mn);
-            int lo2 = lo_cuts(len2, mx), hi2 = hi_cuts(len2, mn);
-            int ok = lo1 <= hi1 && lo2 <= hi2 && lo_rest + lo1 + lo2 <= R - 1 &&
-                     R - 1 <= hi_rest + hi1 + hi2;
+            int ok = lo[len1] <= hi[len1] && lo[len2] <= hi[len2] &&
+                     lo_rest + lo[len1] + lo[len2] <= R - 1 && R - 1 <= hi_rest + hi[len1] + hi[len2];
             mark[j] = ok;
             count += ok;
         }
@@ -127,11 +139,12 @@ static void top_k(int n_gaps, int k, const double *v, int *heap, int *order) {
 
 /* Sequentially the top-ranked feasible gap (bounded specs). */
 static void top_feasible(const rp_seg_spec *spec, const double *v, workspace *w, int *order) {
-    int n = spec->n, K = spec->K, mn = seg_min_len(spec), mx = seg_max_len(spec);
+    int n = spec->n, K = spec->K;
     int n_seg = 1;
     w->starts[0] = 0;
+    fill_cut_tables(spec, w);
     for (int i = 0; i < K - 1; i++) {
-        feasible_gaps(n, mn, mx, w->starts, n_seg, K - 1 - i, w->mark);
+        feasible_gaps(n, w->lo, w->hi, w->starts, n_seg, K - 1 - i, w->mark);
         int best = -1;
         for (int j = 0; j < n - 1; j++)
             if (w->mark[j] && (best < 0 || ranks_above(v, j, best))) best = j;
@@ -154,56 +167,73 @@ typedef enum { WALK_LOGP, WALK_LOGP_BACKWARD, WALK_ENTROPY, WALK_ENTROPY_BACKWAR
 
 /* Visits the K-1 steps of `order`, building each candidate set F_i in w->mark, and evaluates or
  * differentiates the log-probability or the step entropies. Returns -INFINITY for an impossible
- * order (only checked in the forward modes). O(n K). */
+ * order (only checked in the forward modes). O(n K) with n exponentials in all: e_j =
+ * exp(s_j - max s) is computed once and each step's normaliser is a plain sum over F_i; a step
+ * whose candidates all sit ~700 nats below the overall maximum (the sum would underflow) is
+ * recomputed with its own shift. */
 static double walk(const rp_seg_spec *spec, const float *s, const int *order, walk_mode mode,
                    float scale, float *ds, workspace *w) {
-    int n = spec->n, K = spec->K, mn = seg_min_len(spec), mx = seg_max_len(spec);
+    int n = spec->n, K = spec->K;
     int bounded = seg_is_bounded(spec);
     int n_seg = 1;
     double total = 0.0;
+    if (K < 2) return 0.0;
     w->starts[0] = 0;
-    if (!bounded)
+    if (bounded)
+        fill_cut_tables(spec, w);
+    else
         for (int j = 0; j < n - 1; j++) w->mark[j] = 1;
+    double top = -INFINITY;
+    for (int j = 0; j < n - 1; j++)
+        if (s[j] > top) top = s[j];
+    for (int j = 0; j < n - 1; j++) w->e[j] = exp((double)s[j] - top);
     for (int i = 0; i < K - 1; i++) {
         int g = order[i];
         if (g < 0 || g >= n - 1) return -INFINITY;
-        if (bounded) feasible_gaps(n, mn, mx, w->starts, n_seg, K - 1 - i, w->mark);
+        if (bounded) feasible_gaps(n, w->lo, w->hi, w->starts, n_seg, K - 1 - i, w->mark);
         if (!w->mark[g]) return -INFINITY;
-        double m = -INFINITY;
-        for (int j = 0; j < n - 1; j++)
-            if (w->mark[j] && s[j] > m) m = s[j];
         double sum = 0.0;
         for (int j = 0; j < n - 1; j++)
-            if (w->mark[j]) sum += exp((double)s[j] - m);
-        double logz = m + log(sum);
+            if (w->mark[j]) sum += w->e[j];
+        double logz;
+        if (sum > 1e-280) {
+            logz = top + log(sum);
+        } else {
+            double m = -INFINITY;
+            for (int j = 0; j < n - 1; j++)
+                if (w->mark[j] && s[j] > m) m = s[j];
+            double sm = 0.0;
+            for (int j = 0; j < n - 1; j++)
+                if (w->mark[j]) sm += exp((double)s[j] - m);
+            logz = m + log(sm);
+            sum = 0.0; /* marks the slow path below */
+        }
+        /* p_j = softmax over F_i: e_j / sum on the fast path. */
+#define STEP_PROB(j) (sum > 0.0 ? w->e[j] / sum : exp((double)s[j] - logz))
         switch (mode) {
         case WALK_LOGP:
             total += (double)s[g] - logz;
             break;
         case WALK_LOGP_BACKWARD:
             for (int j = 0; j < n - 1; j++)
-                if (w->mark[j]) ds[j] -= scale * (float)exp((double)s[j] - logz);
+                if (w->mark[j]) ds[j] -= scale * (float)STEP_PROB(j);
             ds[g] += scale;
             break;
         case WALK_ENTROPY:
         case WALK_ENTROPY_BACKWARD: {
             double h = 0.0;
             for (int j = 0; j < n - 1; j++)
-                if (w->mark[j]) {
-                    double lp = (double)s[j] - logz;
-                    h -= exp(lp) * lp;
-                }
+                if (w->mark[j]) h -= STEP_PROB(j) * ((double)s[j] - logz);
             total += h;
             if (mode == WALK_ENTROPY_BACKWARD)
                 /* H = -Σ p log p over F:  ∂H/∂s_j = -p_j (log p_j + H). */
                 for (int j = 0; j < n - 1; j++)
-                    if (w->mark[j]) {
-                        double lp = (double)s[j] - logz;
-                        ds[j] -= scale * (float)(exp(lp) * (lp + h));
-                    }
+                    if (w->mark[j])
+                        ds[j] -= scale * (float)(STEP_PROB(j) * ((double)s[j] - logz + h));
             break;
         }
         }
+#undef STEP_PROB
         if (bounded)
             insert_start(w->starts, &n_seg, g);
         else

@@ -35,14 +35,13 @@ int trainer_load_data(rp_trainer *t, rp_recipe *r, rp_error *err) {
         for (int i = 0; i < r->data.n_columns; i++) names[i] = r->data.columns[i];
         if (series_select_columns(&t->series, names, r->data.n_columns, err)) return -1;
     }
-    return dataset_build(&t->data, &t->series, (rp_protocol)r->data.protocol, r->data.lookback, r->data.horizon, err);
+    return 0;
 }
 
-int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err) {
-    memset(t, 0, sizeof *t);
-    t->recipe = r;
-    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
-    if (trainer_load_data(t, r, err)) return -1;
+/* Everything after the data: threads, model, buffers, RNG and run directory. */
+static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
+    if (dataset_build(&t->data, &t->series, (rp_protocol)r->data.protocol, r->data.lookback, r->data.horizon, err))
+        return -1;
     if (model_build(&t->model, r, err)) return -1;
     if (model_init(&t->model, (unsigned long long)r->train.seed, err)) return -1;
     const rp_level *lv = &t->model.levels[0];
@@ -57,6 +56,23 @@ int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err) {
     if (r->output.dir[0]) snprintf(t->run_dir, sizeof t->run_dir, "%s", r->output.dir);
     else snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", r->name);
     return 0;
+}
+
+int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err) {
+    memset(t, 0, sizeof *t);
+    t->recipe = r;
+    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+    if (trainer_load_data(t, r, err)) return -1;
+    return trainer_setup_model(t, r, err);
+}
+
+int trainer_setup_series(rp_trainer *t, rp_recipe *r, rp_series *series, rp_error *err) {
+    memset(t, 0, sizeof *t);
+    t->recipe = r;
+    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+    t->series = *series;
+    memset(series, 0, sizeof *series);
+    return trainer_setup_model(t, r, err);
 }
 
 void trainer_free(rp_trainer *t) {
@@ -281,7 +297,7 @@ static void print_progress(const rp_trainer *t, int epoch, int epochs, int step,
     fflush(stderr);
 }
 
-static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const rp_eval_result *test, int epochs_run,
+static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const rp_eval_result *test,
                          double wall, double train_wps, FILE *out, rp_error *err) {
     char path[RP_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.json", t->run_dir);
@@ -299,7 +315,7 @@ static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const r
                 test->windows);
         fprintf(o, "  \"val\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld},\n", val->mse, val->mae,
                 val->windows);
-        fprintf(o, "  \"epochs\": %d,\n  \"best_epoch\": %d,\n  \"steps\": %lld,\n", epochs_run, t->best_epoch + 1,
+        fprintf(o, "  \"epochs\": %d,\n  \"best_epoch\": %d,\n  \"steps\": %lld,\n", t->epoch, t->best_epoch + 1,
                 t->step);
         fprintf(o, "  \"wall_seconds\": %.3f,\n  \"train_windows_per_second\": %.1f,\n", wall, train_wps);
         fprintf(o, "  \"parameters\": %zu,\n  \"threads\": %d", params_count_prefix(&t->model.P, ""),
@@ -371,7 +387,6 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
     int progress = opt && opt->progress;
     int verbose = progress || (opt && opt->verbose);
     double t0 = rp_now_seconds(), train_seconds = 0, train_windows = 0;
-    int epochs_run = 0;
     for (int epoch = t->epoch; epoch < r->train.epochs; epoch++) {
         /* A resumed run that had already stopped early stays stopped. */
         if (r->train.patience > 0 && t->epochs_since_best >= r->train.patience) break;
@@ -381,7 +396,6 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
         train_windows += log.seconds * log.windows_per_second;
         rp_eval_result val;
         if (trainer_evaluate(t, SPLIT_VAL, &val, err)) return -1;
-        epochs_run++;
         t->epoch = epoch + 1;
         if (val.mse < t->best_val) {
             t->best_val = val.mse;
@@ -402,6 +416,10 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
                         log.patch_len_std, 100 * log.frac_moved);
         }
         if (r->output.checkpoint && trainer_save_checkpoint(t, err)) return -1;
+        if (opt && opt->stop_after_epoch > 0 && t->epoch >= opt->stop_after_epoch) {
+            if (verbose) fprintf(stderr, "stopped after epoch %d; continue with --resume %s\n", t->epoch, t->run_dir);
+            return 0;
+        }
         if (r->train.patience > 0 && t->epochs_since_best >= r->train.patience) {
             if (verbose) fprintf(stderr, "early stop: no val improvement for %d epochs\n", r->train.patience);
             break;
@@ -412,6 +430,6 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
     rp_eval_result val, test;
     if (trainer_evaluate(t, SPLIT_VAL, &val, err) || trainer_evaluate(t, SPLIT_TEST, &test, err)) return -1;
     double wall = rp_now_seconds() - t0;
-    return write_metrics(t, &val, &test, epochs_run, wall, train_seconds > 0 ? train_windows / train_seconds : 0,
+    return write_metrics(t, &val, &test, wall, train_seconds > 0 ? train_windows / train_seconds : 0,
                          out, err);
 }

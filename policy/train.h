@@ -32,6 +32,8 @@ typedef struct rp_train_options {
     int progress;            /* 1: progress lines on stderr; 0: quiet */
     const char *out_dir;     /* run directory; NULL = recipe's output.dir or runs/<name> */
     int verbose;             /* 1: a line per epoch on stderr even when progress is off */
+    int stop_after_epoch;    /* > 0: return after this epoch's checkpoint, as an interrupted run
+                                would (no final evaluation, no metrics.json) */
 } rp_train_options;
 
 typedef struct rp_trainer {
@@ -49,11 +51,15 @@ typedef struct rp_trainer {
     char run_dir[RP_PATH_MAX];
 } rp_trainer;
 
-/* Loads the recipe's data (CSV file or the generated series) and builds the dataset. */
+/* Loads the recipe's data (CSV file or the generated series) into t->series. */
 int trainer_load_data(rp_trainer *t, rp_recipe *r, rp_error *err);
 int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err);
+/* The same with a series the caller built (tests, generated data of a special shape): the trainer
+ * takes ownership of *series (and zeroes it); the recipe's data.path is not read. */
+int trainer_setup_series(rp_trainer *t, rp_recipe *r, rp_series *series, rp_error *err);
 /* Trains to the end (epochs or early stopping), restores the best weights, evaluates val and
- * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). */
+ * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). Sets *stopped when it
+ * returned early because of opt->stop_after_epoch. */
 int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err);
 /* Trains one epoch (at most `max_steps` steps when > 0) over shuffled training windows; fills log
  * (train loss, seconds, windows/s and, for learned levels, the GRPG statistics). */

@@ -398,3 +398,53 @@ Test(sampler, random_segmentation_is_uniform_over_valid_sets) {
     check_uniform_random(12, 4, 2, 5, 0.015); /* bounded */
     check_uniform_random(11, 3, 3, 0, 0.01);  /* min only */
 }
+
+/* Candidate sets far below the overall maximum (the shared exp(s - max) underflows): the step
+ * falls back to its own shift and stays exact. */
+Test(sampler, steps_far_below_the_maximum_stay_exact) {
+    rp_seg_spec spec;
+    cr_assert_eq(seg_spec_init(&spec, 10, 2, 3, 0, NULL), 0); /* feasible gaps: 2..6 */
+    void *work = work_for(&spec);
+    float s[9] = {800, 800, 0, 0, 0, 0, 0, 800, 800};
+    int order[1] = {4};
+    cr_assert_float_eq(seg_log_prob(&spec, s, order, work), -log(5.0), 1e-12);
+    float g[9] = {0};
+    seg_log_prob_backward(&spec, s, order, 1.0f, g, work);
+    for (int j = 0; j < 9; j++)
+        cr_assert_float_eq(g[j], j == 4 ? 0.8f : (j >= 2 && j <= 6 ? -0.2f : 0.0f), 1e-6);
+    cr_assert_float_eq(seg_entropy(&spec, s, order, work), log(5.0), 1e-12);
+    rp_seg_spec free_spec;
+    cr_assert_eq(seg_spec_init(&free_spec, 5, 3, 0, 0, NULL), 0);
+    float t[4] = {800, 0, 0, 0};
+    int ord[2] = {0, 1};
+    cr_assert_float_eq(seg_entropy(&free_spec, t, ord, work), log(3.0), 1e-12);
+    free(work);
+}
+
+Test(sampler, gaps_lengths_compose_and_check_messages) {
+    int gaps[3] = {7, 2, 4}, starts[4], lens[4];
+    seg_starts_from_gaps(4, gaps, starts);
+    int want[4] = {0, 3, 5, 8};
+    cr_assert_eq(memcmp(starts, want, sizeof want), 0);
+    seg_lengths(10, 4, starts, lens);
+    int want_len[4] = {3, 2, 3, 2};
+    cr_assert_eq(memcmp(lens, want_len, sizeof want_len), 0);
+    /* Level 2 groups level-1 patches {0,1} {2} {3}: raw starts 0, 5, 8. */
+    int upper[3] = {0, 2, 3}, raw[3];
+    seg_compose(3, upper, starts, raw);
+    int want_raw[3] = {0, 5, 8};
+    cr_assert_eq(memcmp(raw, want_raw, sizeof want_raw), 0);
+    rp_seg_spec spec;
+    rp_error err;
+    cr_assert_eq(seg_spec_init(&spec, 10, 4, 0, 0, NULL), 0);
+    cr_assert_eq(seg_check(&spec, starts, &err), 0);
+    int bad[4] = {0, 5, 5, 8};
+    cr_assert_eq(seg_check(&spec, bad, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "segment 1"), "%s", err.msg);
+    cr_assert_eq(seg_spec_init(&spec, 10, 4, 3, 0, NULL), -1);
+    cr_assert_eq(seg_spec_init(&spec, 10, 4, 2, 0, NULL), 0);
+    cr_assert_eq(seg_check(&spec, starts, &err), 0);
+    int short_seg[4] = {0, 1, 5, 8};
+    cr_assert_eq(seg_check(&spec, short_seg, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "length 1"), "%s", err.msg);
+}

@@ -1,0 +1,386 @@
+/* See rp_expf's note in core/activation.c: lets the sigmoid loops vectorise; no result changes. */
+#pragma GCC optimize("no-trapping-math")
+
+#include "backbone/s7.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/activation.h"
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + rp_expf(-x)); }
+
+/* ---- the selective scan -------------------------------------------------------------------------- */
+
+/* The inner loops over the N states of one channel take restrict pointers and keep sums over n
+ * out of the loop (float reductions do not vectorise without -ffast-math; dot_states/sum_states then
+ * add in a fixed order), so GCC vectorises them: the scan is most of the layer's time. */
+
+/* Σ x[n] y[n] over the N states in 8 interleaved lanes: rp_dotf's fixed order, inlined here because
+ * with N = 16 the call itself costs as much as the sum. */
+static inline float dot_states(const float *restrict x, const float *restrict y, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k] * y[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static inline float sum_states(const float *restrict x, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* h[n] = Ā[n] prev[n] + (1 − Ā[n]) β[n] x for one channel; prev NULL = zero state. */
+static void scan_step(float *restrict h, const float *restrict prev, const float *restrict lam, float delta,
+                      const float *restrict beta, float x, int N) {
+    if (prev) {
+        for (int n = 0; n < N; n++) {
+            float abar = s7_transition(lam[n] + delta);
+            h[n] = abar * prev[n] + (1.0f - abar) * beta[n] * x;
+        }
+    } else {
+        for (int n = 0; n < N; n++) {
+            float abar = s7_transition(lam[n] + delta);
+            h[n] = (1.0f - abar) * beta[n] * x;
+        }
+    }
+}
+
+void s7_scan_forward(float *y, float *h, const float *x, const float *z, const float *lambda,
+                     const float *skip, int batch, int n_tokens, int d, int n_state) {
+    const int N = n_state, zw = d + 2 * N;
+    const size_t dN = (size_t)d * N;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < batch; b++) {
+        for (int t = 0; t < n_tokens; t++) {
+            size_t row = (size_t)b * n_tokens + t;
+            const float *zt = z + row * zw, *xt = x + row * d;
+            const float *delta = zt, *beta = zt + d, *gamma = zt + d + N;
+            float *ht = h + row * dN;
+            /* The state of token t − 1; the first token starts from zero. */
+            const float *hp = t > 0 ? ht - dN : NULL;
+            for (int c = 0; c < d; c++) {
+                float *hc = ht + (size_t)c * N;
+                scan_step(hc, hp ? hp + (size_t)c * N : NULL, lambda + (size_t)c * N, delta[c], beta, xt[c], N);
+                y[row * d + c] = dot_states(gamma, hc, N) + skip[c] * xt[c];
+            }
+        }
+    }
+}
+
+/* One channel of one token, backwards. On entry carry[n] = Ā_{t+1}[n] ∂L/∂h_{t+1}[n]; on exit
+ * Ā_t[n] ∂L/∂h_t[n]. Writes wx[n] = ∂L/∂h_t (1 − Ā_t) (summed against β for ∂L/∂x) and
+ * wa[n] = ∂L/∂A_t (summed for ∂L/∂δ); accumulates ∂L/∂γ, ∂L/∂β and this window's ∂L/∂Λ. */
+static void scan_back_step(float *restrict carry, float *restrict dgamma, float *restrict dbeta,
+                           float *restrict dlam, float *restrict wx, float *restrict wa,
+                           const float *restrict h, const float *restrict prev, const float *restrict lam,
+                           const float *restrict beta, const float *restrict gamma, float delta, float x,
+                           float dy, int N) {
+    for (int n = 0; n < N; n++) {
+        float a = lam[n] + delta;
+        /* s7_transition and its derivative from one reciprocal; (a·inv)·inv stays finite for huge a */
+        float inv = 1.0f / (a * a + 0.5f);
+        float abar = (1.0f - RP_S7_EPS) * (1.0f - inv);
+        float dabar_da = (1.0f - RP_S7_EPS) * 2.0f * ((a * inv) * inv);
+        float dh = dy * gamma[n] + carry[n];            /* ∂L/∂h_t */
+        dgamma[n] += dy * h[n];
+        float w = dh * (1.0f - abar);
+        dbeta[n] += w * x;
+        wx[n] = w;
+        /* ∂h_t/∂Ā_t = h_{t−1} − β_t x_t */
+        float da = dh * (prev[n] - beta[n] * x) * dabar_da;
+        dlam[n] += da;
+        wa[n] = da;
+        carry[n] = abar * dh;
+    }
+}
+
+void s7_scan_backward(float *dx, float *dz, float *dlambda, float *dskip, float *work, const float *dy,
+                      const float *x, const float *z, const float *h, const float *lambda,
+                      const float *skip, int batch, int n_tokens, int d, int n_state) {
+    const int N = n_state, zw = d + 2 * N;
+    const size_t dN = (size_t)d * N, per_window = s7_scan_work_floats(1, d, n_state);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < batch; b++) {
+        /* Per window: the carry (d·N), this window's share of ∂L/∂Λ (d·N) and ∂L/∂D (d), summed over
+         * windows after the loop in a fixed order, two rows of N for scan_back_step's terms and N
+         * zeros standing for h_{−1} (a branch in the loop would cost a masked load per state). */
+        float *carry = work + (size_t)b * per_window, *dlam = carry + dN, *dsk = dlam + dN;
+        float *wx = dsk + d, *wa = wx + N, *zeros = wa + N;  /* zeros: h_{−1} */
+        memset(carry, 0, per_window * sizeof *carry);
+        /* Backpropagation through the scan, last token first. Ā is recomputed from z, not saved. */
+        for (int t = n_tokens - 1; t >= 0; t--) {
+            size_t row = (size_t)b * n_tokens + t;
+            const float *zt = z + row * zw, *xt = x + row * d, *dyt = dy + row * d;
+            const float *delta = zt, *beta = zt + d, *gamma = zt + d + N;
+            float *dzt = dz + row * zw;
+            float *ddelta = dzt, *dbeta = dzt + d, *dgamma = dzt + d + N;
+            const float *ht = h + row * dN;
+            const float *hp = t > 0 ? ht - dN : NULL;
+            for (int c = 0; c < d; c++) {
+                size_t off = (size_t)c * N;
+                scan_back_step(carry + off, dgamma, dbeta, dlam + off, wx, wa, ht + off, hp ? hp + off : zeros,
+                               lambda + off, beta, gamma, delta[c], xt[c], dyt[c], N);
+                dsk[c] += dyt[c] * xt[c];
+                ddelta[c] += sum_states(wa, N);
+                dx[row * d + c] += skip[c] * dyt[c] + dot_states(wx, beta, N);
+            }
+        }
+    }
+    for (int b = 0; b < batch; b++) {
+        const float *dlam = work + (size_t)b * per_window + dN, *dsk = dlam + dN;
+        for (size_t i = 0; i < dN; i++) dlambda[i] += dlam[i];
+        for (int c = 0; c < d; c++) dskip[c] += dsk[c];
+    }
+}
+
+size_t s7_scan_work_floats(int batch, int d, int n_state) {
+    return (size_t)batch * (2 * (size_t)d * n_state + (size_t)d + 3 * (size_t)n_state);
+}
+
+/* ---- the layer stack ----------------------------------------------------------------------------- */
+
+/* Where each activation of one layer lives, in floats from the layer's start (R = B·K rows). */
+typedef struct layer_layout {
+    size_t z;      /* projection [δ β γ]                                  (R, d + 2N) */
+    size_t h;      /* every state                                         (R, d, N) */
+    size_t y;      /* scan output                                         (R, d) */
+    size_t g;      /* GELU(y): input of the output projection             (R, d) */
+    size_t vq;     /* output projection [v q]                             (R, 2d) */
+    size_t r;      /* x + dropout(v ⊙ σ(q)): the norm's input             (R, d) */
+    size_t mask;   /* its dropout mask                                    (R, d) */
+    size_t out;    /* norm(r): the layer's output                         (R, d) */
+    size_t stats;  /* the norm's saved statistics */
+    size_t total;
+} layer_layout;
+
+/* The whole arena: header (mode), a copy of the input, the layers, then backward workspace. */
+typedef struct arena_layout {
+    size_t header, input, layers, layer_size;
+    size_t scan_work, gy, gx, dr, dy, dg, dvq, dz, total;
+} arena_layout;
+
+static layer_layout layer_layout_of(const rp_s7 *s, int batch) {
+    size_t R = (size_t)batch * s->n_tokens, d = (size_t)s->d_model, N = (size_t)s->state_size;
+    layer_layout o;
+    size_t at = 0;
+    o.z = at;     at += align16(R * (d + 2 * N));
+    o.h = at;     at += align16(R * d * N);
+    o.y = at;     at += align16(R * d);
+    o.g = at;     at += align16(R * d);
+    o.vq = at;    at += align16(R * 2 * d);
+    o.r = at;     at += align16(R * d);
+    o.mask = at;  at += align16(R * d);
+    o.out = at;   at += align16(R * d);
+    o.stats = at; at += align16(norm_stat_floats(&s->layers[0].norm, (int)R));
+    o.total = at;
+    return o;
+}
+
+static arena_layout arena_layout_of(const rp_s7 *s, int batch) {
+    size_t R = (size_t)batch * s->n_tokens, d = (size_t)s->d_model, N = (size_t)s->state_size;
+    arena_layout a;
+    a.header = 0;
+    a.input = 16;
+    a.layers = a.input + align16(R * d);
+    a.layer_size = layer_layout_of(s, batch).total;
+    size_t at = a.layers + a.layer_size * (size_t)s->n_layers;
+    a.scan_work = at; at += align16(s7_scan_work_floats(batch, s->d_model, s->state_size));
+    a.gy = at;  at += align16(R * d);
+    a.gx = at;  at += align16(R * d);
+    a.dr = at;  at += align16(R * d);
+    a.dy = at;  at += align16(R * d);
+    a.dg = at;  at += align16(R * d);
+    a.dvq = at; at += align16(R * 2 * d);
+    a.dz = at;  at += align16(R * (d + 2 * N));
+    a.total = at;
+    return a;
+}
+
+int s7_declare(rp_s7 *s, rp_params *P, const char *prefix, int n_tokens, int d_model, int n_layers,
+               int state_size, float dropout, rp_norm_kind norm, rp_error *err) {
+    if (n_tokens <= 0 || d_model <= 0 || state_size <= 0)
+        return rp_fail(err, "%s: n_tokens %d, d_model %d and state_size %d must be positive", prefix,
+                       n_tokens, d_model, state_size);
+    if (n_layers < 1 || n_layers > RP_S7_MAX_LAYERS)
+        return rp_fail(err, "%s: n_layers %d outside 1..%d", prefix, n_layers, RP_S7_MAX_LAYERS);
+    if (!(dropout >= 0.0f && dropout < 1.0f))
+        return rp_fail(err, "%s: dropout %g outside [0, 1)", prefix, (double)dropout);
+    if (norm != NORM_BATCH && norm != NORM_LAYER)
+        return rp_fail(err, "%s: unknown norm kind %d", prefix, (int)norm);
+    memset(s, 0, sizeof *s);
+    s->n_tokens = n_tokens;
+    s->d_model = d_model;
+    s->n_layers = n_layers;
+    s->state_size = state_size;
+    s->dropout = dropout;
+    s->norm = norm;
+    char name[RP_PARAM_NAME_MAX + 64], bname[RP_PARAM_NAME_MAX + 64];
+    for (int l = 0; l < n_layers; l++) {
+        rp_s7_layer *L = &s->layers[l];
+        snprintf(name, sizeof name, "%s/layers/%d/in_proj/weight", prefix, l);
+        snprintf(bname, sizeof bname, "%s/layers/%d/in_proj/bias", prefix, l);
+        if (linear_declare(&L->in_proj, P, name, bname, d_model, d_model + 2 * state_size, err)) return -1;
+        snprintf(name, sizeof name, "%s/layers/%d/lambda", prefix, l);
+        if ((L->lambda = params_declare2(P, name, d_model, state_size, err)) == (size_t)-1) return -1;
+        snprintf(name, sizeof name, "%s/layers/%d/skip", prefix, l);
+        if ((L->skip = params_declare1(P, name, d_model, err)) == (size_t)-1) return -1;
+        snprintf(name, sizeof name, "%s/layers/%d/out_proj/weight", prefix, l);
+        snprintf(bname, sizeof bname, "%s/layers/%d/out_proj/bias", prefix, l);
+        if (linear_declare(&L->out_proj, P, name, bname, d_model, 2 * d_model, err)) return -1;
+        snprintf(name, sizeof name, "%s/layers/%d/norm", prefix, l);
+        if (norm_declare(&L->norm, P, name, norm, d_model, err)) return -1;
+    }
+    return 0;
+}
+
+void s7_init(const rp_s7 *s, rp_params *P, rp_rng *rng) {
+    const int d = s->d_model, N = s->state_size;
+    for (int l = 0; l < s->n_layers; l++) {
+        const rp_s7_layer *L = &s->layers[l];
+        linear_init(&L->in_proj, P, rng);
+        /* Ā_n = 1 − 0.5·0.02^(n/(N−1)) at δ = 0: geometric memories from ~2 to ~100 tokens,
+         * solved from Ā = (1 − ε)(1 − 1/(Λ² + 1/2)) for Λ ≥ 0. */
+        float *lam = P->value + L->lambda;
+        for (int n = 0; n < N; n++) {
+            double frac = N > 1 ? (double)n / (N - 1) : 0.0;
+            double target = 1.0 - 0.5 * pow(0.02, frac);
+            double sq = 1.0 / (1.0 - target / (1.0 - (double)RP_S7_EPS)) - 0.5;
+            for (int c = 0; c < d; c++) lam[(size_t)c * N + n] = (float)sqrt(sq);
+        }
+        float *skip = P->value + L->skip;
+        for (int c = 0; c < d; c++) skip[c] = 1.0f;
+        linear_init(&L->out_proj, P, rng);
+        norm_init(&L->norm, P);
+    }
+}
+
+size_t s7_act_floats(const rp_s7 *s, int batch) { return arena_layout_of(s, batch).total; }
+
+static unsigned long long site_seed(unsigned long long seed, int layer) {
+    return dropout_seed_derive(seed, (unsigned long long)layer * 8);
+}
+
+/* Rows per OpenMP chunk below which the elementwise gate loops stay serial. */
+#define S7_PAR_ROWS 2048
+
+void s7_forward(const rp_s7 *s, rp_params *P, float *out, const float *in, int batch, int training,
+                unsigned long long dropout_seed, float *act) {
+    const int R = batch * s->n_tokens, d = s->d_model, N = s->state_size;
+    const size_t Rd = (size_t)R * d;
+    const float p = training ? s->dropout : 0.0f;
+    arena_layout A = arena_layout_of(s, batch);
+    layer_layout o = layer_layout_of(s, batch);
+    act[A.header + 0] = (float)training;
+    act[A.header + 1] = (float)batch;
+    memcpy(act + A.input, in, Rd * sizeof *act);
+
+    const float *x = act + A.input;
+    for (int l = 0; l < s->n_layers; l++) {
+        const rp_s7_layer *L = &s->layers[l];
+        float *base = act + A.layers + (size_t)l * A.layer_size;
+        float *z = base + o.z, *y = base + o.y, *g = base + o.g, *vq = base + o.vq, *r = base + o.r;
+
+        linear_forward(z, x, P->value + L->in_proj.weight, P->value + L->in_proj.bias, R, d, d + 2 * N);
+        s7_scan_forward(y, base + o.h, x, z, P->value + L->lambda, P->value + L->skip, batch,
+                        s->n_tokens, d, N);
+        gelu_forward(g, y, Rd);
+        linear_forward(vq, g, P->value + L->out_proj.weight, P->value + L->out_proj.bias, R, d, 2 * d);
+#pragma omp parallel for schedule(static) if (R >= S7_PAR_ROWS)
+        for (int i = 0; i < R; i++) {
+            const float *v = vq + (size_t)i * 2 * d, *q = v + d;
+            float *ri = r + (size_t)i * d;
+            for (int c = 0; c < d; c++) ri[c] = v[c] * sigmoidf(q[c]);
+        }
+        if (p > 0.0f) dropout_forward(r, base + o.mask, r, p, site_seed(dropout_seed, l), 0, Rd);
+        for (size_t i = 0; i < Rd; i++) r[i] += x[i];
+        norm_forward(&L->norm, P, base + o.out, base + o.stats, r, R, training);
+        x = base + o.out;
+    }
+    memcpy(out, x, Rd * sizeof *out);
+}
+
+void s7_backward(const rp_s7 *s, rp_params *P, float *din, const float *dout, int batch, float *act) {
+    const int R = batch * s->n_tokens, d = s->d_model, N = s->state_size, zw = d + 2 * N;
+    const size_t Rd = (size_t)R * d;
+    arena_layout A = arena_layout_of(s, batch);
+    layer_layout o = layer_layout_of(s, batch);
+    const int training = act[A.header + 0] != 0.0f;
+    const float p = training ? s->dropout : 0.0f;
+    float *gy = act + A.gy, *gx = act + A.gx, *dr = act + A.dr, *dy = act + A.dy, *dg = act + A.dg;
+    float *dvq = act + A.dvq, *dz = act + A.dz;
+
+    memcpy(gy, dout, Rd * sizeof *gy);
+    for (int l = s->n_layers - 1; l >= 0; l--) {
+        const rp_s7_layer *L = &s->layers[l];
+        const float *base = act + A.layers + (size_t)l * A.layer_size;
+        const float *x = l == 0 ? act + A.input : base - A.layer_size + o.out;
+        const float *vq = base + o.vq;
+
+        /* norm: gy = ∂L/∂out → dr = ∂L/∂r */
+        memset(dr, 0, Rd * sizeof *dr);
+        norm_backward(&L->norm, P, dr, gy, base + o.r, base + o.stats, R, training);
+        /* r = x + dropout(v ⊙ σ(q)): the skip path gives gx = dr */
+        memcpy(gx, dr, Rd * sizeof *gx);
+        if (p > 0.0f) {
+            const float *m = base + o.mask;
+            for (size_t i = 0; i < Rd; i++) dr[i] *= m[i];
+        }
+#pragma omp parallel for schedule(static) if (R >= S7_PAR_ROWS)
+        for (int i = 0; i < R; i++) {
+            const float *v = vq + (size_t)i * 2 * d, *q = v + d, *dri = dr + (size_t)i * d;
+            float *dv = dvq + (size_t)i * 2 * d, *dq = dv + d;
+            for (int c = 0; c < d; c++) {
+                float sg = sigmoidf(q[c]);
+                dv[c] = dri[c] * sg;
+                dq[c] = dri[c] * v[c] * sg * (1.0f - sg);
+            }
+        }
+        memset(dg, 0, Rd * sizeof *dg);
+        linear_backward(dg, P->grad + L->out_proj.weight, P->grad + L->out_proj.bias, dvq, base + o.g,
+                        P->value + L->out_proj.weight, R, d, 2 * d);
+        memset(dy, 0, Rd * sizeof *dy);
+        gelu_backward(dy, dg, base + o.y, Rd);
+        /* the scan: gx += ∂L/∂x through y, dz = ∂L/∂[δ β γ] */
+        memset(dz, 0, (size_t)R * zw * sizeof *dz);
+        s7_scan_backward(gx, dz, P->grad + L->lambda, P->grad + L->skip, act + A.scan_work, dy, x,
+                         base + o.z, base + o.h, P->value + L->lambda, P->value + L->skip, batch,
+                         s->n_tokens, d, N);
+        linear_backward(gx, P->grad + L->in_proj.weight, P->grad + L->in_proj.bias, dz, x,
+                        P->value + L->in_proj.weight, R, d, zw);
+        float *tmp = gy; gy = gx; gx = tmp;
+    }
+    for (size_t i = 0; i < Rd; i++) din[i] += gy[i];
+}
+
+double s7_flops(const rp_s7 *s, int batch) {
+    double R = (double)batch * s->n_tokens, d = s->d_model, N = s->state_size;
+    /* two projections, and per state ~8 flops (transition, update, output) */
+    double per_layer = 2.0 * R * d * (d + 2 * N) + 2.0 * R * d * 2 * d + 8.0 * R * d * N;
+    return per_layer * s->n_layers;
+}
+
+void s7_transitions(const rp_s7 *s, const rp_params *P, int layer, int batch, const float *act,
+                    float *abar) {
+    const int d = s->d_model, N = s->state_size, zw = d + 2 * N;
+    const size_t R = (size_t)batch * s->n_tokens;
+    arena_layout A = arena_layout_of(s, batch);
+    layer_layout o = layer_layout_of(s, batch);
+    const float *z = act + A.layers + (size_t)layer * A.layer_size + o.z;
+    const float *lam = P->value + s->layers[layer].lambda;
+    for (size_t i = 0; i < R; i++)
+        for (int c = 0; c < d; c++)
+            for (int n = 0; n < N; n++)
+                abar[(i * d + c) * N + n] = s7_transition(lam[(size_t)c * N + n] + z[i * zw + c]);
+}

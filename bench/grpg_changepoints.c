@@ -1,0 +1,244 @@
+/* Experiment driver for the learned-patching test (tests/levels/test_grpg_learning.c): trains the
+ * same small forecaster with fixed, random and learned patching on a change-point series and
+ * reports validation MSE and how close the greedy boundaries sit to the true change points.
+ *
+ * usage: grpg_changepoints [key=value]...   (keys: see the option table below)
+ * e.g.   grpg_changepoints epochs=6 noise=0.3 prior_scale=1 only=learned */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "policy/train.h"
+
+typedef struct opts {
+    int rows, segment, lookback, horizon, patch_len, d_model, heads, layers, d_ff, epochs, warmup, batch, group,
+        min_len, max_len, pchannels, pkernel, players, max_steps, threads, verbose, seed, data_seed, bloss, sched;
+    double noise, rate, lr, policy_lr, prior_scale, beta, dropout;
+    const char *only;
+} opts;
+
+static void set_opt(opts *o, const char *kv) {
+    char key[64];
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq - kv >= 64) { fprintf(stderr, "bad option %s\n", kv); exit(2); }
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = 0;
+    const char *v = eq + 1;
+#define I(name) if (!strcmp(key, #name)) { o->name = atoi(v); return; }
+#define D(name) if (!strcmp(key, #name)) { o->name = atof(v); return; }
+    I(rows) I(segment) I(lookback) I(horizon) I(patch_len) I(d_model) I(heads) I(layers) I(d_ff) I(epochs)
+    I(warmup) I(batch) I(group) I(min_len) I(max_len) I(pchannels) I(pkernel) I(players) I(max_steps) I(threads)
+    I(verbose) I(seed) I(data_seed) I(bloss) I(sched)
+    D(noise) D(rate) D(lr) D(policy_lr) D(prior_scale) D(beta) D(dropout)
+    if (!strcmp(key, "only")) { o->only = v; return; }
+    fprintf(stderr, "unknown option %s\n", key);
+    exit(2);
+}
+
+static void make_recipe(const opts *o, rp_patching patching, rp_recipe *r) {
+    recipe_defaults(r);
+    snprintf(r->name, sizeof r->name, "grpg_changepoints");
+    r->data.protocol = PROTOCOL_RATIO;
+    r->data.lookback = o->lookback;
+    r->data.horizon = o->horizon;
+    rp_level_recipe *lv = &r->levels[0];
+    lv->patching = patching;
+    lv->rate = o->rate;
+    lv->patch_len = o->patch_len;
+    lv->min_len = o->min_len;
+    lv->max_len = o->max_len;
+    lv->group_size = o->group;
+    lv->policy_channels = o->pchannels;
+    lv->policy_kernel = o->pkernel;
+    lv->policy_layers = o->players;
+    lv->prior_scale = o->prior_scale;
+    r->backbone.d_model = o->d_model;
+    r->backbone.n_heads = o->heads;
+    r->backbone.n_layers = o->layers;
+    r->backbone.d_ff = o->d_ff;
+    r->backbone.dropout = o->dropout;
+    r->train.epochs = o->epochs;
+    r->train.batch_size = o->batch;
+    r->train.lr = o->lr;
+    r->train.policy_lr = o->policy_lr;
+    r->train.schedule = (rp_schedule)o->sched;
+    r->train.seed = o->seed;
+    r->train.threads = o->threads;
+    r->train.warmup_epochs = o->warmup;
+    r->train.entropy_beta = o->beta;
+    r->train.backbone_loss = (rp_backbone_loss)o->bloss;
+    r->train.max_steps_per_epoch = o->max_steps;
+    r->output.checkpoint = false;
+}
+
+/* Mean distance from each true change point inside a window of `split` to the nearest internal
+ * boundary (segment start k >= 1) of the window's segmentation: the greedy one for learned
+ * levels, the uniform one otherwise. */
+static double changepoint_distance(rp_trainer *t, rp_split_id split, const int *changes, int n_changes,
+                                   int use_policy, long long *count_out) {
+    const rp_dataset *d = &t->data;
+    rp_model *m = &t->model;
+    const rp_level *lv = &m->levels[0];
+    int L = d->lookback, K = lv->K, n = d->split[split].n_windows;
+    int bs = t->recipe->train.eval_batch_size;
+    float *x = malloc((size_t)bs * L * sizeof(float));
+    int *starts = malloc((size_t)K * sizeof(int));
+    double sum = 0;
+    long long count = 0;
+    for (int s0 = 0; s0 < n; s0 += bs) {
+        int B = n - s0 < bs ? n - s0 : bs;
+        for (int i = 0; i < B; i++) dataset_window(d, split, s0 + i, x + (size_t)i * L, NULL);
+        if (use_policy) model_prepare(m, &t->buf, x, B);
+        for (int i = 0; i < B; i++) {
+            if (use_policy) seg_greedy(&lv->spec, t->buf.logits + (size_t)i * (L - 1), starts, NULL, t->buf.work);
+            else seg_uniform(L, lv->cfg.rate, starts);
+            int ch, start;
+            dataset_window_origin(d, split, s0 + i, &ch, &start);
+            for (int c = 0; c < n_changes; c++) {
+                int p = changes[c] - start;
+                if (p < 1 || p >= L) continue;
+                int best = L;
+                for (int k = 1; k < K; k++) {
+                    int dist = abs(starts[k] - p);
+                    if (dist < best) best = dist;
+                }
+                sum += best;
+                count++;
+            }
+        }
+    }
+    free(x);
+    free(starts);
+    if (count_out) *count_out = count;
+    return count ? sum / count : NAN;
+}
+
+/* MSE on a split of two reference forecasts: the mean of the window's last regime (the oracle
+ * that knows the change points) and the last value. */
+static void reference_mse(const rp_trainer *t, rp_split_id split, const int *changes, int n_changes) {
+    const rp_dataset *d = &t->data;
+    int L = d->lookback, H = d->horizon, n = d->split[split].n_windows;
+    float *x = malloc((size_t)L * sizeof(float)), *y = malloc((size_t)H * sizeof(float));
+    double se_oracle = 0, se_last = 0, se_mean = 0;
+    for (int w = 0; w < n; w++) {
+        dataset_window(d, split, w, x, y);
+        int ch, start, from = 0;
+        dataset_window_origin(d, split, w, &ch, &start);
+        for (int c = 0; c < n_changes; c++)
+            if (changes[c] - start >= 1 && changes[c] - start < L) from = changes[c] - start;
+        double m = 0, all = 0;
+        for (int i = from; i < L; i++) m += x[i];
+        m /= L - from;
+        for (int i = 0; i < L; i++) all += x[i];
+        all /= L;
+        for (int h = 0; h < H; h++) {
+            se_oracle += (y[h] - m) * (y[h] - m);
+            se_last += (y[h] - x[L - 1]) * (y[h] - x[L - 1]);
+            se_mean += (y[h] - all) * (y[h] - all);
+        }
+    }
+    printf("reference val mse: last-regime mean %.5f  last value %.5f  window mean %.5f\n", se_oracle / ((double)n * H),
+           se_last / ((double)n * H), se_mean / ((double)n * H));
+    free(x);
+    free(y);
+}
+
+/* Prints the greedy starts and the true change positions of a few validation windows, and the mean
+ * logit per gap over the split (minus the prior). */
+static void show_windows(rp_trainer *t, const int *changes, int n_changes, int count) {
+    const rp_dataset *d = &t->data;
+    rp_model *m = &t->model;
+    const rp_level *lv = &m->levels[0];
+    int L = d->lookback, K = lv->K, n = d->split[SPLIT_VAL].n_windows;
+    float *x = malloc((size_t)L * sizeof(float));
+    int *starts = malloc((size_t)K * sizeof(int));
+    for (int c = 0; c < count; c++) {
+        int w = (int)((long long)n * c / count);
+        dataset_window(d, SPLIT_VAL, w, x, NULL);
+        model_prepare(m, &t->buf, x, 1);
+        seg_greedy(&lv->spec, t->buf.logits, starts, NULL, t->buf.work);
+        int ch, start;
+        dataset_window_origin(d, SPLIT_VAL, w, &ch, &start);
+        fprintf(stderr, "  window %5d starts:", w);
+        for (int k = 0; k < K; k++) fprintf(stderr, " %d", starts[k]);
+        fprintf(stderr, "   changes:");
+        for (int i = 0; i < n_changes; i++)
+            if (changes[i] - start >= 1 && changes[i] - start < L) fprintf(stderr, " %d", changes[i] - start);
+        fprintf(stderr, "\n    score-prior:");
+        const float *prior = m->P.value + lv->policy.prior;
+        for (int j = 0; j < L - 1; j++) fprintf(stderr, " %.1f", t->buf.logits[j] - prior[j]);
+        fprintf(stderr, "\n");
+    }
+    free(x);
+    free(starts);
+}
+
+static int run_one(const opts *o, rp_patching patching, const char *label, double *val_out, double *dist_out,
+                   double *udist_out) {
+    rp_error err = {{0}};
+    rp_recipe r;
+    make_recipe(o, patching, &r);
+    if (recipe_validate(&r, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    rp_series s;
+    int *changes, nch;
+    if (series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, (unsigned long long)o->data_seed,
+                                     &changes, &nch, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    rp_trainer t;
+    if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    if (patching == PATCHING_FIXED) reference_mse(&t, SPLIT_VAL, changes, nch);
+    double t0 = rp_now_seconds(), best = INFINITY;
+    for (int e = 0; e < o->epochs; e++) {
+        rp_epoch_log log;
+        if (trainer_train_epoch(&t, e, o->max_steps, 0, &log, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+        rp_eval_result val;
+        trainer_evaluate(&t, SPLIT_VAL, &val, &err);
+        if (val.mse < best) {
+            best = val.mse;
+            memcpy(t.best_values, t.model.P.value, t.model.P.total * sizeof(float));
+        }
+        if (o->verbose) {
+            fprintf(stderr, "%-7s ep %2d  train %.4f  val %.4f  %.1fs", label, e + 1, log.train_loss, val.mse,
+                    log.seconds);
+            if (patching == PATCHING_LEARNED)
+                fprintf(stderr, "  R %.4f |A| %.3f H %.2f moved %.0f%%  dist %.3f", log.mean_reward,
+                        log.advantage_spread, log.policy_entropy, 100 * log.frac_moved,
+                        changepoint_distance(&t, SPLIT_VAL, changes, nch, 1, NULL));
+            fputc('\n', stderr);
+        }
+    }
+    if (patching == PATCHING_LEARNED && o->verbose > 1) show_windows(&t, changes, nch, 6);
+    memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+    long long cnt;
+    *val_out = best;
+    *dist_out = changepoint_distance(&t, SPLIT_VAL, changes, nch, patching == PATCHING_LEARNED, &cnt);
+    *udist_out = changepoint_distance(&t, SPLIT_VAL, changes, nch, 0, NULL);
+    printf("%-7s val mse %.5f  boundary->change distance %.3f (uniform %.3f, %lld change points)  %.1fs\n", label,
+           best, *dist_out, *udist_out, cnt, rp_now_seconds() - t0);
+    fflush(stdout);
+    trainer_free(&t);
+    free(changes);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    opts o = {.rows = 4000, .segment = 24, .lookback = 64, .horizon = 8, .patch_len = 8, .d_model = 16,
+              .heads = 2, .layers = 1, .d_ff = 32, .epochs = 6, .warmup = 1, .batch = 64, .group = 8,
+              .pchannels = 8, .pkernel = 5, .players = 2, .threads = 2, .verbose = 1, .seed = 1, .data_seed = 11,
+              .bloss = 0, .sched = 2, .noise = 0.3, .rate = 8, .lr = 3e-3, .policy_lr = 1e-2, .prior_scale = 1.0,
+              .beta = 0.0, .dropout = 0.0, .only = ""};
+    for (int i = 1; i < argc; i++) set_opt(&o, argv[i]);
+    double v[3], dist[3], ud[3];
+    const rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
+    const char *names[3] = {"fixed", "random", "learned"};
+    double t0 = rp_now_seconds();
+    for (int k = 0; k < 3; k++) {
+        if (o.only[0] && !strstr(o.only, names[k])) continue;
+        if (run_one(&o, kinds[k], names[k], &v[k], &dist[k], &ud[k])) return 1;
+    }
+    if (!o.only[0])
+        printf("ratio uniform/learned %.2f   learned < fixed: %s   learned < random: %s   total %.1fs\n",
+               ud[2] / dist[2], v[2] < v[0] ? "yes" : "NO", v[2] < v[1] ? "yes" : "NO", rp_now_seconds() - t0);
+    return 0;
+}

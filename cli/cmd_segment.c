@@ -1,0 +1,459 @@
+/* reinpatch segment (--checkpoint CK | --patcher P.h5) [--data FILE] [--split S] --out SEG.h5
+ *                  [--plot OUT.svg] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "io/checkpoint.h"
+#include "io/patcher_file.h"
+#include "io/segexport.h"
+#include "policy/predict.h"
+#include "policy/train.h"
+
+static const char *segment_help =
+    "usage: reinpatch segment (--checkpoint CK.h5 | --patcher P.h5) [--data FILE.csv]\n"
+    "                         [--split train|val|test|all] --out SEG.h5 [--plot OUT.svg]\n"
+    "\n"
+    "Cuts every window of a split into patches with a trained level stack and writes the\n"
+    "boundaries of every level to an HDF5 segmentation export (docs/formats.md): learned levels\n"
+    "decode their policy greedily, fixed levels space patches uniformly, random levels draw a\n"
+    "seeded uniform segmentation.\n"
+    "\n"
+    "  --checkpoint CK   a training checkpoint (its best-validation weights)\n"
+    "  --patcher P       a patcher file (reinpatch export-patcher)\n"
+    "  --data FILE       the series (default: the recipe's data.path); with --data every column\n"
+    "                    is segmented, split borders come from the file name (auto)\n"
+    "  --split S         train, val, test (default): the stride-1 windows of the dataset protocol,\n"
+    "                    one per start row and channel; all: consecutive non-overlapping windows\n"
+    "                    of lookback rows over the whole series, per channel\n"
+    "  --out SEG.h5      the export (written atomically)\n"
+    "  --plot OUT.svg    also draw a few windows with each level's boundaries as an SVG\n"
+    "  --plot-windows N  windows in the plot (default 4, at most 12)\n";
+
+typedef struct window_list {
+    int n;
+    int32_t *channel, *start_row;
+} window_list;
+
+/* The windows to segment: dataset split windows or the non-overlapping cover of the series. */
+static int list_windows(const rp_dataset *d, int split, window_list *wl, rp_error *err) {
+    int L = d->lookback;
+    long long n = split >= 0 ? d->split[split].n_windows : (long long)d->channels * (d->rows / L);
+    if (n < 1) return rp_fail(err, "the split holds no window of lookback %d", L);
+    if (n > 0x7fffffff) return rp_fail(err, "too many windows (%lld)", n);
+    wl->n = (int)n;
+    wl->channel = rp_malloc((size_t)n * sizeof(int32_t), err);
+    wl->start_row = rp_malloc((size_t)n * sizeof(int32_t), err);
+    if (!wl->channel || !wl->start_row) return -1;
+    if (split >= 0) {
+        for (int w = 0; w < wl->n; w++) {
+            int c, s;
+            dataset_window_origin(d, (rp_split_id)split, w, &c, &s);
+            wl->channel[w] = c;
+            wl->start_row[w] = s;
+        }
+    } else {
+        int per = d->rows / L, w = 0;
+        for (int c = 0; c < d->channels; c++)
+            for (int k = 0; k < per; k++, w++) {
+                wl->channel[w] = c;
+                wl->start_row[w] = k * L;
+            }
+    }
+    return 0;
+}
+
+/* ---- SVG ---- */
+
+static void xml_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default:
+            if ((unsigned char)*s >= 0x20 || *s == '\t') fputc(*s, f);
+        }
+    }
+}
+
+static const char *base_name(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static const char *patching_name(rp_patching p) {
+    return p == PATCHING_LEARNED ? "learned" : p == PATCHING_RANDOM ? "random" : "fixed";
+}
+
+/* 1, 2, 2.5 or 5 times a power of ten, at least raw. */
+static double nice_step(double raw) {
+    if (!(raw > 0)) return 1;
+    double p = pow(10, floor(log10(raw))), r = raw / p;
+    return p * (r <= 1 ? 1 : r <= 2 ? 2 : r <= 2.5 ? 2.5 : r <= 5 ? 5 : 10);
+}
+
+/* Band colours per level: two alternating shades; boundary line colour. */
+static const char *BAND[4][2] = {{"#c6dbef", "#6baed6"}, {"#fdd0a2", "#fd8d3c"}, {"#c7e9c0", "#74c476"},
+                                 {"#dadaeb", "#9e9ac8"}};
+static const char *LINE[4] = {"#4a6f96", "#d94801", "#238b45", "#6a51a3"};
+
+static int write_plot(const char *path, const rp_trainer *t, const rp_segexport *e, const char *model_path,
+                      int n_show, rp_error *err) {
+    const rp_series *s = &t->series;
+    const rp_model *m = &t->model;
+    int L = e->lookback, nl = e->n_levels;
+    if (n_show > e->n_windows) n_show = e->n_windows;
+    const double width = 1000, left = 90, right = 30, plot_w = width - left - right;
+    const double head = 70, caption = 24, plot_h = 140, band_h = 16, axis = 42, gap = 18;
+    const double panel_h = caption + plot_h + 6 + nl * band_h + axis + gap;
+    const double height = head + n_show * panel_h + 10;
+
+    char tmp[RP_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return rp_fail(err, "%s: cannot create the plot", path);
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
+            width, height, width, height);
+    fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", width, height);
+    fprintf(f, "<text x=\"%.1f\" y=\"26\" font-size=\"17\" font-weight=\"bold\" text-anchor=\"middle\">"
+               "Segmentation of ", width / 2);
+    xml_text(f, base_name(e->source ? e->source : "series"));
+    fprintf(f, " (%s split) by ", e->split);
+    xml_text(f, model_path);
+    fputs("</text>\n", f);
+    fprintf(f, "<text x=\"%.1f\" y=\"48\" font-size=\"12\" text-anchor=\"middle\" fill=\"#333\">", width / 2);
+    for (int l = 0; l < nl; l++)
+        fprintf(f, "%slevel %d: %s, rate %g, K = %d", l ? "; " : "", l + 1, patching_name(m->levels[l].cfg.patching),
+                e->levels[l].rate, e->levels[l].K);
+    fprintf(f, ". Vertical lines: patch boundaries; bands: one row of patches per level "
+               "(numbers: lengths in steps).</text>\n");
+
+    for (int p = 0; p < n_show; p++) {
+        int w = (int)((2LL * p + 1) * e->n_windows / (2LL * n_show)); /* spread over the split */
+        int c = e->channel[w], r0 = e->start_row[w];
+        double y0 = head + p * panel_h;
+        double top = y0 + caption, bottom = top + plot_h;
+        /* Values of the window in original units, and their range. */
+        double vmin = INFINITY, vmax = -INFINITY;
+        for (int i = 0; i < L; i++) {
+            double v = s->values[(size_t)(r0 + i) * s->cols + c];
+            if (v < vmin) vmin = v;
+            if (v > vmax) vmax = v;
+        }
+        if (!(vmax > vmin)) {
+            vmin -= 1;
+            vmax += 1;
+        }
+        double pad = 0.08 * (vmax - vmin);
+        vmin -= pad;
+        vmax += pad;
+#define XS(tt) (left + (double)(tt) * plot_w / L)
+#define YV(v) (bottom - ((v) - vmin) / (vmax - vmin) * plot_h)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">window %d of %d: channel '", left, y0 + 16, w + 1,
+                e->n_windows);
+        xml_text(f, s->col_names[c]);
+        fprintf(f, "', rows %d to %d", r0, r0 + L - 1);
+        if (s->timestamps) {
+            fputs(" (", f);
+            xml_text(f, s->timestamps[r0]);
+            fputs(" to ", f);
+            xml_text(f, s->timestamps[r0 + L - 1]);
+            fputc(')', f);
+        }
+        fputs("</text>\n", f);
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fbfbfb\" stroke=\"#888\"/>\n",
+                left, top, plot_w, plot_h);
+        /* y ticks and grid at round values */
+        double step = nice_step((vmax - vmin) / 4.0);
+        for (double v = ceil(vmin / step) * step; v <= vmax + 1e-9 * step; v += step) {
+            double y = YV(v), shown = fabs(v) < 1e-9 * step ? 0.0 : v;
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", left, y,
+                    left + plot_w, y);
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%g</text>\n", left - 5,
+                    y + 3.5, shown);
+        }
+        fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" font-size=\"11\" text-anchor=\"middle\">"
+                   "value</text>\n", left - 58, top + plot_h / 2);
+        /* boundaries: level 1 first, upper levels drawn over it, thicker */
+        for (int l = 0; l < nl; l++) {
+            const int32_t *st = e->levels[l].starts + (size_t)w * e->levels[l].K;
+            for (int k = 1; k < e->levels[l].K; k++)
+                fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%.1f\"%s/>\n",
+                        XS(st[k]), top, XS(st[k]), bottom, LINE[l % 4], l == 0 ? 0.9 : 2.0,
+                        l == 0 ? " stroke-dasharray=\"4 3\"" : "");
+        }
+        /* the series */
+        fputs("<polyline fill=\"none\" stroke=\"#10284d\" stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"", f);
+        for (int i = 0; i < L; i++)
+            fprintf(f, "%s%.2f,%.2f", i ? " " : "", XS(i + 0.5), YV((double)s->values[(size_t)(r0 + i) * s->cols + c]));
+        fputs("\"/>\n", f);
+        /* band rows */
+        for (int l = 0; l < nl; l++) {
+            double by = bottom + 6 + l * band_h;
+            const int32_t *st = e->levels[l].starts + (size_t)w * e->levels[l].K;
+            const int32_t *ln = e->levels[l].lengths + (size_t)w * e->levels[l].K;
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">level %d (K=%d)</text>\n",
+                    left - 5, by + 11, l + 1, e->levels[l].K);
+            for (int k = 0; k < e->levels[l].K; k++) {
+                double x = XS(st[k]), wd = XS(st[k] + ln[k]) - x;
+                fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" stroke=\"white\" "
+                           "stroke-width=\"0.5\"/>\n", x, by, wd, band_h - 2, BAND[l % 4][k % 2]);
+                if (wd >= 7.0 * (ln[k] >= 10 ? 2 : 1) + 2)
+                    fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"9\" text-anchor=\"middle\" fill=\"#222\">%d</text>\n",
+                            x + wd / 2, by + 10.5, ln[k]);
+            }
+        }
+        /* x axis */
+        double ay = bottom + 6 + nl * band_h + 2;
+        for (int k = 0; k <= 4; k++) {
+            int tt = (int)lround((double)L * k / 4.0);
+            fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#444\"/>\n", XS(tt), ay, XS(tt),
+                    ay + 4);
+            fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%d</text>\n", XS(tt),
+                    ay + 15, tt);
+        }
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">time step within the window "
+                   "(lookback %d)</text>\n", left + plot_w / 2, ay + 30, L);
+#undef XS
+#undef YV
+    }
+    fputs("</svg>\n", f);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        return rp_fail(err, "%s: cannot write the plot", path);
+    }
+    return 0;
+}
+
+/* ---- the command ---- */
+
+static int parse_split(const char *s) {
+    if (!strcmp(s, "train")) return SPLIT_TRAIN;
+    if (!strcmp(s, "val")) return SPLIT_VAL;
+    if (!strcmp(s, "test")) return SPLIT_TEST;
+    if (!strcmp(s, "all")) return -1;
+    return -2;
+}
+
+/* The recipe of a patcher: its stored recipe (for the horizon and backbone) when it parses, else
+ * the defaults, with the level stack and lookback from the patcher's own attributes. */
+static int patcher_recipe(const char *path, rp_recipe *r, rp_error *err) {
+    char *text = NULL;
+    recipe_defaults(r);
+    if (patcher_read_recipe(path, &text, err)) return -1;
+    if (text && text[0]) {
+        char name[RP_PATH_MAX + 16];
+        snprintf(name, sizeof name, "%s:/recipe", path);
+        rp_error ignored;
+        if (recipe_parse(text, name, r, &ignored)) recipe_defaults(r);
+    }
+    free(text);
+    if (patcher_load_recipe(path, r, err)) return -1;
+    r->levels_from[0] = 0;
+    return 0;
+}
+
+int cmd_segment(int argc, char **argv) {
+    const char *ckpt = NULL, *patcher = NULL, *data = NULL, *split_name = "test", *out = NULL, *plot = NULL;
+    const char *plot_n = "4", *stray = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int o = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(segment_help, stdout);
+            return 0;
+        }
+        static const char *names[] = {"--checkpoint", "--patcher", "--data", "--split", "--out", "--plot",
+                                      "--plot-windows"};
+        const char **slots[] = {&ckpt, &patcher, &data, &split_name, &out, &plot, &plot_n};
+        int matched = 0;
+        for (int k = 0; k < 7 && !matched; k++) {
+            o = cli_option("segment", argc, argv, &i, names[k], &v);
+            if (o < 0) return 2;
+            if (o > 0) {
+                *slots[k] = v;
+                matched = 1;
+            }
+        }
+        if (matched) continue;
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "reinpatch segment: unknown option '%s' (see reinpatch segment --help)\n", a);
+            return 2;
+        }
+        if (!stray) stray = a;
+    }
+    if (stray) {
+        fprintf(stderr, "reinpatch segment: unexpected argument '%s' (the model comes with --checkpoint or "
+                        "--patcher, the series with --data)\n", stray);
+        return 2;
+    }
+    if (!ckpt && !patcher && !out) {
+        fputs(segment_help, stderr);
+        return 2;
+    }
+    if (!!ckpt == !!patcher) {
+        fprintf(stderr, "reinpatch segment: give exactly one of --checkpoint and --patcher\n");
+        return 2;
+    }
+    if (!out) {
+        fprintf(stderr, "reinpatch segment: --out SEG.h5 is required\n");
+        return 2;
+    }
+    int split = parse_split(split_name);
+    if (split < -1) {
+        fprintf(stderr, "reinpatch segment: --split must be train, val, test or all, got '%s'\n", split_name);
+        return 2;
+    }
+    char *end = NULL;
+    long n_show = strtol(plot_n, &end, 10);
+    if (!*plot_n || *end || n_show < 1 || n_show > 12) {
+        fprintf(stderr, "reinpatch segment: --plot-windows must be an integer in 1..12, got '%s'\n", plot_n);
+        return 2;
+    }
+    const char *model_path = ckpt ? ckpt : patcher;
+    if (cli_same_file(out, model_path) || (data && cli_same_file(out, data)) ||
+        (plot && (cli_same_file(plot, model_path) || cli_same_file(plot, out))))
+        return cli_fail("segment", out, "--out/--plot would overwrite an input file");
+
+    rp_error err = {{0}};
+    rp_recipe r;
+    int rc = ckpt ? predict_recipe_from_checkpoint(ckpt, &r, &err) : patcher_recipe(patcher, &r, &err);
+    if (rc) {
+        recipe_free(&r);
+        return cli_fail("segment", model_path, err.msg);
+    }
+    const char *blame = model_path;
+    char full[RP_PATH_MAX] = "";
+    if (data) {
+        if (cli_data_path(data, full, sizeof full, &err)) {
+            recipe_free(&r);
+            return cli_fail("segment", NULL, err.msg);
+        }
+        snprintf(r.data.path, sizeof r.data.path, "%s", full);
+        r.data.protocol = PROTOCOL_AUTO;
+        r.data.n_columns = 0;
+    }
+    if (recipe_validate(&r, &err) || recipe_render(&r, &err)) {
+        recipe_free(&r);
+        return cli_fail("segment", model_path, err.msg);
+    }
+
+    rp_trainer t;
+    window_list wl = {0};
+    rp_segexport e;
+    memset(&e, 0, sizeof e);
+    int status = 1;
+    float *x = NULL;
+    int *chain = NULL;
+    blame = data ? data : model_path;
+    if (trainer_setup(&t, &r, &err)) goto done;
+    blame = model_path;
+    if (ckpt) {
+        rp_run_state st;
+        memset(&st, 0, sizeof st);
+        int has_best = 0;
+        rc = checkpoint_load(ckpt, &t.model.P, &st, t.best_values, &has_best, &err);
+        checkpoint_state_free(&st);
+        if (rc) goto done;
+        if (has_best) memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+    } else if (patcher_load_params(patcher, &t.model.P, &err)) {
+        goto done;
+    }
+
+    const rp_model *m = &t.model;
+    const rp_dataset *d = &t.data;
+    int L = d->lookback, nl = m->n_levels;
+    blame = data ? data : model_path;
+    if (list_windows(d, split, &wl, &err)) {
+        rp_fail_prefix(&err, "--split %s", split_name);
+        goto done;
+    }
+    e.source = t.series.source;
+    e.split = (char *)split_name;
+    e.lookback = L;
+    e.horizon = d->horizon;
+    e.n_windows = wl.n;
+    e.channel = wl.channel;
+    e.start_row = wl.start_row;
+    e.n_levels = nl;
+    e.recipe_text = r.text;
+    for (int l = 0; l < nl; l++) {
+        e.levels[l].rate = m->levels[l].cfg.rate;
+        e.levels[l].K = m->levels[l].K;
+        e.levels[l].starts = rp_malloc((size_t)wl.n * m->levels[l].K * sizeof(int32_t), &err);
+        e.levels[l].lengths = rp_malloc((size_t)wl.n * m->levels[l].K * sizeof(int32_t), &err);
+        if (!e.levels[l].starts || !e.levels[l].lengths) goto done;
+    }
+    int Bmax = t.buf.max_windows;
+    size_t chain_len = 0;
+    for (int l = 0; l < nl; l++) chain_len += (size_t)m->levels[l].K;
+    x = rp_malloc((size_t)Bmax * L * sizeof(float), &err);
+    chain = rp_malloc(chain_len * sizeof(int), &err);
+    if (!x || !chain) goto done;
+    int *level_starts[RP_MAX_LEVELS];
+    for (int l = 0, off = 0; l < nl; off += m->levels[l].K, l++) level_starts[l] = chain + off;
+    int K1 = m->levels[0].K;
+    for (int w0 = 0; w0 < wl.n; w0 += Bmax) {
+        int B = wl.n - w0 < Bmax ? wl.n - w0 : Bmax;
+        for (int i = 0; i < B; i++) {
+            if (split >= 0)
+                dataset_window(d, (rp_split_id)split, w0 + i, x + (size_t)i * L, NULL);
+            else
+                memcpy(x + (size_t)i * L, d->values + (size_t)wl.channel[w0 + i] * d->rows + wl.start_row[w0 + i],
+                       (size_t)L * sizeof(float));
+        }
+        model_prepare(&t.model, &t.buf, x, B);
+        predict_segment_level1(&t.model, &t.buf, B, (unsigned long long)r.train.seed,
+                               0x5e9e000000ull + (unsigned long long)w0);
+        for (int i = 0; i < B; i++) {
+            if (predict_level_starts(m, t.buf.starts + (size_t)i * K1, level_starts, &err)) {
+                blame = model_path;
+                goto done;
+            }
+            for (int l = 0; l < nl; l++) {
+                int K = m->levels[l].K;
+                int32_t *st = e.levels[l].starts + (size_t)(w0 + i) * K, *ln = e.levels[l].lengths + (size_t)(w0 + i) * K;
+                for (int k = 0; k < K; k++) {
+                    st[k] = level_starts[l][k];
+                    ln[k] = (k + 1 < K ? level_starts[l][k + 1] : L) - level_starts[l][k];
+                }
+            }
+        }
+    }
+    blame = out;
+    if (segexport_write(out, &e, &err)) goto done;
+    printf("wrote %s: %d windows (%s split of %s), lookback %d", out, wl.n, split_name, t.series.source, L);
+    for (int l = 0; l < nl; l++)
+        printf(", level %d: %s K=%d", l + 1, patching_name(m->levels[l].cfg.patching), m->levels[l].K);
+    printf("\n");
+    if (plot) {
+        blame = plot;
+        if (write_plot(plot, &t, &e, model_path, (int)n_show, &err)) goto done;
+        printf("wrote %s\n", plot);
+    }
+    status = 0;
+done:
+    if (status) {
+        if (data && blame == data) cli_fail_path("segment", data, full, err.msg);
+        else cli_fail("segment", blame, err.msg);
+    }
+    for (int l = 0; l < RP_MAX_LEVELS; l++) {
+        free(e.levels[l].starts);
+        free(e.levels[l].lengths);
+    }
+    free(wl.channel);
+    free(wl.start_row);
+    free(x);
+    free(chain);
+    trainer_free(&t);
+    recipe_free(&r);
+    return status;
+}

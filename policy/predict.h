@@ -1,0 +1,96 @@
+/* Inference helpers shared by `reinpatch predict`, `segment` and `export-patcher`: a model rebuilt
+ * from a checkpoint, the level-1 segmentation in evaluation mode, the forecast of the horizon
+ * after the last lookback rows of a series in original units, and timestamp continuation for the
+ * forecast file.
+ *
+ * Units: a dataset z-scores every channel with its train-split statistics (io/dataset.h) and the
+ * model forecasts in those z-scored units; predict_last_window maps a raw series into them with
+ * the checkpoint's statistics and back:
+ *     z = (x - mean[c]) / std[c]          (predict_normalize)
+ *     x = z * std[c] + mean[c]            (predict_denormalize)
+ *
+ * Ownership: rp_loaded_model owns its recipe, model and run state; loaded_model_free. */
+#ifndef RP_PREDICT_H
+#define RP_PREDICT_H
+
+#include "backbone/forecaster.h"
+#include "io/checkpoint.h"
+#include "io/recipe.h"
+
+/* Reads the recipe text stored in a checkpoint and parses it (validated, text rendered) into r,
+ * which owns it afterwards (recipe_free). Errors name the checkpoint. */
+int predict_recipe_from_checkpoint(const char *path, rp_recipe *r, rp_error *err);
+
+typedef struct rp_loaded_model {
+    rp_recipe recipe;      /* the checkpoint's recipe */
+    rp_model model;        /* built from it, parameters loaded */
+    rp_run_state state;    /* step, epoch, n_channels, train mean/std, recipe text */
+    int has_best;          /* 1: the file held best-validation weights, and P.value holds them */
+} rp_loaded_model;
+
+/* Rebuilds the model a checkpoint was trained with and loads its parameters. When the checkpoint
+ * holds the weights of the best validation epoch, those are put in P.value (the weights the
+ * run's final evaluation used); otherwise the last weights are kept. On failure lm owns nothing
+ * (loaded_model_free is still safe). */
+int loaded_model_from_checkpoint(rp_loaded_model *lm, const char *path, rp_error *err);
+void loaded_model_free(rp_loaded_model *lm);
+
+/* Level-1 segment starts of B windows already passed through model_prepare, in the level's
+ * evaluation mode: greedy decoding of the policy's logits for learned levels, uniform spacing for
+ * fixed levels, a uniformly random segmentation for random levels (window i draws from the
+ * stream (seed, stream_base + i), so results repeat). Fills b->starts (B rows of K). */
+void predict_segment_level1(rp_model *m, rp_model_buffers *b, int B, unsigned long long seed,
+                            unsigned long long stream_base);
+
+/* Raw-step starts of every level for one window: level-1 starts are given (K_1 of them), level l
+ * > 1 uses uniform spacing of the level below's patches (fixed levels; the only upper levels a
+ * model can hold without a policy), composed down to time steps. starts_out[l] has room for
+ * levels[l].K ints. Returns -1 (with err) for an upper level this cannot segment (learned). */
+int predict_level_starts(const rp_model *m, const int *level1_starts, int *const *starts_out,
+                         rp_error *err);
+
+/* x (C, L) channel-major, z-scored: x[c·L + t] = (v[(row0 + t)·C + c] − mean[c]) / std[c], where
+ * v is a row-major (rows × C) table in original units. */
+void predict_normalize(const float *v, int C, int row0, int L, const double *mean,
+                       const double *std, float *x);
+/* out (H, C) row-major in original units from z (C, H) channel-major in z-scored units:
+ * out[h·C + c] = z[c·H + h] · std[c] + mean[c]. */
+void predict_denormalize(const float *z, int C, int H, const double *mean, const double *std,
+                         float *out);
+
+/* The forecast of the H steps after the last L rows of v (rows × C, row-major, original units),
+ * in original units: out (H, C) row-major. mean/std are the checkpoint's train statistics
+ * ([C]). b must have room for C windows (model_buffers_alloc(b, m, C, 1, ...)). Errors: rows <
+ * L, non-finite values in the window or the forecast. */
+int predict_last_window(rp_model *m, rp_model_buffers *b, const float *v, int rows, int C,
+                        const double *mean, const double *std, float *out, rp_error *err);
+
+/* ---- timestamps ---- */
+
+/* A parsed timestamp and how it was written, so that continuations look like the input.
+ * Accepted: "YYYY-MM-DD", "YYYY-MM-DD HH:MM", "YYYY-MM-DD HH:MM:SS" with '-', '/' or '.' between
+ * the date fields, 1- or 2-digit month, day and hour, and ' ' or 'T' before the time
+ * ("2016-07-01 00:00:00", "2016/7/1 0:00", "2016-07-01T00:00"). */
+typedef struct rp_timestamp {
+    int year, mon, day, hour, min, sec;
+    char date_sep, time_sep;   /* '-' '/' '.'; ' ' or 'T' */
+    int pad_mon, pad_day, pad_hour; /* 1: zero-padded ("07"), 0: not ("7"), -1: cannot tell
+                                       (two digits, value >= 10); formatting treats != 0 as padded */
+    int has_time, has_sec;
+} rp_timestamp;
+
+/* 0 when s is one of the accepted forms with a valid date and time, -1 otherwise. */
+int rp_timestamp_parse(const char *s, rp_timestamp *t);
+/* Seconds since 1970-01-01 00:00:00 UTC (timegm: no time zone, no DST). */
+long long rp_timestamp_seconds(const rp_timestamp *t);
+/* Writes t in fmt's style into buf. */
+void rp_timestamp_format(const rp_timestamp *t, const rp_timestamp *fmt, char *buf, size_t size);
+
+/* The n timestamps that continue a series whose last two are prev and last, written like last.
+ * The step is last − prev: whole calendar months when both fall on the same day of the month at
+ * the same time (or both on the last day of their months), e.g. monthly or yearly data; else a
+ * fixed number of seconds. out[i] receives malloc'd strings (free each). Returns -1 (out
+ * untouched) when either timestamp does not parse or the step is not positive. */
+int rp_timestamps_continue(const char *prev, const char *last, int n, char **out);
+
+#endif

@@ -1,0 +1,536 @@
+/* The reinpatch command line end to end: a tiny recipe on generated data is trained once (by the
+ * first test that needs it, shared through a directory named after the Criterion runner's pid),
+ * then eval, inspect, predict, export-patcher and segment run on its checkpoint as a user would
+ * run them, plus every documented bad input (one error line, non-zero exit), and unit tests of
+ * the de-normalisation and timestamp helpers `predict` relies on. */
+/* nftw (XSI) and flock (BSD) on top of the project's POSIX level. */
+#define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE 1
+
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io/segexport.h"
+#include "io/series.h"
+#include "policy/predict.h"
+
+#define LOOKBACK 32
+#define HORIZON 8
+#define CHANNELS 2
+
+/* ---- running the binary ---- */
+
+static char work[512];
+
+static const char *work_dir(pid_t runner) {
+    snprintf(work, sizeof work, "/tmp/reinpatch-cli-test-%ld", (long)runner);
+    return work;
+}
+
+static const char *at(const char *name) {
+    static char bufs[8][700];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, 700, "%s/%s", work, name);
+    return b;
+}
+
+static const char *binary(void) {
+    static char path[1024];
+    const char *root = getenv("REINPATCH_BUILD_ROOT");
+    snprintf(path, sizeof path, "%s/cli/reinpatch", root ? root : "build");
+    return path;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = 0;
+    fclose(f);
+    return s;
+}
+
+typedef struct result {
+    int status;   /* exit status, or 128 + signal */
+    char *out, *err;
+} result;
+
+static void result_free(result *r) {
+    free(r->out);
+    free(r->err);
+}
+
+/* Runs `reinpatch args...` (NULL-terminated) in the work directory; captures stdout/stderr. */
+static result run(const char *first, ...) {
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = binary();
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && n < 31; a = va_arg(ap, const char *)) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char out_path[700], err_path[700];
+    snprintf(out_path, sizeof out_path, "%s/stdout.%ld", work, (long)getpid());
+    snprintf(err_path, sizeof err_path, "%s/stderr.%ld", work, (long)getpid());
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0 || chdir(work) != 0) _exit(127);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    result r;
+    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    unlink(out_path);
+    unlink(err_path);
+    return r;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* A failure as the CLI promises it: non-zero, nothing on stdout, exactly one line on stderr that
+ * starts with "reinpatch <cmd>: " and contains `needle`. */
+static void expect_failure(result *r, const char *cmd, const char *needle) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "reinpatch %s: ", cmd);
+    cr_expect_neq(r->status, 0, "exit status 0 (stderr: %s)", r->err);
+    cr_expect_lt(r->status, 128, "killed by a signal: %d (stderr: %s)", r->status - 128, r->err);
+    cr_expect_str_empty(r->out, "stdout: %s", r->out);
+    cr_expect_eq(count_lines(r->err), 1, "expected one error line, got: %s", r->err);
+    cr_expect(strncmp(r->err, prefix, strlen(prefix)) == 0, "'%s' does not start with '%s'", r->err, prefix);
+    cr_expect_not_null(strstr(r->err, needle), "'%s' does not mention '%s'", r->err, needle);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* ---- the shared run ---- */
+
+static const char RECIPE[] =
+    "name: tiny\n"
+    "data:\n"
+    "  path: generated\n"
+    "  lookback: 32\n"
+    "  horizon: 8\n"
+    "  generated: {rows: 600, channels: 2, seed: 7}\n"
+    "levels:\n"
+    "  - {patching: learned, rate: 4, patch_len: 8}\n"
+    "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
+    "train: {epochs: 2, batch_size: 32, max_steps_per_epoch: 5, threads: 1}\n"
+    "output:\n"
+    "  dir: run\n";
+
+#define CSV_ROWS 200
+#define SCALE 100.0
+#define OFFSET 5000.0
+
+/* An hourly CSV of the generated series (seed 11) scaled by SCALE and shifted by OFFSET; its
+ * value range goes to *lo / *hi. */
+static void write_scaled_csv(const char *path, int rows, int cols, double *lo, double *hi) {
+    rp_series s;
+    rp_error err;
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(series_generate(&s, rows, cols, 11, &err), 0, "%s", err.msg);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "date");
+    for (int c = 0; c < cols; c++) fprintf(f, ",ch%d", c);
+    fprintf(f, "\n");
+    double mn = INFINITY, mx = -INFINITY;
+    for (int r = 0; r < rows; r++) {
+        fprintf(f, "2016-07-%02d %02d:00:00", 1 + r / 24, r % 24);
+        for (int c = 0; c < cols; c++) {
+            double v = s.values[(size_t)r * cols + c] * SCALE + OFFSET;
+            mn = fmin(mn, v);
+            mx = fmax(mx, v);
+            fprintf(f, ",%.4f", v);
+        }
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    series_free(&s);
+    if (lo) *lo = mn;
+    if (hi) *hi = mx;
+}
+
+/* Trains the tiny recipe once per Criterion run (the first caller does it, under a lock). */
+static void ensure_trained(void) {
+    work_dir(getppid());
+    mkdir(work, 0755);
+    int lock = open(at("lock"), O_RDWR | O_CREAT, 0644);
+    cr_assert_geq(lock, 0);
+    flock(lock, LOCK_EX);
+    if (file_size(at("run/checkpoint.h5")) <= 0) {
+        write_file(at("tiny.yaml"), RECIPE);
+        write_scaled_csv(at("scaled.csv"), CSV_ROWS, CHANNELS, NULL, NULL);
+        result r = run("train", "tiny.yaml", "--quiet", NULL);
+        cr_assert_eq(r.status, 0, "train failed: %s", r.err);
+        result_free(&r);
+    }
+    flock(lock, LOCK_UN);
+    close(lock);
+    cr_assert_gt(file_size(at("run/checkpoint.h5")), 0, "no checkpoint after training");
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats) {
+    (void)stats;
+    work_dir(getpid());
+    nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The number after "key": in a JSON line; NAN when absent. */
+static double json_number(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* ---- tests ---- */
+
+Test(cli, help) {
+    work_dir(getppid());
+    mkdir(work, 0755);
+    result r = run("--help", NULL);
+    cr_expect_eq(r.status, 0);
+    cr_expect_not_null(strstr(r.out, "usage: reinpatch"));
+    result_free(&r);
+    const char *cmds[] = {"train", "eval", "predict", "segment", "export-patcher", "inspect"};
+    for (int i = 0; i < 6; i++) {
+        r = run(cmds[i], "--help", NULL);
+        cr_expect_eq(r.status, 0, "%s --help: %d", cmds[i], r.status);
+        cr_expect_not_null(strstr(r.out, "usage: reinpatch"), "%s --help: %s", cmds[i], r.out);
+        cr_expect_str_empty(r.err);
+        result_free(&r);
+    }
+}
+
+Test(cli, train_then_eval) {
+    ensure_trained();
+    result r = run("eval", "run/checkpoint.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.out, "\"checkpoint\": \"run/checkpoint.h5\""), "%s", r.out);
+    cr_expect_not_null(strstr(r.out, "\"split\": \"test\""), "%s", r.out);
+    cr_expect_not_null(strstr(r.out, "\"data\": \"generated(seed=7)\""), "%s", r.out);
+    double mse = json_number(r.out, "mse"), mae = json_number(r.out, "mae"), w = json_number(r.out, "windows");
+    cr_expect(isfinite(mse) && mse > 0, "mse %g in %s", mse, r.out);
+    cr_expect(isfinite(mae) && mae > 0, "mae %g", mae);
+    cr_expect_gt(w, 0);
+    /* The run's own final test evaluation (metrics.json) used the same weights and windows. */
+    char *metrics = slurp(at("run/metrics.json"));
+    const char *test = strstr(metrics, "\"test\": {");
+    cr_assert_not_null(test, "%s", metrics);
+    cr_expect_float_eq(json_number(test, "mse"), mse, 1e-5, "metrics.json %s vs eval %s", test, r.out);
+    free(metrics);
+    result_free(&r);
+
+    r = run("eval", "run/checkpoint.h5", "--split", "val", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.out, "\"split\": \"val\""));
+    cr_expect(isfinite(json_number(r.out, "mse")));
+    result_free(&r);
+
+    /* Another CSV with the same channel count, z-scored with its own train split. */
+    r = run("eval", "run/checkpoint.h5", "--data", "scaled.csv", "--split=val", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.out, "\"data\": \"scaled.csv\""), "%s", r.out);
+    cr_expect(isfinite(json_number(r.out, "mse")), "%s", r.out);
+    result_free(&r);
+}
+
+Test(cli, inspect_checkpoint) {
+    ensure_trained();
+    result r = run("inspect", "run/checkpoint.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.out, "checkpoint"), "%s", r.out);
+    cr_expect_not_null(strstr(r.out, "levels/0/policy"), "%s", r.out);
+    cr_expect_not_null(strstr(r.out, "name: \"tiny\""), "%s", r.out);
+    result_free(&r);
+}
+
+Test(cli, predict_in_original_units) {
+    ensure_trained();
+    double lo, hi;
+    write_scaled_csv(at("new.csv"), CSV_ROWS, CHANNELS, &lo, &hi);
+    result r = run("predict", "run/checkpoint.h5", "--data", "new.csv", "--out", "forecast.csv", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    char *csv = slurp(at("forecast.csv"));
+    cr_expect_eq(count_lines(csv), HORIZON + 1, "%s", csv);
+    cr_expect(strncmp(csv, "date,ch0,ch1\n", 13) == 0, "header: %s", csv);
+    /* The input ends at row 199 = 2016-07-09 07:00:00, hourly. */
+    cr_expect_not_null(strstr(csv, "\n2016-07-09 08:00:00,"), "%s", csv);
+    cr_expect_not_null(strstr(csv, "\n2016-07-09 15:00:00,"), "%s", csv);
+    double span = hi - lo;
+    const char *line = strchr(csv, '\n') + 1;
+    int rows = 0;
+    while (*line) {
+        const char *p = strchr(line, ',');
+        cr_assert_not_null(p);
+        for (int c = 0; c < CHANNELS; c++) {
+            char *end;
+            double v = strtod(p + 1, &end);
+            cr_expect(isfinite(v) && v > lo - span && v < hi + span,
+                      "forecast %g outside the input's range [%g, %g] widened by its span", v, lo, hi);
+            p = end;
+        }
+        line = strchr(line, '\n') + 1;
+        rows++;
+    }
+    cr_expect_eq(rows, HORIZON);
+    free(csv);
+
+    /* '-' writes the same CSV to stdout. */
+    r = run("predict", "run/checkpoint.h5", "--data", "new.csv", "--out", "-", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *again = slurp(at("forecast.csv"));
+    cr_expect_str_eq(r.out, again);
+    free(again);
+    result_free(&r);
+}
+
+Test(cli, denormalize_formula) {
+    /* z-scored forecast (C=2 channels × H=3, channel-major) back to original units (H × C). */
+    const float z[6] = {0, 1, -2, 0.5f, -1, 3};
+    const double mean[2] = {5000, -20}, std[2] = {100, 0.5};
+    float out[6];
+    predict_denormalize(z, 2, 3, mean, std, out);
+    const float want[6] = {5000, -19.75f, 5100, -20.5f, 4800, -18.5f};
+    for (int i = 0; i < 6; i++) cr_expect_float_eq(out[i], want[i], 1e-3, "out[%d] = %g", i, out[i]);
+    /* normalise then de-normalise is the identity */
+    const float v[8] = {5100, -20, 4900, -21, 5000, -19.5f, 5050, -20.25f}; /* 4 rows × 2 */
+    float x[6], back[6];
+    predict_normalize(v, 2, 1, 3, mean, std, x); /* rows 1..3 */
+    cr_expect_float_eq(x[0], -1.0f, 1e-6);       /* (4900 - 5000) / 100 */
+    cr_expect_float_eq(x[3], -2.0f, 1e-6);       /* (-21 + 20) / 0.5 */
+    predict_denormalize(x, 2, 3, mean, std, back);
+    for (int t = 0; t < 3; t++)
+        for (int c = 0; c < 2; c++) cr_expect_float_eq(back[t * 2 + c], v[(t + 1) * 2 + c], 1e-3);
+}
+
+static void expect_continue(const char *prev, const char *last, int n, const char *const *want) {
+    char *out[8];
+    cr_assert_eq(rp_timestamps_continue(prev, last, n, out), 0, "%s, %s did not parse", prev, last);
+    for (int i = 0; i < n; i++) {
+        cr_expect_str_eq(out[i], want[i], "after %s, %s: step %d", prev, last, i + 1);
+        free(out[i]);
+    }
+}
+
+Test(cli, timestamps) {
+    expect_continue("2016-07-01 00:00:00", "2016-07-01 01:00:00", 2,
+                    (const char *[]){"2016-07-01 02:00:00", "2016-07-01 03:00:00"});
+    expect_continue("2016/7/1 23:30", "2016/7/1 23:45", 2, (const char *[]){"2016/7/2 0:00", "2016/7/2 0:15"});
+    expect_continue("2016-07-01 22:00:00", "2016-07-01 23:00:00", 1, (const char *[]){"2016-07-02 00:00:00"});
+    expect_continue("2016-12-31 22:00:00", "2016-12-31 23:00:00", 1, (const char *[]){"2017-01-01 00:00:00"});
+    expect_continue("2020-02-27", "2020-02-28", 2, (const char *[]){"2020-02-29", "2020-03-01"});
+    expect_continue("2020-01-31", "2020-02-29", 2, (const char *[]){"2020-03-31", "2020-04-30"});
+    expect_continue("2002-01-15", "2002-02-15", 1, (const char *[]){"2002-03-15"});
+    expect_continue("2002-01-01T06:00", "2002-01-08T06:00", 1, (const char *[]){"2002-01-15T06:00"});
+    char *out[2];
+    cr_expect_eq(rp_timestamps_continue("week 1", "week 2", 2, out), -1);
+    cr_expect_eq(rp_timestamps_continue("2016-07-01 01:00", "2016-07-01 01:00", 2, out), -1);
+    cr_expect_eq(rp_timestamps_continue("2016-02-30", "2016-03-01", 2, out), -1);
+    rp_timestamp t;
+    cr_expect_eq(rp_timestamp_parse("2016-07-01 00:00:00", &t), 0);
+    cr_expect_eq(rp_timestamp_seconds(&t), 1467331200LL);
+}
+
+Test(cli, export_patcher_then_segment) {
+    ensure_trained();
+    result r = run("export-patcher", "run/checkpoint.h5", "patcher.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = run("inspect", "patcher.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.out, "patcher"), "%s", r.out);
+    cr_expect_not_null(strstr(r.out, "learned"), "%s", r.out);
+    result_free(&r);
+
+    /* Non-overlapping windows over a CSV, with a plot. */
+    write_scaled_csv(at("seg.csv"), CSV_ROWS, CHANNELS, NULL, NULL);
+    r = run("segment", "--patcher", "patcher.h5", "--data", "seg.csv", "--split", "all", "--out", "seg.h5",
+            "--plot", "seg.svg", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    rp_segexport e;
+    rp_error err;
+    cr_assert_eq(segexport_read(at("seg.h5"), &e, &err), 0, "%s", err.msg);
+    int per = CSV_ROWS / LOOKBACK, K = (LOOKBACK + 3) / 4;
+    cr_expect_eq(e.n_windows, CHANNELS * per);
+    cr_expect_eq(e.lookback, LOOKBACK);
+    cr_expect_eq(e.horizon, HORIZON);
+    cr_expect_str_eq(e.split, "all");
+    cr_expect_not_null(strstr(e.source, "seg.csv"));
+    cr_expect_not_null(strstr(e.recipe_text, "patching: learned"));
+    cr_assert_eq(e.n_levels, 1);
+    cr_expect_eq(e.levels[0].K, K);
+    cr_expect_float_eq(e.levels[0].rate, 4.0, 1e-12);
+    for (int w = 0; w < e.n_windows; w++) {
+        cr_expect_eq(e.channel[w], w / per);
+        cr_expect_eq(e.start_row[w], (w % per) * LOOKBACK);
+        const int32_t *s = e.levels[0].starts + (size_t)w * K, *n = e.levels[0].lengths + (size_t)w * K;
+        cr_expect_eq(s[0], 0);
+        for (int k = 0; k < K; k++) {
+            cr_expect_geq(n[k], 1);
+            cr_expect_eq(s[k] + n[k], k + 1 < K ? s[k + 1] : LOOKBACK, "window %d patch %d", w, k);
+        }
+    }
+    segexport_free(&e);
+    char *svg = slurp(at("seg.svg"));
+    cr_expect(strncmp(svg, "<?xml", 5) == 0);
+    cr_expect_not_null(strstr(svg, "<polyline"));
+    cr_expect_not_null(strstr(svg, "</svg>"));
+    free(svg);
+
+    /* The checkpoint's own test split: as many windows as eval scores. */
+    r = run("segment", "--checkpoint", "run/checkpoint.h5", "--out", "seg_test.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = run("eval", "run/checkpoint.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(segexport_read(at("seg_test.h5"), &e, &err), 0, "%s", err.msg);
+    cr_expect_eq(e.n_windows, (int)json_number(r.out, "windows"));
+    cr_expect_str_eq(e.split, "test");
+    segexport_free(&e);
+    result_free(&r);
+}
+
+Test(cli, export_refuses_to_overwrite_the_checkpoint) {
+    ensure_trained();
+    long before = file_size(at("run/checkpoint.h5"));
+    result r = run("export-patcher", "run/checkpoint.h5", "run/../run/checkpoint.h5", NULL);
+    expect_failure(&r, "export-patcher", "checkpoint itself");
+    result_free(&r);
+    cr_expect_eq(file_size(at("run/checkpoint.h5")), before);
+    r = run("eval", "run/checkpoint.h5", NULL);
+    cr_expect_eq(r.status, 0, "checkpoint damaged: %s", r.err);
+    result_free(&r);
+}
+
+Test(cli, bad_inputs) {
+    ensure_trained();
+    write_file(at("not.h5"), "this is not HDF5\n");
+    result r = run("eval", "not.h5", NULL);
+    expect_failure(&r, "eval", "not.h5: not an HDF5 file");
+    result_free(&r);
+
+    /* A checkpoint cut short. */
+    char *ck = NULL;
+    {
+        FILE *f = fopen(at("run/checkpoint.h5"), "rb");
+        cr_assert_not_null(f);
+        ck = malloc(4096);
+        size_t got = fread(ck, 1, 4096, f);
+        fclose(f);
+        FILE *g = fopen(at("cut.h5"), "wb");
+        fwrite(ck, 1, got, g);
+        fclose(g);
+        free(ck);
+    }
+    r = run("eval", "cut.h5", NULL);
+    expect_failure(&r, "eval", "cut.h5: truncated");
+    result_free(&r);
+    r = run("inspect", "cut.h5", NULL);
+    expect_failure(&r, "inspect", "cut.h5");
+    result_free(&r);
+    r = run("predict", "cut.h5", "--data", "scaled.csv", "--out", "x.csv", NULL);
+    expect_failure(&r, "predict", "cut.h5");
+    result_free(&r);
+    r = run("eval", "missing.h5", NULL);
+    expect_failure(&r, "eval", "missing.h5");
+    result_free(&r);
+
+    /* predict: too few rows, wrong column count, no --out */
+    write_scaled_csv(at("short.csv"), LOOKBACK - 1, CHANNELS, NULL, NULL);
+    r = run("predict", "run/checkpoint.h5", "--data", "short.csv", "--out", "x.csv", NULL);
+    expect_failure(&r, "predict", "short.csv: 31 rows");
+    result_free(&r);
+    write_scaled_csv(at("wide.csv"), CSV_ROWS, CHANNELS + 1, NULL, NULL);
+    r = run("predict", "run/checkpoint.h5", "--data", "wide.csv", "--out", "x.csv", NULL);
+    expect_failure(&r, "predict", "wide.csv: 3 value columns");
+    result_free(&r);
+    cr_expect_eq(file_size(at("x.csv")), -1, "a failed predict left x.csv behind");
+    r = run("predict", "run/checkpoint.h5", "--data", "scaled.csv", NULL);
+    expect_failure(&r, "predict", "--out");
+    result_free(&r);
+
+    /* eval on data with another channel count; a patcher given as a checkpoint */
+    r = run("eval", "run/checkpoint.h5", "--data", "wide.csv", NULL);
+    expect_failure(&r, "eval", "wide.csv");
+    result_free(&r);
+    r = run("export-patcher", "run/checkpoint.h5", "p2.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = run("eval", "p2.h5", NULL);
+    expect_failure(&r, "eval", "not a checkpoint");
+    result_free(&r);
+    r = run("segment", "--patcher", "run/checkpoint.h5", "--out", "s.h5", NULL);
+    expect_failure(&r, "segment", "not a patcher");
+    result_free(&r);
+
+    /* usage errors */
+    r = run("eval", "run/checkpoint.h5", "--split", "tset", NULL);
+    expect_failure(&r, "eval", "tset");
+    result_free(&r);
+    const char *cmds[] = {"eval", "predict", "segment", "export-patcher", "inspect"};
+    for (int i = 0; i < 5; i++) {
+        r = run(cmds[i], "run/checkpoint.h5", "--frobnicate", NULL);
+        expect_failure(&r, cmds[i], "--frobnicate");
+        cr_expect_eq(r.status, 2, "%s: status %d", cmds[i], r.status);
+        result_free(&r);
+    }
+    r = run("segment", "--patcher", "p2.h5", "--checkpoint", "run/checkpoint.h5", "--out", "s.h5", NULL);
+    expect_failure(&r, "segment", "exactly one");
+    result_free(&r);
+    r = run("segment", "--patcher", "p2.h5", "--out", "s.h5", "--split", "everything", NULL);
+    expect_failure(&r, "segment", "everything");
+    result_free(&r);
+    r = run("eval", "run/checkpoint.h5", "--data", NULL);
+    expect_failure(&r, "eval", "--data needs a value");
+    result_free(&r);
+}
