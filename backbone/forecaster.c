@@ -9,7 +9,49 @@
 #include "core/blas.h"
 #include "core/linear.h"
 #include "core/revin.h"
+#include "core/util.h"
 #include "policy/features.h"
+
+static int declare_level(rp_model *m, int l, int units, rp_error *err) {
+    rp_level *lv = &m->levels[l];
+    lv->cfg = m->recipe.levels[l];
+    lv->n_units = units;
+    if (seg_spec_for_rate(&lv->spec, units, lv->cfg.rate, lv->cfg.min_len, lv->cfg.max_len, err))
+        return rp_fail_prefix(err, "levels[%d]", l);
+    lv->K = lv->spec.K;
+    if (lv->cfg.patching == PATCHING_RANDOM && seg_is_bounded(&lv->spec)) {
+        lv->random_table = rp_malloc(seg_random_table_doubles(&lv->spec) * sizeof(double), err);
+        if (!lv->random_table) return -1;
+        seg_random_table(&lv->spec, lv->random_table);
+    }
+    lv->has_policy = lv->cfg.patching == PATCHING_LEARNED;
+    if (lv->has_policy) {
+        char name[64];
+        snprintf(name, sizeof name, "levels/%d/policy", l);
+        lv->n_features = l == 0 ? POLICY_FEATURES_LEVEL1 : POLICY_FEATURES_PATCHES;
+        if (policy_net_declare(&lv->policy, &m->P, name, units, lv->n_features, lv->cfg.policy_channels,
+                               lv->cfg.policy_kernel, lv->cfg.policy_layers, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int declare_tokens(rp_model *m, int l, rp_error *err) {
+    rp_level *lv = &m->levels[l];
+    char name[64];
+    snprintf(name, sizeof name, "levels/%d/tokens", l);
+    if (lv->pooled)
+        return pooled_tokenizer_declare(&lv->pooled_tok, &m->P, name, lv->n_units, lv->K, m->d_model, err);
+    /* Level 0 reads (patch_len − rate) steps of context past each patch, so uniform boundaries
+     * reproduce PatchTST's overlapping patches; higher levels read their span alone. */
+    int overlap = 0;
+    if (l == 0) {
+        int rate = (int)floor(lv->cfg.rate);
+        overlap = lv->cfg.patch_len > rate ? lv->cfg.patch_len - rate : 0;
+    }
+    return tokenizer_declare(&lv->raw_tok, &m->P, name, m->lookback, lv->K, lv->cfg.patch_len, overlap, m->d_model,
+                             err);
+}
 
 int model_build(rp_model *m, const rp_recipe *r, rp_error *err) {
     memset(m, 0, sizeof *m);
@@ -20,43 +62,36 @@ int model_build(rp_model *m, const rp_recipe *r, rp_error *err) {
     m->horizon = r->data.horizon;
     m->d_model = r->backbone.d_model;
     m->n_levels = r->n_levels;
+    m->inputs_all = r->backbone.inputs == INPUTS_ALL;
     params_init(&m->P);
 
     int units = m->lookback;
     for (int l = 0; l < m->n_levels; l++) {
-        rp_level *lv = &m->levels[l];
-        lv->cfg = r->levels[l];
-        lv->n_units = units;
-        if (seg_spec_for_rate(&lv->spec, units, lv->cfg.rate, lv->cfg.min_len, lv->cfg.max_len, err))
-            return rp_fail_prefix(err, "levels[%d]", l);
-        lv->K = lv->spec.K;
-        if (lv->cfg.patching == PATCHING_RANDOM && seg_is_bounded(&lv->spec)) {
-            lv->random_table = rp_malloc(seg_random_table_doubles(&lv->spec) * sizeof(double), err);
-            if (!lv->random_table) return -1;
-            seg_random_table(&lv->spec, lv->random_table);
-        }
-        lv->has_policy = lv->cfg.patching == PATCHING_LEARNED;
-        if (lv->has_policy) {
-            char name[64];
-            snprintf(name, sizeof name, "levels/%d/policy", l);
-            lv->n_features = l == 0 ? POLICY_FEATURES_LEVEL1 : POLICY_FEATURES_PATCHES;
-            if (policy_net_declare(&lv->policy, &m->P, name, units, lv->n_features, lv->cfg.policy_channels,
-                                   lv->cfg.policy_kernel, lv->cfg.policy_layers, err))
-                return -1;
-        }
-        units = lv->K;
+        if (declare_level(m, l, units, err)) return -1;
+        units = m->levels[l].K;
     }
-    if (m->n_levels != 1)
-        return rp_fail(err, "levels: %d levels given; this build trains one level (stacks are not implemented yet)",
-                       m->n_levels);
-    m->n_tokens = m->levels[0].K;
-
-    const rp_level_recipe *top = &m->levels[0].cfg;
-    int rate = (int)lround(top->rate);
-    int overlap = top->patch_len > rate ? top->patch_len - rate : 0;
-    if (tokenizer_declare(&m->tokenizer, &m->P, "levels/0/tokens", m->lookback, m->n_tokens, top->patch_len,
-                          overlap, m->d_model, err))
-        return -1;
+    /* Which levels build tokens: the top one, every one with inputs: all, and any level whose
+     * tokens the level above pools. */
+    int top = m->n_levels - 1;
+    for (int l = top; l >= 0; l--) {
+        rp_level *lv = &m->levels[l];
+        lv->pooled = l > 0 && lv->cfg.tokens == TOKENS_POOLED;
+        lv->needs_tokens = l == top || m->inputs_all || (m->levels[l + 1].needs_tokens && m->levels[l + 1].pooled);
+    }
+    m->n_tokens = 0;
+    for (int l = 0; l < m->n_levels; l++) {
+        rp_level *lv = &m->levels[l];
+        if (!lv->needs_tokens) continue;
+        if (declare_tokens(m, l, err)) return -1;
+        if (m->inputs_all || l == top) {
+            lv->token_offset = m->n_tokens;
+            m->n_tokens += lv->K;
+        }
+    }
+    if (m->inputs_all) {
+        m->level_emb = params_declare2(&m->P, "backbone/level_emb", m->n_levels, m->d_model, err);
+        if (m->level_emb == (size_t)-1) return -1;
+    }
     if (transformer_declare(&m->backbone, &m->P, "backbone", m->n_tokens, m->d_model, r->backbone.n_heads,
                             r->backbone.n_layers, r->backbone.d_ff, (float)r->backbone.dropout, r->backbone.norm,
                             err))
@@ -74,12 +109,20 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
     rng_seed(&rng, seed, 0x1417);
     for (int l = 0; l < m->n_levels; l++) {
         rp_level *lv = &m->levels[l];
-        if (!lv->has_policy) continue;
-        policy_net_init(&lv->policy, &m->P, &rng);
-        if (policy_net_set_prior(&lv->policy, &m->P, lv->cfg.rate, lv->cfg.prior_scale, err))
-            return rp_fail_prefix(err, "levels[%d]", l);
+        if (lv->has_policy) {
+            policy_net_init(&lv->policy, &m->P, &rng);
+            if (policy_net_set_prior(&lv->policy, &m->P, lv->cfg.rate, lv->cfg.prior_scale, err))
+                return rp_fail_prefix(err, "levels[%d]", l);
+        }
+        if (!lv->needs_tokens) continue;
+        if (lv->pooled) pooled_tokenizer_init(&lv->pooled_tok, &m->P, &rng);
+        else tokenizer_init(&lv->raw_tok, &m->P, &rng);
     }
-    tokenizer_init(&m->tokenizer, &m->P, &rng);
+    if (m->inputs_all) {
+        /* Like the positional embedding: small uniform values. */
+        float *e = m->P.value + m->level_emb;
+        for (int i = 0; i < m->n_levels * m->d_model; i++) e[i] = (float)(0.04 * rng_uniform(&rng) - 0.02);
+    }
     transformer_init(&m->backbone, &m->P, &rng);
     /* PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias. */
     int fan_in = m->n_tokens * m->d_model;
@@ -90,7 +133,7 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
     return 0;
 }
 
-#define ALLOC_FLOATS(ptr, n)                                        \
+#define ALLOC(ptr, n)                                               \
     do {                                                            \
         (ptr) = rp_calloc((size_t)(n), sizeof *(ptr), err);         \
         if (!(ptr)) return -1;                                      \
@@ -98,46 +141,65 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
 
 int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows, int max_group, rp_error *err) {
     memset(b, 0, sizeof *b);
-    int L = m->lookback, H = m->horizon, K = m->n_tokens, d = m->d_model;
+    int L = m->lookback, H = m->horizon, d = m->d_model, T = m->n_tokens;
     int R = max_windows * max_group;
-    int P = m->tokenizer.patch_len;
     b->max_windows = max_windows;
     b->max_rows = R;
-    ALLOC_FLOATS(b->x_norm, (size_t)max_windows * L);
-    ALLOC_FLOATS(b->x_rows, (size_t)R * L);
-    ALLOC_FLOATS(b->mean, max_windows);
-    ALLOC_FLOATS(b->std, max_windows);
-    ALLOC_FLOATS(b->starts, (size_t)R * K);
-    ALLOC_FLOATS(b->orders, (size_t)R * (K > 1 ? K - 1 : 1));
-    ALLOC_FLOATS(b->log_prob, R);
-    const rp_level *lv = &m->levels[0];
-    if (lv->has_policy) {
-        ALLOC_FLOATS(b->features, (size_t)max_windows * L * lv->n_features);
-        ALLOC_FLOATS(b->logits, (size_t)max_windows * L);
-        ALLOC_FLOATS(b->dlogits, (size_t)max_windows * L);
-        ALLOC_FLOATS(b->policy_act, policy_net_act_floats(&lv->policy, max_windows));
+    ALLOC(b->x_norm, (size_t)max_windows * L);
+    ALLOC(b->x_rows, (size_t)R * L);
+    ALLOC(b->mean, max_windows);
+    ALLOC(b->std, max_windows);
+    ALLOC(b->log_prob, R);
+    size_t work = 0;
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        rp_level_buffers *lb = &b->lv[l];
+        int K = lv->K, n = lv->n_units;
+        lb->logit_rows = l == 0 ? max_windows : R;
+        ALLOC(lb->starts, (size_t)R * K);
+        ALLOC(lb->raw_starts, (size_t)R * K);
+        ALLOC(lb->orders, (size_t)R * (K > 1 ? K - 1 : 1));
+        if (lv->has_policy) {
+            ALLOC(lb->features, (size_t)lb->logit_rows * n * lv->n_features);
+            ALLOC(lb->logits, (size_t)lb->logit_rows * n);
+            ALLOC(lb->dlogits, (size_t)lb->logit_rows * n);
+            ALLOC(lb->policy_act, policy_net_act_floats(&lv->policy, lb->logit_rows));
+        }
+        if (lv->needs_tokens) {
+            if (lv->pooled) ALLOC(lb->pooled_act, pooled_tokenizer_act_floats(&lv->pooled_tok, R));
+            else ALLOC(lb->resampled, (size_t)R * K * lv->cfg.patch_len);
+            ALLOC(lb->tokens, (size_t)R * K * d);
+            ALLOC(lb->dtokens, (size_t)R * K * d);
+        }
+        size_t w = seg_workspace_bytes(&lv->spec);
+        if (w > work) work = w;
     }
-    ALLOC_FLOATS(b->resampled, (size_t)R * K * P);
-    ALLOC_FLOATS(b->tokens, (size_t)R * K * d);
-    ALLOC_FLOATS(b->dtokens, (size_t)R * K * d);
-    ALLOC_FLOATS(b->encoded, (size_t)R * K * d);
-    ALLOC_FLOATS(b->dencoded, (size_t)R * K * d);
-    ALLOC_FLOATS(b->backbone_act, transformer_act_floats(&m->backbone, R));
-    ALLOC_FLOATS(b->forecast_norm, (size_t)R * H);
-    ALLOC_FLOATS(b->forecast, (size_t)R * H);
-    ALLOC_FLOATS(b->dforecast, (size_t)R * H);
-    ALLOC_FLOATS(b->row_loss, R);
-    b->work_bytes = (seg_workspace_bytes(&m->levels[0].spec) + 63) & ~(size_t)63;
-    ALLOC_FLOATS(b->work, b->work_bytes * (size_t)omp_get_max_threads());
+    if (m->inputs_all) {
+        ALLOC(b->backbone_in, (size_t)R * T * d);
+        ALLOC(b->dbackbone_in, (size_t)R * T * d);
+    }
+    ALLOC(b->encoded, (size_t)R * T * d);
+    ALLOC(b->dencoded, (size_t)R * T * d);
+    ALLOC(b->backbone_act, transformer_act_floats(&m->backbone, R));
+    ALLOC(b->forecast_norm, (size_t)R * H);
+    ALLOC(b->forecast, (size_t)R * H);
+    ALLOC(b->dforecast, (size_t)R * H);
+    ALLOC(b->row_loss, R);
+    b->work_bytes = (work + 63) & ~(size_t)63;
+    ALLOC(b->work, b->work_bytes * (size_t)omp_get_max_threads());
     return 0;
 }
 
 void model_buffers_free(rp_model_buffers *b) {
-    free(b->x_norm); free(b->x_rows); free(b->mean); free(b->std); free(b->starts); free(b->orders);
-    free(b->log_prob); free(b->features); free(b->logits); free(b->dlogits); free(b->policy_act);
-    free(b->resampled); free(b->tokens); free(b->dtokens); free(b->encoded); free(b->dencoded);
-    free(b->backbone_act); free(b->forecast_norm); free(b->forecast); free(b->dforecast); free(b->row_loss);
-    free(b->work);
+    free(b->x_norm); free(b->x_rows); free(b->mean); free(b->std); free(b->log_prob);
+    for (int l = 0; l < RP_MAX_LEVELS; l++) {
+        rp_level_buffers *lb = &b->lv[l];
+        free(lb->starts); free(lb->raw_starts); free(lb->orders); free(lb->features); free(lb->logits);
+        free(lb->dlogits); free(lb->policy_act); free(lb->resampled); free(lb->pooled_act); free(lb->tokens);
+        free(lb->dtokens);
+    }
+    free(b->backbone_in); free(b->dbackbone_in); free(b->encoded); free(b->dencoded); free(b->backbone_act);
+    free(b->forecast_norm); free(b->forecast); free(b->dforecast); free(b->row_loss); free(b->work);
     memset(b, 0, sizeof *b);
 }
 
@@ -146,25 +208,98 @@ void model_free(rp_model *m) {
     params_free(&m->P);
 }
 
-void model_prepare(rp_model *m, rp_model_buffers *b, const float *x, int B) {
+void model_prepare(rp_model *m, rp_model_buffers *b, const float *x, int B, int G) {
     int L = m->lookback;
     revin_forward(b->x_norm, b->mean, b->std, x, B, L);
-    const rp_level *lv = &m->levels[0];
-    if (lv->has_policy) {
-        for (int i = 0; i < B; i++)
-            policy_features_level1(b->x_norm + (size_t)i * L, L, b->features + (size_t)i * L * lv->n_features);
-        policy_net_forward(&lv->policy, &m->P, b->logits, b->features, B, b->policy_act);
+    for (int r = 0; r < B * G; r++)
+        memcpy(b->x_rows + (size_t)r * L, b->x_norm + (size_t)(r / G) * L, (size_t)L * sizeof(float));
+}
+
+/* Runs level l's policy: level 0 once per window on the steps, level l > 0 once per row on the
+ * statistics of that row's level-(l−1) patches. */
+static void level_logits(rp_model *m, rp_model_buffers *b, int l, int B, int G) {
+    const rp_level *lv = &m->levels[l];
+    rp_level_buffers *lb = &b->lv[l];
+    int L = m->lookback, n = lv->n_units, F = lv->n_features;
+    int rows = l == 0 ? B : B * G;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < rows; i++) {
+        float *feat = lb->features + (size_t)i * n * F;
+        if (l == 0) policy_features_level1(b->x_norm + (size_t)i * L, L, feat);
+        else policy_features_patches(b->x_rows + (size_t)i * L, L, b->lv[l - 1].raw_starts + (size_t)i * n, n, feat);
+    }
+    policy_net_forward(&lv->policy, &m->P, lb->logits, lb->features, rows, lb->policy_act);
+}
+
+void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase phase, unsigned long long seed,
+                   unsigned long long stream_base) {
+    int R = B * G;
+    memset(b->log_prob, 0, (size_t)R * sizeof(double));
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        rp_level_buffers *lb = &b->lv[l];
+        int K = lv->K, n = lv->n_units;
+        int use_policy = lv->has_policy && phase != CUT_WARMUP;
+        if (use_policy) level_logits(m, b, l, B, G);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < R; r++) {
+            int *starts = lb->starts + (size_t)r * K;
+            void *work = b->work + b->work_bytes * (size_t)omp_get_thread_num();
+            if (lv->cfg.patching == PATCHING_RANDOM) {
+                rp_rng rng;
+                rng_seed(&rng, seed, rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), (unsigned long long)r));
+                seg_random(&lv->spec, lv->random_table, &rng, starts);
+            } else if (!use_policy) {
+                seg_uniform(n, lv->cfg.rate, starts);
+            } else {
+                const float *logits = lb->logits + (size_t)(l == 0 ? r / G : r) * (n - 1);
+                /* A frozen policy (trainable: false) is used as a fixed patcher: greedy. */
+                if (phase == CUT_EVAL || !lv->cfg.trainable) {
+                    seg_greedy(&lv->spec, logits, starts, NULL, work);
+                } else {
+                    rp_rng rng;
+                    rng_seed(&rng, seed,
+                             rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), (unsigned long long)r));
+                    b->log_prob[r] += seg_sample(&lv->spec, logits, &rng, starts, lb->orders + (size_t)r * (K - 1), work);
+                }
+            }
+            int *raw = lb->raw_starts + (size_t)r * K;
+            if (l == 0) memcpy(raw, starts, (size_t)K * sizeof(int));
+            else seg_compose(K, starts, b->lv[l - 1].raw_starts + (size_t)r * n, raw);
+        }
     }
 }
 
 void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, int training,
                    unsigned long long dropout_seed) {
-    int L = m->lookback, H = m->horizon, K = m->n_tokens, d = m->d_model;
+    int H = m->horizon, d = m->d_model, T = m->n_tokens;
     int R = B * G;
-    for (int r = 0; r < R; r++) memcpy(b->x_rows + (size_t)r * L, b->x_norm + (size_t)(r / G) * L, (size_t)L * sizeof(float));
-    tokenizer_forward(&m->tokenizer, &m->P, b->tokens, b->resampled, b->x_rows, b->starts, R);
-    transformer_forward(&m->backbone, &m->P, b->encoded, b->tokens, R, training, dropout_seed, b->backbone_act);
-    linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head_w, m->P.value + m->head_b, R, K * d, H);
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        rp_level_buffers *lb = &b->lv[l];
+        if (!lv->needs_tokens) continue;
+        if (lv->pooled)
+            pooled_tokenizer_forward(&lv->pooled_tok, &m->P, lb->tokens, b->lv[l - 1].tokens, lb->starts, R,
+                                     lb->pooled_act);
+        else
+            tokenizer_forward(&lv->raw_tok, &m->P, lb->tokens, lb->resampled, b->x_rows, lb->raw_starts, R);
+    }
+    const float *backbone_in = b->lv[m->n_levels - 1].tokens;
+    if (m->inputs_all) {
+        /* Every level's tokens side by side, each plus its level's embedding. */
+        const float *emb = m->P.value + m->level_emb;
+        for (int r = 0; r < R; r++)
+            for (int l = 0; l < m->n_levels; l++) {
+                const rp_level *lv = &m->levels[l];
+                const float *src = b->lv[l].tokens + (size_t)r * lv->K * d;
+                float *dst = b->backbone_in + ((size_t)r * T + lv->token_offset) * d;
+                for (int k = 0; k < lv->K; k++)
+                    for (int j = 0; j < d; j++) dst[k * d + j] = src[k * d + j] + emb[l * d + j];
+            }
+        backbone_in = b->backbone_in;
+    }
+    transformer_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, training, dropout_seed, b->backbone_act);
+    linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head_w, m->P.value + m->head_b, R, T * d, H);
     for (int r = 0; r < R; r++) {
         const float mu = b->mean[r / G], sd = b->std[r / G];
         const float *fn = b->forecast_norm + (size_t)r * H;
@@ -180,25 +315,58 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
 }
 
 void model_backward(rp_model *m, rp_model_buffers *b, int B, int G) {
-    int H = m->horizon, K = m->n_tokens, d = m->d_model;
+    int H = m->horizon, d = m->d_model, T = m->n_tokens;
     int R = B * G;
     /* RevIN⁻¹ is y = z·std + mean with statistics of the input alone: dz = dy·std. */
-    float *dforecast_norm = b->forecast_norm; /* forward value no longer needed: reuse its storage */
+    float *dforecast_norm = b->forecast_norm; /* the forward value is no longer needed: reuse it */
     for (int r = 0; r < R; r++) {
         const float sd = b->std[r / G];
         for (int t = 0; t < H; t++) dforecast_norm[(size_t)r * H + t] = b->dforecast[(size_t)r * H + t] * sd;
     }
-    memset(b->dencoded, 0, (size_t)R * K * d * sizeof(float));
-    memset(b->dtokens, 0, (size_t)R * K * d * sizeof(float));
+    memset(b->dencoded, 0, (size_t)R * T * d * sizeof(float));
     linear_backward(b->dencoded, m->P.grad + m->head_w, m->P.grad + m->head_b, dforecast_norm, b->encoded,
-                    m->P.value + m->head_w, R, K * d, H);
-    transformer_backward(&m->backbone, &m->P, b->dtokens, b->dencoded, R, b->backbone_act);
-    tokenizer_backward(&m->tokenizer, &m->P, b->dtokens, b->resampled, b->starts, R);
+                    m->P.value + m->head_w, R, T * d, H);
+    for (int l = 0; l < m->n_levels; l++)
+        if (m->levels[l].needs_tokens) memset(b->lv[l].dtokens, 0, (size_t)R * m->levels[l].K * d * sizeof(float));
+    int top = m->n_levels - 1;
+    float *dbackbone_in = m->inputs_all ? b->dbackbone_in : b->lv[top].dtokens;
+    if (m->inputs_all) memset(dbackbone_in, 0, (size_t)R * T * d * sizeof(float));
+    transformer_backward(&m->backbone, &m->P, dbackbone_in, b->dencoded, R, b->backbone_act);
+    if (m->inputs_all) {
+        float *demb = m->P.grad + m->level_emb;
+        for (int r = 0; r < R; r++)
+            for (int l = 0; l < m->n_levels; l++) {
+                const rp_level *lv = &m->levels[l];
+                const float *src = b->dbackbone_in + ((size_t)r * T + lv->token_offset) * d;
+                float *dst = b->lv[l].dtokens + (size_t)r * lv->K * d;
+                for (int k = 0; k < lv->K; k++)
+                    for (int j = 0; j < d; j++) {
+                        dst[k * d + j] += src[k * d + j];
+                        demb[l * d + j] += src[k * d + j];
+                    }
+            }
+    }
+    /* Top-down: a pooled level passes its token gradient to the level below before that level's
+     * tokenizer runs its own backward. */
+    for (int l = top; l >= 0; l--) {
+        const rp_level *lv = &m->levels[l];
+        rp_level_buffers *lb = &b->lv[l];
+        if (!lv->needs_tokens) continue;
+        if (lv->pooled)
+            pooled_tokenizer_backward(&lv->pooled_tok, &m->P, b->lv[l - 1].dtokens, lb->dtokens, lb->starts, R,
+                                      lb->pooled_act);
+        else
+            tokenizer_backward(&lv->raw_tok, &m->P, lb->dtokens, lb->resampled, lb->raw_starts, R);
+    }
 }
 
 double model_flops(const rp_model *m, int rows) {
-    double K = m->n_tokens, d = m->d_model, H = m->horizon, P = m->tokenizer.patch_len;
-    double tokens = 2.0 * K * P * d * rows;
-    double head = 2.0 * K * d * H * rows;
-    return tokens + transformer_flops(&m->backbone, rows) + head;
+    double d = m->d_model, H = m->horizon, T = m->n_tokens;
+    double tokens = 0;
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        if (!lv->needs_tokens) continue;
+        tokens += 2.0 * lv->K * d * (lv->pooled ? d : lv->cfg.patch_len);
+    }
+    return tokens * rows + transformer_flops(&m->backbone, rows) + 2.0 * T * d * H * rows;
 }

@@ -2,9 +2,16 @@
  * → RevIN⁻¹. One code path for fixed, random and learned patching: they differ only in where the
  * boundaries come from (DESIGN.md §3).
  *
+ * Levels: level 0 cuts the L steps into K_0 = ceil(L / rate_0) patches; level l > 0 groups the
+ * K_{l-1} patches below into K_l = ceil(K_{l-1} / rate_l) contiguous groups. A rollout's
+ * segmentation is chosen top-down from level 0 (a level's policy sees statistics of the patches
+ * below it, never backbone activations). Each level's tokens are built from the raw span of its
+ * patches (raw) or by pooling the tokens of the level below (pooled); the backbone reads the top
+ * level's tokens (inputs: top) or every level's tokens plus a level embedding (inputs: all).
+ *
  * A training batch is B windows × G rollouts = R rows; row r belongs to window r / G.
  * Ownership: model_build allocates the parameter slab inside the model; model_free releases it.
- * Activation buffers are allocated once per batch size by model_buffers_alloc. */
+ * Work buffers are allocated once per batch size by model_buffers_alloc. */
 #ifndef RP_FORECASTER_H
 #define RP_FORECASTER_H
 
@@ -18,41 +25,62 @@
 
 typedef struct rp_level {
     rp_level_recipe cfg;
-    int n_units;            /* units this level cuts: L for level 1, K of the level below otherwise */
+    int n_units;            /* units this level cuts: L for level 0, K of the level below otherwise */
     int K;                  /* patches it produces: ceil(n_units / rate) */
     rp_seg_spec spec;
     double *random_table;   /* seg_random's counting table (bounded random levels), owned */
     int has_policy;         /* patching: learned */
-    int n_features;
+    int n_features;         /* policy inputs per unit */
     rp_policy_net policy;
+    int needs_tokens;       /* the backbone reads this level's tokens, or the level above pools them */
+    int pooled;             /* tokens pooled from the level below (levels > 0 with tokens: pooled) */
+    rp_tokenizer raw_tok;
+    rp_pooled_tokenizer pooled_tok;
+    int token_offset;       /* first backbone token of this level (inputs: all) */
 } rp_level;
 
 typedef struct rp_model {
     rp_recipe recipe;       /* copy; recipe.text and recipe.path are not owned here */
     int lookback, horizon, d_model, n_levels, n_tokens;
     rp_level levels[RP_MAX_LEVELS];
-    rp_tokenizer tokenizer; /* builds the backbone's tokens from the top level's raw spans */
+    int inputs_all;
+    size_t level_emb;       /* (n_levels, d) level embedding, inputs: all */
     rp_transformer backbone;
     size_t head_w, head_b;  /* flatten head: Linear(n_tokens·d → horizon) */
     rp_params P;
 } rp_model;
 
-/* Per-batch work buffers, sized for up to max_windows windows × max_group rollouts. */
+/* How a level's boundaries are chosen for a batch. */
+typedef enum {
+    CUT_TRAIN,  /* fixed: uniform; random: uniform over sets; learned: sampled from the policy
+                   (greedy when the level is frozen, trainable: false) */
+    CUT_EVAL,   /* fixed: uniform; random: uniform over sets; learned: greedy */
+    CUT_WARMUP, /* learned levels use uniform spacing (warm-up epochs); others as CUT_TRAIN */
+} rp_cut_phase;
+
+typedef struct rp_level_buffers {
+    int logit_rows;         /* B for level 0 (its input is the window), R above (the rollout's patches) */
+    int *starts;            /* (R, K) in this level's units */
+    int *raw_starts;        /* (R, K) in raw steps */
+    int *orders;            /* (R, K-1) sampled gap order (learned levels) */
+    float *features;        /* (logit_rows, n, F) policy inputs */
+    float *logits;          /* (logit_rows, n-1) */
+    float *dlogits;         /* (logit_rows, n-1) */
+    float *policy_act;
+    float *resampled;       /* (R, K, P) raw tokenizer */
+    float *pooled_act;      /* pooled tokenizer */
+    float *tokens, *dtokens;/* (R, K, d) */
+} rp_level_buffers;
+
 typedef struct rp_model_buffers {
     int max_windows, max_rows;
     float *x_norm;          /* (B, L)  RevIN-normalised windows */
     float *x_rows;          /* (R, L)  x_norm repeated per rollout */
     float *mean, *std;      /* (B)     RevIN statistics */
-    int *starts;            /* (R, K)  level-1 segment starts of each rollout */
-    int *orders;            /* (R, K-1) sampled gap order (learned levels) */
-    double *log_prob;       /* (R) */
-    float *features;        /* (B, L, F) policy inputs */
-    float *logits;          /* (B, L-1) */
-    float *dlogits;         /* (B, L-1) */
-    float *policy_act;
-    float *resampled;       /* (R, K, P) */
-    float *tokens, *dtokens;/* (R, K, d) */
-    float *encoded, *dencoded; /* (R, K, d) */
+    double *log_prob;       /* (R) joint log-probability over the learned levels */
+    rp_level_buffers lv[RP_MAX_LEVELS];
+    float *backbone_in, *dbackbone_in; /* (R, n_tokens, d) when inputs: all */
+    float *encoded, *dencoded; /* (R, n_tokens, d) */
     float *backbone_act;
     float *forecast_norm;   /* (R, H) */
     float *forecast;        /* (R, H) in z-scored data units */
@@ -68,13 +96,20 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
 void model_buffers_free(rp_model_buffers *b);
 void model_free(rp_model *m);
 
-/* RevIN and the policy's logits for B windows x (B, L). */
-void model_prepare(rp_model *m, rp_model_buffers *b, const float *x, int B);
-/* Forward over R = B·G rows whose segment starts are in b->starts; fills forecast and, when y is
- * given (B, H), row_loss. training: dropout on, batch-norm batch statistics. */
+/* RevIN of B windows x (B, L), repeated into G rows each. */
+void model_prepare(rp_model *m, rp_model_buffers *b, const float *x, int B, int G);
+/* Chooses every level's segmentation for the R = B·G rows, top-down from level 0, running each
+ * learned level's policy on the patches below it. Random draws come from one stream per
+ * (seed, stream_base, row), so the result does not depend on the thread count. Fills the level
+ * buffers' starts, raw_starts, orders and logits, and b->log_prob. */
+void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase phase, unsigned long long seed,
+                   unsigned long long stream_base);
+/* Forward over the R = B·G rows: tokens, backbone, head; fills forecast and, when y is given
+ * (B, H), row_loss. training: dropout on, batch-norm batch statistics. */
 void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, int training,
                    unsigned long long dropout_seed);
-/* Backward from b->dforecast (R, H): accumulates every backbone-side parameter gradient. */
+/* Backward from b->dforecast (R, H): accumulates every backbone-side parameter gradient
+ * (tokenizers, level embedding, backbone, head). Policies get theirs from GRPG. */
 void model_backward(rp_model *m, rp_model_buffers *b, int B, int G);
 /* Forward FLOPs for R rows (for the benchmark). */
 double model_flops(const rp_model *m, int rows);

@@ -109,7 +109,7 @@ static int write_plot(const char *path, const rp_trainer *t, const rp_segexport 
     int L = e->lookback, nl = e->n_levels;
     if (n_show > e->n_windows) n_show = e->n_windows;
     const double width = 1000, left = 90, right = 30, plot_w = width - left - right;
-    const double head = 70, caption = 24, plot_h = 140, band_h = 16, axis = 42, gap = 18;
+    const double head = 84, caption = 24, plot_h = 140, band_h = 16, axis = 42, gap = 18;
     const double panel_h = caption + plot_h + 6 + nl * band_h + axis + gap;
     const double height = head + n_show * panel_h + 10;
 
@@ -132,8 +132,9 @@ static int write_plot(const char *path, const rp_trainer *t, const rp_segexport 
     for (int l = 0; l < nl; l++)
         fprintf(f, "%slevel %d: %s, rate %g, K = %d", l ? "; " : "", l + 1, patching_name(m->levels[l].cfg.patching),
                 e->levels[l].rate, e->levels[l].K);
-    fprintf(f, ". Vertical lines: patch boundaries; bands: one row of patches per level "
-               "(numbers: lengths in steps).</text>\n");
+    fprintf(f, "</text>\n<text x=\"%.1f\" y=\"64\" font-size=\"11\" text-anchor=\"middle\" fill=\"#555\">"
+               "Vertical lines: patch boundaries (level 1 dashed). Bands: one row of patches per level, "
+               "numbers are patch lengths in steps.</text>\n", width / 2);
 
     for (int p = 0; p < n_show; p++) {
         int w = (int)((2LL * p + 1) * e->n_windows / (2LL * n_show)); /* spread over the split */
@@ -352,7 +353,6 @@ int cmd_segment(int argc, char **argv) {
     memset(&e, 0, sizeof e);
     int status = 1;
     float *x = NULL;
-    int *chain = NULL;
     blame = data ? data : model_path;
     if (trainer_setup(&t, &r, &err)) goto done;
     blame = model_path;
@@ -393,14 +393,8 @@ int cmd_segment(int argc, char **argv) {
         if (!e.levels[l].starts || !e.levels[l].lengths) goto done;
     }
     int Bmax = t.buf.max_windows;
-    size_t chain_len = 0;
-    for (int l = 0; l < nl; l++) chain_len += (size_t)m->levels[l].K;
     x = rp_malloc((size_t)Bmax * L * sizeof(float), &err);
-    chain = rp_malloc(chain_len * sizeof(int), &err);
-    if (!x || !chain) goto done;
-    int *level_starts[RP_MAX_LEVELS];
-    for (int l = 0, off = 0; l < nl; off += m->levels[l].K, l++) level_starts[l] = chain + off;
-    int K1 = m->levels[0].K;
+    if (!x) goto done;
     for (int w0 = 0; w0 < wl.n; w0 += Bmax) {
         int B = wl.n - w0 < Bmax ? wl.n - w0 : Bmax;
         for (int i = 0; i < B; i++) {
@@ -410,20 +404,18 @@ int cmd_segment(int argc, char **argv) {
                 memcpy(x + (size_t)i * L, d->values + (size_t)wl.channel[w0 + i] * d->rows + wl.start_row[w0 + i],
                        (size_t)L * sizeof(float));
         }
-        model_prepare(&t.model, &t.buf, x, B);
-        predict_segment_level1(&t.model, &t.buf, B, (unsigned long long)r.train.seed,
-                               0x5e9e000000ull + (unsigned long long)w0);
-        for (int i = 0; i < B; i++) {
-            if (predict_level_starts(m, t.buf.starts + (size_t)i * K1, level_starts, &err)) {
-                blame = model_path;
-                goto done;
-            }
-            for (int l = 0; l < nl; l++) {
-                int K = m->levels[l].K;
+        model_prepare(&t.model, &t.buf, x, B, 1);
+        /* Every level, top-down; raw_starts are in time steps at every level. Random levels draw
+         * from one stream per window index, so the file does not depend on the batch size. */
+        predict_segment(&t.model, &t.buf, B, (unsigned long long)r.train.seed, 0x5e9e000000ull + (unsigned long long)w0);
+        for (int l = 0; l < nl; l++) {
+            int K = m->levels[l].K;
+            for (int i = 0; i < B; i++) {
+                const int *raw = t.buf.lv[l].raw_starts + (size_t)i * K;
                 int32_t *st = e.levels[l].starts + (size_t)(w0 + i) * K, *ln = e.levels[l].lengths + (size_t)(w0 + i) * K;
                 for (int k = 0; k < K; k++) {
-                    st[k] = level_starts[l][k];
-                    ln[k] = (k + 1 < K ? level_starts[l][k + 1] : L) - level_starts[l][k];
+                    st[k] = raw[k];
+                    ln[k] = (k + 1 < K ? raw[k + 1] : L) - raw[k];
                 }
             }
         }
@@ -452,7 +444,6 @@ done:
     free(wl.channel);
     free(wl.start_row);
     free(x);
-    free(chain);
     trainer_free(&t);
     recipe_free(&r);
     return status;

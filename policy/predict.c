@@ -5,14 +5,10 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "levels/sampler.h"
-#include "levels/segmentation.h"
 
 int predict_recipe_from_checkpoint(const char *path, rp_recipe *r, rp_error *err) {
     recipe_defaults(r);
@@ -57,41 +53,9 @@ void loaded_model_free(rp_loaded_model *lm) {
     memset(lm, 0, sizeof *lm);
 }
 
-void predict_segment_level1(rp_model *m, rp_model_buffers *b, int B, unsigned long long seed,
-                            unsigned long long stream_base) {
-    const rp_level *lv = &m->levels[0];
-    int K = lv->K, n = lv->n_units;
-    rp_patching mode = lv->cfg.patching;
-#pragma omp parallel for schedule(static) if (B > 16)
-    for (int i = 0; i < B; i++) {
-        int *starts = b->starts + (size_t)i * K;
-        void *work = b->work + b->work_bytes * (size_t)omp_get_thread_num();
-        if (mode == PATCHING_LEARNED && b->logits) {
-            seg_greedy(&lv->spec, b->logits + (size_t)i * (n - 1), starts, NULL, work);
-        } else if (mode == PATCHING_RANDOM) {
-            rp_rng rng;
-            rng_seed(&rng, seed, stream_base + (unsigned long long)i);
-            seg_random(&lv->spec, lv->random_table, &rng, starts);
-        } else {
-            seg_uniform(n, lv->cfg.rate, starts);
-        }
-    }
-}
-
-int predict_level_starts(const rp_model *m, const int *level1_starts, int *const *starts_out,
-                         rp_error *err) {
-    memcpy(starts_out[0], level1_starts, (size_t)m->levels[0].K * sizeof(int));
-    for (int l = 1; l < m->n_levels; l++) {
-        const rp_level *lv = &m->levels[l];
-        if (lv->cfg.patching != PATCHING_FIXED)
-            return rp_fail(err, "levels[%d]: only fixed upper levels can be segmented here", l);
-        int *units = malloc((size_t)lv->K * sizeof(int));
-        if (!units) return rp_fail(err, "out of memory");
-        seg_uniform(lv->n_units, lv->cfg.rate, units);
-        seg_compose(lv->K, units, starts_out[l - 1], starts_out[l]);
-        free(units);
-    }
-    return 0;
+void predict_segment(rp_model *m, rp_model_buffers *b, int B, unsigned long long seed,
+                     unsigned long long stream_base) {
+    model_segment(m, b, B, 1, CUT_EVAL, seed, stream_base);
 }
 
 void predict_normalize(const float *v, int C, int row0, int L, const double *mean,
@@ -128,8 +92,8 @@ int predict_last_window(rp_model *m, rp_model_buffers *b, const float *v, int ro
             free(x);
             return rp_fail(err, "a non-finite value in the last %d rows", L);
         }
-    model_prepare(m, b, x, C);
-    predict_segment_level1(m, b, C, (unsigned long long)m->recipe.train.seed, 0x9ed1c7ull);
+    model_prepare(m, b, x, C, 1);
+    predict_segment(m, b, C, (unsigned long long)m->recipe.train.seed, 0x9ed1c7ull);
     model_forward(m, b, NULL, C, 1, 0, 0);
     free(x);
     for (size_t i = 0; i < (size_t)C * H; i++)

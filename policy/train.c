@@ -16,6 +16,8 @@
 #define ADAM_BETA1 0.9f
 #define ADAM_BETA2 0.999f
 #define ADAM_EPS 1e-8f
+/* Levels with more patches than this skip the "moved from uniform" statistic. */
+#define RP_MAX_TOKENS_LOGGED 4096
 
 int trainer_load_data(rp_trainer *t, rp_recipe *r, rp_error *err) {
     if (strcmp(r->data.path, "generated") == 0) {
@@ -44,12 +46,18 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
         return -1;
     if (model_build(&t->model, r, err)) return -1;
     if (model_init(&t->model, (unsigned long long)r->train.seed, err)) return -1;
-    const rp_level *lv = &t->model.levels[0];
-    t->group = lv->has_policy ? r->levels[0].group_size : 1;
+    /* Rollouts per window: the largest group size among the trainable learned levels (1 without
+     * any: frozen policies decode greedily, so their rollouts would all be the same). */
+    t->group = 1;
+    for (int l = 0; l < t->model.n_levels; l++)
+        if (t->model.levels[l].has_policy && r->levels[l].trainable && r->levels[l].group_size > t->group)
+            t->group = r->levels[l].group_size;
     int windows = r->train.batch_size > r->train.eval_batch_size ? r->train.batch_size : r->train.eval_batch_size;
     if (model_buffers_alloc(&t->buf, &t->model, windows, t->group, err)) return -1;
     t->best_values = rp_malloc(t->model.P.total * sizeof(float), err);
-    if (!t->best_values) return -1;
+    t->rewards = rp_malloc((size_t)windows * t->group * sizeof(float), err);
+    t->advantages = rp_malloc((size_t)windows * t->group * sizeof(float), err);
+    if (!t->best_values || !t->rewards || !t->advantages) return -1;
     memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
     t->best_val = INFINITY;
     rng_seed(&t->rng, (unsigned long long)r->train.seed, 0x5eed);
@@ -81,6 +89,8 @@ void trainer_free(rp_trainer *t) {
     dataset_free(&t->data);
     series_free(&t->series);
     free(t->best_values);
+    free(t->rewards);
+    free(t->advantages);
     memset(t, 0, sizeof *t);
 }
 
@@ -125,40 +135,9 @@ static void gather_windows(const rp_dataset *d, rp_split_id split, const int *id
     for (int i = 0; i < B; i++) dataset_window(d, split, idx[i], x + (size_t)i * L, y ? y + (size_t)i * H : NULL);
 }
 
-/* How each row of the batch is cut. Training rows of a learned level are sampled from the policy
- * (one independent stream per (step, row), so the result does not depend on thread count);
- * evaluation uses greedy decoding; fixed levels (and learned ones in warm-up) use uniform spacing. */
-typedef enum { CUT_UNIFORM, CUT_RANDOM, CUT_SAMPLE, CUT_GREEDY } cut_mode;
-
-static void choose_segmentations(rp_trainer *t, int B, int G, cut_mode mode, unsigned long long stream_base) {
-    const rp_level *lv = &t->model.levels[0];
-    int K = lv->K, n = lv->n_units;
-    rp_model_buffers *b = &t->buf;
-    unsigned long long seed = (unsigned long long)t->recipe->train.seed;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < B * G; r++) {
-        int *starts = b->starts + (size_t)r * K;
-        rp_rng rng;
-        rng_seed(&rng, seed, rp_mix_seed(stream_base, (unsigned long long)r));
-        const float *logits = b->logits ? b->logits + (size_t)(r / G) * (n - 1) : NULL;
-        void *work = b->work + b->work_bytes * (size_t)omp_get_thread_num();
-        switch (mode) {
-        case CUT_UNIFORM: seg_uniform(n, lv->cfg.rate, starts); break;
-        case CUT_RANDOM: seg_random(&lv->spec, lv->random_table, &rng, starts); break;
-        case CUT_GREEDY: seg_greedy(&lv->spec, logits, starts, NULL, work); break;
-        case CUT_SAMPLE:
-            b->log_prob[r] = seg_sample(&lv->spec, logits, &rng, starts, b->orders + (size_t)r * (K - 1), work);
-            break;
-        }
-    }
-}
-
-static cut_mode eval_cut_mode(const rp_trainer *t) {
-    switch (t->model.levels[0].cfg.patching) {
-    case PATCHING_LEARNED: return CUT_GREEDY;
-    case PATCHING_RANDOM: return CUT_RANDOM;
-    default: return CUT_UNIFORM;
-    }
+/* Random patching is scored on a fixed stream per window so evaluations repeat exactly. */
+static unsigned long long eval_stream(rp_split_id split, int start) {
+    return rp_mix_seed(0xe7a1, (unsigned long long)split * 1000003ull + (unsigned long long)start);
 }
 
 int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err) {
@@ -173,14 +152,13 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
         return -1;
     }
     double se = 0, ae = 0;
-    cut_mode mode = eval_cut_mode(t);
     for (int start = 0; start < n; start += bs) {
         int B = n - start < bs ? n - start : bs;
         for (int i = 0; i < B; i++) idx[i] = start + i;
         gather_windows(d, split, idx, B, x, y);
-        model_prepare(&t->model, &t->buf, x, B);
-        /* Random patching is scored on a fixed stream per window so evaluations repeat exactly. */
-        choose_segmentations(t, B, 1, mode, rp_mix_seed(0xe7a1, (unsigned long long)(split * 1000003 + start)));
+        model_prepare(&t->model, &t->buf, x, B, 1);
+        model_segment(&t->model, &t->buf, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed,
+                      eval_stream(split, start));
         model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
         for (int i = 0; i < B; i++) {
             const float *f = t->buf.forecast + (size_t)i * H, *yt = y + (size_t)i * H;
@@ -198,22 +176,48 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
     return 0;
 }
 
+/* Patch-length statistics of every level (raw steps) and how far boundaries moved from uniform
+ * spacing, summed into the epoch log (divided by the step count at the end of the epoch). */
+static void log_segmentation_stats(const rp_model *m, const rp_model_buffers *b, int R, rp_epoch_log *log) {
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        int K = lv->K, n = lv->n_units, L = m->lookback;
+        int uniform[RP_MAX_TOKENS_LOGGED];
+        int check_moved = K <= RP_MAX_TOKENS_LOGGED;
+        if (check_moved) seg_uniform(n, lv->cfg.rate, uniform);
+        double s = 0, s2 = 0, moved = 0;
+        for (int row = 0; row < R; row++) {
+            const int *raw = b->lv[l].raw_starts + (size_t)row * K;
+            const int *st = b->lv[l].starts + (size_t)row * K;
+            for (int k = 0; k < K; k++) {
+                double len = (k + 1 < K ? raw[k + 1] : L) - raw[k];
+                s += len;
+                s2 += len * len;
+                if (check_moved && k > 0) moved += st[k] != uniform[k];
+            }
+        }
+        double cnt = (double)R * K;
+        log->patch_len_mean[l] += s / cnt;
+        log->patch_len_std[l] += sqrt(fmax(0, s2 / cnt - (s / cnt) * (s / cnt)));
+        log->frac_moved[l] += K > 1 ? moved / ((double)R * (K - 1)) : 0;
+    }
+}
+
 /* One optimisation step on the windows idx[0..B). Returns the mean training MSE. */
 static double train_step(rp_trainer *t, const int *idx, int B, double lr, int policy_active, rp_epoch_log *log,
                          float *x, float *y) {
     rp_model *m = &t->model;
     rp_model_buffers *b = &t->buf;
     const rp_recipe *r = t->recipe;
-    const rp_level *lv = &m->levels[0];
     int H = m->horizon;
     int G = policy_active ? t->group : 1;
     int R = B * G;
+    unsigned long long seed = (unsigned long long)r->train.seed;
     gather_windows(&t->data, SPLIT_TRAIN, idx, B, x, y);
-    model_prepare(m, b, x, B);
-    cut_mode mode = policy_active ? CUT_SAMPLE : (lv->cfg.patching == PATCHING_RANDOM ? CUT_RANDOM : CUT_UNIFORM);
-    choose_segmentations(t, B, G, mode, rp_mix_seed(0x7a1, (unsigned long long)t->step));
+    model_prepare(m, b, x, B, G);
+    model_segment(m, b, B, G, policy_active ? CUT_TRAIN : CUT_WARMUP, seed, rp_mix_seed(0x7a1, (unsigned long long)t->step));
     params_zero_grad(&m->P);
-    model_forward(m, b, y, B, G, 1, rp_mix_seed((unsigned long long)r->train.seed, (unsigned long long)t->step));
+    model_forward(m, b, y, B, G, 1, rp_mix_seed(seed, (unsigned long long)t->step));
 
     /* Backbone loss: the mean of the rollouts' MSE (`all`), or only the best rollout's (`best`). */
     int best_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_BEST;
@@ -233,17 +237,12 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     }
     model_backward(m, b, B, G);
 
-    if (policy_active && lv->cfg.trainable) {
-        /* GRPG: reward −MSE, advantages normalised within each window's group. */
-        float *rewards = malloc((size_t)R * sizeof(float));
-        float *adv = malloc((size_t)R * sizeof(float));
+    if (policy_active) {
+        /* GRPG: reward −MSE, advantages normalised within each window's group; every learned
+         * level's policy gets the advantage of the joint rollout. */
+        float *rewards = t->rewards, *adv = t->advantages;
         for (int i = 0; i < R; i++) rewards[i] = -b->row_loss[i];
         grpg_advantages(rewards, G, B, 1e-6f, adv);
-        int n = lv->n_units;
-        memset(b->dlogits, 0, (size_t)B * (n - 1) * sizeof(float));
-        grpg_policy_dlogits(&lv->spec, b->logits, 0, b->orders, adv, G, B, (float)r->train.entropy_beta, b->dlogits,
-                            b->work);
-        policy_net_backward(&lv->policy, &m->P, b->dlogits, B, b->policy_act);
         double spread = 0, mean_reward = 0;
         for (int i = 0; i < R; i++) {
             mean_reward += rewards[i];
@@ -251,42 +250,35 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
         }
         log->mean_reward += mean_reward / R;
         log->advantage_spread += spread / R;
-        log->policy_entropy += grpg_mean_entropy(b->logits, B, n - 1);
-        free(rewards);
-        free(adv);
-    }
-
-    /* Patch-length statistics and how far boundaries moved from uniform spacing. */
-    if (lv->cfg.patching != PATCHING_FIXED) {
-        int K = lv->K, n = lv->n_units;
-        int *uniform = malloc((size_t)K * sizeof(int));
-        seg_uniform(n, lv->cfg.rate, uniform);
-        double s = 0, s2 = 0, moved = 0;
-        for (int row = 0; row < R; row++) {
-            const int *st = b->starts + (size_t)row * K;
-            for (int k = 0; k < K; k++) {
-                double len = (k + 1 < K ? st[k + 1] : n) - st[k];
-                s += len;
-                s2 += len * len;
-                if (k > 0) moved += st[k] != uniform[k];
-            }
+        for (int l = 0; l < m->n_levels; l++) {
+            const rp_level *lv = &m->levels[l];
+            rp_level_buffers *lb = &b->lv[l];
+            if (!lv->has_policy) continue;
+            int rows = l == 0 ? B : R, gaps = lv->n_units - 1;
+            log->policy_entropy[l] += grpg_mean_entropy(lb->logits, rows, gaps);
+            if (!lv->cfg.trainable) continue;
+            memset(lb->dlogits, 0, (size_t)rows * gaps * sizeof(float));
+            grpg_policy_dlogits(&lv->spec, lb->logits, l > 0, lb->orders, adv, G, B, (float)r->train.entropy_beta,
+                                lb->dlogits, b->work);
+            policy_net_backward(&lv->policy, &m->P, lb->dlogits, rows, lb->policy_act);
         }
-        double cnt = (double)R * K;
-        log->patch_len_mean += s / cnt;
-        log->patch_len_std += sqrt(fmax(0, s2 / cnt - (s / cnt) * (s / cnt)));
-        log->frac_moved += K > 1 ? moved / ((double)R * (K - 1)) : 0;
-        free(uniform);
     }
+    log_segmentation_stats(m, b, R, log);
 
     t->step++;
     int decoupled = r->train.optimizer == OPTIMIZER_ADAMW;
     float wd = (float)r->train.weight_decay;
     adam_update(&m->P, "backbone/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
     adam_update(&m->P, "head/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
-    adam_update(&m->P, "levels/0/tokens", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
-    if (policy_active && lv->cfg.trainable)
-        adam_update(&m->P, "levels/0/policy", (float)r->train.policy_lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, 0.0f, 0,
-                    t->step);
+    for (int l = 0; l < m->n_levels; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "levels/%d/tokens", l);
+        adam_update(&m->P, name, (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
+        if (policy_active && m->levels[l].has_policy && m->levels[l].cfg.trainable) {
+            snprintf(name, sizeof name, "levels/%d/policy", l);
+            adam_update(&m->P, name, (float)r->train.policy_lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, 0.0f, 0, t->step);
+        }
+    }
     return loss_sum / R;
 }
 
@@ -345,7 +337,9 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
     }
     for (int i = 0; i < n; i++) order[i] = i;
     rng_shuffle_int(&t->rng, order, n);
-    int policy_active = t->model.levels[0].has_policy && epoch >= r->train.warmup_epochs;
+    int any_policy = 0;
+    for (int l = 0; l < t->model.n_levels; l++) any_policy |= t->model.levels[l].has_policy && r->levels[l].trainable;
+    int policy_active = any_policy && epoch >= r->train.warmup_epochs;
     memset(log, 0, sizeof *log);
     log->epoch = epoch;
     double e0 = rp_now_seconds(), loss_sum = 0, last_print = 0;
@@ -372,10 +366,12 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
     /* The GRPG statistics were summed per step: report their means. */
     log->mean_reward /= steps;
     log->advantage_spread /= steps;
-    log->policy_entropy /= steps;
-    log->patch_len_mean /= steps;
-    log->patch_len_std /= steps;
-    log->frac_moved /= steps;
+    for (int l = 0; l < RP_MAX_LEVELS; l++) {
+        log->policy_entropy[l] /= steps;
+        log->patch_len_mean[l] /= steps;
+        log->patch_len_std[l] /= steps;
+        log->frac_moved[l] /= steps;
+    }
     free(order); free(x); free(y);
     return 0;
 }
@@ -409,11 +405,14 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
             fprintf(stderr, "epoch %d: train %.4f  val mse %.4f mae %.4f  lr %.2e  %.1fs  %.0f win/s%s\n", epoch + 1,
                     log.train_loss, val.mse, val.mae, log.lr, log.seconds, log.windows_per_second,
                     t->epochs_since_best == 0 ? "  (best)" : "");
-            if (t->model.levels[0].cfg.patching != PATCHING_FIXED)
-                fprintf(stderr,
-                        "  levels: reward %.4f  |adv| %.3f  entropy %.3f  patch len %.2f +- %.2f  moved %.1f%%\n",
-                        log.mean_reward, log.advantage_spread, log.policy_entropy, log.patch_len_mean,
-                        log.patch_len_std, 100 * log.frac_moved);
+            if (log.advantage_spread > 0)
+                fprintf(stderr, "  grpg: mean reward %.4f  mean |advantage| %.3f\n", log.mean_reward,
+                        log.advantage_spread);
+            for (int l = 0; l < t->model.n_levels; l++)
+                if (t->model.levels[l].cfg.patching != PATCHING_FIXED)
+                    fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l,
+                            log.policy_entropy[l], log.patch_len_mean[l], log.patch_len_std[l],
+                            100 * log.frac_moved[l]);
         }
         if (r->output.checkpoint && trainer_save_checkpoint(t, err)) return -1;
         if (opt && opt->stop_after_epoch > 0 && t->epoch >= opt->stop_after_epoch) {

@@ -24,8 +24,11 @@ typedef struct rp_epoch_log {
     int epoch;
     double train_loss, val_mse, val_mae, lr, seconds, windows_per_second;
     /* GRPG statistics (learned levels; zero otherwise) */
-    double mean_reward, advantage_spread, policy_entropy;
-    double patch_len_mean, patch_len_std, frac_moved;
+    double mean_reward, advantage_spread;
+    /* Per level: policy entropy (first draw), patch length in raw steps (mean, spread), and the
+     * fraction of boundaries that differ from uniform spacing. */
+    double policy_entropy[RP_MAX_LEVELS];
+    double patch_len_mean[RP_MAX_LEVELS], patch_len_std[RP_MAX_LEVELS], frac_moved[RP_MAX_LEVELS];
 } rp_epoch_log;
 
 typedef struct rp_train_options {
@@ -44,6 +47,7 @@ typedef struct rp_trainer {
     rp_model_buffers buf;
     int group;               /* rollouts per window in training */
     float *best_values;      /* copy of the parameters at the best validation loss */
+    float *rewards, *advantages; /* (batch × group) GRPG work */
     long long step;
     int epoch, best_epoch, epochs_since_best;
     double best_val;

@@ -188,7 +188,7 @@ Test(train, every_patching_kind_runs_with_exact_counts) {
         const rp_level *lv = &t.model.levels[0];
         cr_assert_eq(lv->K, 8);
         for (int row = 0; row < 8; row++) {
-            cr_assert_eq(seg_check(&lv->spec, t.buf.starts + (size_t)row * lv->K, &err), 0, "%s", err.msg);
+            cr_assert_eq(seg_check(&lv->spec, t.buf.lv[0].starts + (size_t)row * lv->K, &err), 0, "%s", err.msg);
         }
         rp_eval_result test;
         cr_assert_eq(trainer_evaluate(&t, SPLIT_TEST, &test, &err), 0, "%s", err.msg);
@@ -196,4 +196,39 @@ Test(train, every_patching_kind_runs_with_exact_counts) {
         trainer_free(&t);
         recipe_free(&r);
     }
+}
+
+Test(train, frozen_policy_is_bit_identical_after_training) {
+    rp_recipe r;
+    tiny_recipe(&r, "frozen", PATCHING_LEARNED);
+    r.levels[0].trainable = false;
+    rp_error err = {{0}};
+    cr_assert_eq(recipe_render(&r, &err), 0, "%s", err.msg);
+    rp_trainer t;
+    cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.group, 1, "a frozen policy decodes greedily: one rollout per window");
+    const rp_tensor_info *w = params_find(&t.model.P, "levels/0/policy/conv0/w");
+    const rp_tensor_info *head = params_find(&t.model.P, "head/w");
+    cr_assert_not_null(w);
+    cr_assert_not_null(head);
+    /* Move the policy off its zero-initialised output so it is a real, non-uniform patcher. */
+    const rp_tensor_info *out = params_find(&t.model.P, "levels/0/policy/out/w");
+    cr_assert_not_null(out);
+    for (size_t i = 0; i < out->count; i++) t.model.P.value[out->offset + i] = 0.3f * (float)((i % 5) - 2);
+    size_t n_policy = params_count_prefix(&t.model.P, "levels/0/policy");
+    cr_assert_gt(n_policy, 0);
+    float *before = malloc(t.model.P.total * sizeof(float));
+    memcpy(before, t.model.P.value, t.model.P.total * sizeof(float));
+    rp_train_options opt = {0};
+    cr_assert_eq(trainer_run(&t, &opt, NULL, &err), 0, "%s", err.msg);
+    for (int i = 0; i < t.model.P.n_tensors; i++) {
+        const rp_tensor_info *ti = &t.model.P.tensors[i];
+        int same = memcmp(before + ti->offset, t.model.P.value + ti->offset, ti->count * sizeof(float)) == 0;
+        if (!strncmp(ti->name, "levels/0/policy", 15)) cr_assert(same, "%s changed", ti->name);
+    }
+    cr_assert_neq(memcmp(before + head->offset, t.model.P.value + head->offset, head->count * sizeof(float)), 0,
+                  "the backbone's head did not train");
+    free(before);
+    trainer_free(&t);
+    recipe_free(&r);
 }

@@ -1,0 +1,147 @@
+/* The level stack: random stacks of 1-4 levels with random rates and patching kinds. Every level
+ * of every sampled and greedy segmentation has exactly its K patches, nests inside the level below
+ * and covers the window; training runs through the stack with top or all tokens, raw or pooled. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backbone/forecaster.h"
+#include "core/adam.h"
+#include "core/rng.h"
+#include "policy/grpg.h"
+
+static void stack_recipe(rp_recipe *r, rp_rng *rng, int n_levels) {
+    recipe_defaults(r);
+    r->data.lookback = 48 + (int)rng_below(rng, 80);
+    r->data.horizon = 8;
+    r->n_levels = n_levels;
+    int units = r->data.lookback;
+    for (int l = 0; l < n_levels; l++) {
+        rp_level_recipe *lv = &r->levels[l];
+        *lv = r->levels[0];
+        /* Rates between 1.5 and 4 keep K >= 2 at every level of a 4-level stack. */
+        lv->rate = l == 0 ? (double)(2 + rng_below(rng, 3)) : 1.5 + rng_uniform(rng) * 1.5;
+        lv->patching = (rp_patching)rng_below(rng, 3);
+        /* A fixed level cuts segments of exactly `rate` units: its rate must be an integer. */
+        if (lv->patching == PATCHING_FIXED) lv->rate = l == 0 ? lv->rate : 2.0;
+        if (l == 0 && lv->patching == PATCHING_FIXED) lv->patch_len = (int)lv->rate * 2;
+        lv->tokens = l > 0 && rng_below(rng, 2) ? TOKENS_POOLED : TOKENS_RAW;
+        lv->policy_channels = 4;
+        lv->policy_layers = 1;
+        lv->policy_kernel = 3;
+        lv->group_size = 3;
+        units = recipe_level_count(units, lv->rate);
+    }
+    r->backbone.inputs = rng_below(rng, 2) ? INPUTS_ALL : INPUTS_TOP;
+    r->backbone.d_model = 8;
+    r->backbone.n_heads = 2;
+    r->backbone.n_layers = 1;
+    r->backbone.d_ff = 8;
+    r->backbone.dropout = 0;
+}
+
+/* Checks row r of every level: exact K, in order, non-empty, nested, covering [0, L). */
+static void check_rows(const rp_model *m, const rp_model_buffers *b, int R) {
+    int L = m->lookback;
+    for (int r = 0; r < R; r++) {
+        for (int l = 0; l < m->n_levels; l++) {
+            const rp_level *lv = &m->levels[l];
+            int K = lv->K;
+            const int *st = b->lv[l].starts + (size_t)r * K;
+            const int *raw = b->lv[l].raw_starts + (size_t)r * K;
+            rp_error err = {{0}};
+            cr_assert_eq(seg_check(&lv->spec, st, &err), 0, "level %d row %d: %s", l, r, err.msg);
+            cr_assert_eq(raw[0], 0);
+            for (int k = 1; k < K; k++) cr_assert_lt(raw[k - 1], raw[k], "level %d not in order", l);
+            cr_assert_lt(raw[K - 1], L);
+            if (l > 0) {
+                /* Nesting: every boundary of level l is a boundary of level l-1. */
+                const int *below = b->lv[l - 1].raw_starts + (size_t)r * m->levels[l - 1].K;
+                for (int k = 0; k < K; k++) {
+                    int found = 0;
+                    for (int j = 0; j < m->levels[l - 1].K; j++) found |= below[j] == raw[k];
+                    cr_assert(found, "level %d boundary %d not on level %d", l, raw[k], l - 1);
+                }
+            }
+        }
+    }
+}
+
+Test(stack, random_stacks_exact_counts_nested_and_covering) {
+    rp_rng rng;
+    rng_seed(&rng, 2024, 0);
+    for (int trial = 0; trial < 24; trial++) {
+        int n_levels = 1 + trial % 4;
+        rp_recipe r;
+        stack_recipe(&r, &rng, n_levels);
+        rp_error err = {{0}};
+        cr_assert_eq(recipe_validate(&r, &err), 0, "trial %d: %s", trial, err.msg);
+        rp_model m;
+        cr_assert_eq(model_build(&m, &r, &err), 0, "trial %d: %s", trial, err.msg);
+        cr_assert_eq(model_init(&m, 7, &err), 0, "%s", err.msg);
+        int counts[RP_MAX_LEVELS];
+        cr_assert_eq(recipe_level_counts(&r, counts), n_levels);
+        for (int l = 0; l < n_levels; l++) cr_assert_eq(m.levels[l].K, counts[l]);
+        int B = 5, G = 3, L = m.lookback;
+        rp_model_buffers b;
+        cr_assert_eq(model_buffers_alloc(&b, &m, B, G, &err), 0, "%s", err.msg);
+        float x[5 * 200];
+        for (int i = 0; i < B * L; i++) x[i] = (float)(sin(0.3 * i) + 0.3 * rng_normal(&rng));
+        /* The policies' logits get random perturbations so sampling and greedy move off uniform. */
+        for (size_t i = 0; i < m.P.total; i++)
+            if (m.P.value[i] == 0.0f) m.P.value[i] = (float)(0.5 * rng_normal(&rng));
+        model_prepare(&m, &b, x, B, G);
+        model_segment(&m, &b, B, G, CUT_TRAIN, 11, (unsigned long long)trial);
+        check_rows(&m, &b, B * G);
+        for (int l = 0; l < n_levels; l++)
+            if (m.levels[l].has_policy) cr_assert(isfinite(b.log_prob[0]) && b.log_prob[0] < 0);
+        model_forward(&m, &b, NULL, B, G, 1, 3);
+        for (int i = 0; i < B * G * m.horizon; i++) cr_assert(isfinite(b.forecast[i]));
+        model_prepare(&m, &b, x, B, 1);
+        model_segment(&m, &b, B, 1, CUT_EVAL, 11, 0);
+        check_rows(&m, &b, B);
+        model_buffers_free(&b);
+        model_free(&m);
+        recipe_free(&r);
+    }
+}
+
+Test(stack, backward_reaches_every_level_tokenizer_and_level_embedding) {
+    rp_rng rng;
+    rng_seed(&rng, 5, 0);
+    rp_recipe r;
+    stack_recipe(&r, &rng, 3);
+    r.backbone.inputs = INPUTS_ALL;
+    for (int l = 1; l < 3; l++) r.levels[l].tokens = l == 1 ? TOKENS_POOLED : TOKENS_RAW;
+    rp_error err = {{0}};
+    cr_assert_eq(recipe_validate(&r, &err), 0, "%s", err.msg);
+    rp_model m;
+    cr_assert_eq(model_build(&m, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_init(&m, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(m.n_tokens, m.levels[0].K + m.levels[1].K + m.levels[2].K);
+    int B = 4, L = m.lookback, H = m.horizon;
+    rp_model_buffers b;
+    cr_assert_eq(model_buffers_alloc(&b, &m, B, 1, &err), 0, "%s", err.msg);
+    float x[4 * 200], y[4 * 8];
+    for (int i = 0; i < B * L; i++) x[i] = (float)rng_normal(&rng);
+    for (int i = 0; i < B * H; i++) y[i] = (float)rng_normal(&rng);
+    model_prepare(&m, &b, x, B, 1);
+    model_segment(&m, &b, B, 1, CUT_EVAL, 1, 0);
+    params_zero_grad(&m.P);
+    model_forward(&m, &b, y, B, 1, 1, 9);
+    for (int i = 0; i < B * H; i++) b.dforecast[i] = b.forecast[i] - y[i / H * H + i % H];
+    model_backward(&m, &b, B, 1);
+    const char *must_move[] = {"levels/0/tokens", "levels/1/tokens", "levels/2/tokens", "backbone/level_emb", "head/"};
+    for (size_t i = 0; i < sizeof must_move / sizeof must_move[0]; i++) {
+        double g = 0;
+        size_t len = strlen(must_move[i]);
+        for (int t = 0; t < m.P.n_tensors; t++)
+            if (!strncmp(m.P.tensors[t].name, must_move[i], len) && m.P.tensors[t].trainable)
+                for (size_t j = 0; j < m.P.tensors[t].count; j++) g += fabs(m.P.grad[m.P.tensors[t].offset + j]);
+        cr_assert_gt(g, 0.0, "no gradient reaches %s", must_move[i]);
+    }
+    model_buffers_free(&b);
+    model_free(&m);
+    recipe_free(&r);
+}
