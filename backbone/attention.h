@@ -10,10 +10,12 @@
  * transformer folds it into its residual dropout (see backbone/transformer.h), so `out` here is the
  * undropped projection.
  *
- * Layout: the QKV projection is stored feature-major, qkvᵀ (3d × B·K), so every per-head product is
- * a BLIS call on strided views of it with no copies, and none of them hits BLIS's slow dot-product
- * kernel (a row-major Q·Kᵀ with k = dh = 4 does: ~3× slower per call). Heads run in parallel
- * over (window, head) with OpenMP; the two projections are single large GEMMs over all B·K tokens.
+ * Layout: the QKV projection is stored feature-major, qkvᵀ (3d × B·K), so each head's Q, K and V
+ * are strided views of it, and no product hits BLIS's slow dot-product kernel (a row-major Q·Kᵀ
+ * with k = dh = 4 does: ~3× slower per call). With small heads (dh ≤ 8) the per-window products
+ * cover two heads at once through block-diagonal copies of K and V (see attention.c: BLIS's fixed
+ * cost per call dominates products this small). (window, head group) pairs run in parallel with
+ * OpenMP; the two projections are single large GEMMs over all B·K tokens.
  *
  * Parameters (module paths under prefix): w_qkv [3d × d], b_qkv [3d], w_out [d × d], b_out [d].
  * Rows 0..d-1 of w_qkv make Q, d..2d-1 K, 2d..3d-1 V; head h owns features h·dh .. h·dh+dh-1 of
@@ -45,8 +47,9 @@ size_t attention_act_floats(const rp_attention *a, int batch, int n_tokens);
  * layers of a stack since it is dead between backward calls. */
 size_t attention_scratch_floats(const rp_attention *a, int batch, int n_tokens);
 
-/* training = 0 or attn_dropout = 0: no dropout. The attention-weight mask element for window b,
- * head h, query i, key j is decided by (seed, ((b·H + h)·K + i)·K + j). */
+/* training = 0 or attn_dropout = 0: no dropout. The mask of each attention weight is decided by
+ * (seed, its index in the saved weights: per (window b, head group) a K × g·K block, query-major,
+ * the group's heads side by side), so it does not depend on the thread count. */
 void attention_forward(const rp_attention *a, const rp_params *P,
                        float *out,        // (B, K, d)
                        const float *in,   // (B, K, d)

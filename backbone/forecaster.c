@@ -92,10 +92,7 @@ int model_build(rp_model *m, const rp_recipe *r, rp_error *err) {
         m->level_emb = params_declare2(&m->P, "backbone/level_emb", m->n_levels, m->d_model, err);
         if (m->level_emb == (size_t)-1) return -1;
     }
-    if (transformer_declare(&m->backbone, &m->P, "backbone", m->n_tokens, m->d_model, r->backbone.n_heads,
-                            r->backbone.n_layers, r->backbone.d_ff, (float)r->backbone.dropout, r->backbone.norm,
-                            err))
-        return -1;
+    if (backbone_declare(&m->backbone, &m->P, "backbone", r, m->n_tokens, err)) return -1;
     size_t flat = (size_t)m->n_tokens * (size_t)m->d_model;
     m->head_w = params_declare2(&m->P, "head/w", m->horizon, (int)flat, err);
     if (m->head_w == (size_t)-1) return -1;
@@ -123,7 +120,7 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
         float *e = m->P.value + m->level_emb;
         for (int i = 0; i < m->n_levels * m->d_model; i++) e[i] = (float)(0.04 * rng_uniform(&rng) - 0.02);
     }
-    transformer_init(&m->backbone, &m->P, &rng);
+    backbone_init(&m->backbone, &m->P, &rng);
     /* PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias. */
     int fan_in = m->n_tokens * m->d_model;
     float bound = 1.0f / sqrtf((float)fan_in);
@@ -180,7 +177,7 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
     }
     ALLOC(b->encoded, (size_t)R * T * d);
     ALLOC(b->dencoded, (size_t)R * T * d);
-    ALLOC(b->backbone_act, transformer_act_floats(&m->backbone, R));
+    ALLOC(b->backbone_act, backbone_act_floats(&m->backbone, R));
     ALLOC(b->forecast_norm, (size_t)R * H);
     ALLOC(b->forecast, (size_t)R * H);
     ALLOC(b->dforecast, (size_t)R * H);
@@ -298,7 +295,7 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
             }
         backbone_in = b->backbone_in;
     }
-    transformer_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, training, dropout_seed, b->backbone_act);
+    backbone_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, training, dropout_seed, b->backbone_act);
     linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head_w, m->P.value + m->head_b, R, T * d, H);
     for (int r = 0; r < R; r++) {
         const float mu = b->mean[r / G], sd = b->std[r / G];
@@ -331,7 +328,7 @@ void model_backward(rp_model *m, rp_model_buffers *b, int B, int G) {
     int top = m->n_levels - 1;
     float *dbackbone_in = m->inputs_all ? b->dbackbone_in : b->lv[top].dtokens;
     if (m->inputs_all) memset(dbackbone_in, 0, (size_t)R * T * d * sizeof(float));
-    transformer_backward(&m->backbone, &m->P, dbackbone_in, b->dencoded, R, b->backbone_act);
+    backbone_backward(&m->backbone, &m->P, dbackbone_in, b->dencoded, R, b->backbone_act);
     if (m->inputs_all) {
         float *demb = m->P.grad + m->level_emb;
         for (int r = 0; r < R; r++)
@@ -368,5 +365,5 @@ double model_flops(const rp_model *m, int rows) {
         if (!lv->needs_tokens) continue;
         tokens += 2.0 * lv->K * d * (lv->pooled ? d : lv->cfg.patch_len);
     }
-    return tokens * rows + transformer_flops(&m->backbone, rows) + 2.0 * T * d * H * rows;
+    return tokens * rows + backbone_flops(&m->backbone, rows) + 2.0 * T * d * H * rows;
 }

@@ -15,7 +15,7 @@
 #ifndef RP_FORECASTER_H
 #define RP_FORECASTER_H
 
-#include "backbone/transformer.h"
+#include "backbone/backbone.h"
 #include "core/params.h"
 #include "core/rng.h"
 #include "io/recipe.h"
@@ -45,7 +45,7 @@ typedef struct rp_model {
     rp_level levels[RP_MAX_LEVELS];
     int inputs_all;
     size_t level_emb;       /* (n_levels, d) level embedding, inputs: all */
-    rp_transformer backbone;
+    rp_backbone backbone;   /* transformer | s7 | etsmlp (backbone.kind) */
     size_t head_w, head_b;  /* flatten head: Linear(n_tokens·d → horizon) */
     rp_params P;
 } rp_model;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/adam.h"
 #include "core/util.h"
 #include "policy/train.h"
 
@@ -90,10 +91,11 @@ static double changepoint_distance(rp_trainer *t, rp_split_id split, const int *
     for (int s0 = 0; s0 < n; s0 += bs) {
         int B = n - s0 < bs ? n - s0 : bs;
         for (int i = 0; i < B; i++) dataset_window(d, split, s0 + i, x + (size_t)i * L, NULL);
-        if (use_policy) model_prepare(m, &t->buf, x, B);
+        model_prepare(m, &t->buf, x, B, 1);
+        model_segment(m, &t->buf, B, 1, use_policy ? CUT_EVAL : CUT_WARMUP, 1, (unsigned long long)s0);
         for (int i = 0; i < B; i++) {
-            if (use_policy) seg_greedy(&lv->spec, t->buf.logits + (size_t)i * (L - 1), starts, NULL, t->buf.work);
-            else seg_uniform(L, lv->cfg.rate, starts);
+            memcpy(starts, t->buf.lv[0].starts + (size_t)i * K, (size_t)K * sizeof(int));
+            if (!use_policy) seg_uniform(L, lv->cfg.rate, starts);
             int ch, start;
             dataset_window_origin(d, split, s0 + i, &ch, &start);
             for (int c = 0; c < n_changes; c++) {
@@ -157,8 +159,9 @@ static void show_windows(rp_trainer *t, const int *changes, int n_changes, int c
     for (int c = 0; c < count; c++) {
         int w = (int)((long long)n * c / count);
         dataset_window(d, SPLIT_VAL, w, x, NULL);
-        model_prepare(m, &t->buf, x, 1);
-        seg_greedy(&lv->spec, t->buf.logits, starts, NULL, t->buf.work);
+        model_prepare(m, &t->buf, x, 1, 1);
+        model_segment(m, &t->buf, 1, 1, CUT_EVAL, 1, 0);
+        memcpy(starts, t->buf.lv[0].starts, (size_t)K * sizeof(int));
         int ch, start;
         dataset_window_origin(d, SPLIT_VAL, w, &ch, &start);
         fprintf(stderr, "  window %5d starts:", w);
@@ -168,7 +171,7 @@ static void show_windows(rp_trainer *t, const int *changes, int n_changes, int c
             if (changes[i] - start >= 1 && changes[i] - start < L) fprintf(stderr, " %d", changes[i] - start);
         fprintf(stderr, "\n    score-prior:");
         const float *prior = m->P.value + lv->policy.prior;
-        for (int j = 0; j < L - 1; j++) fprintf(stderr, " %.1f", t->buf.logits[j] - prior[j]);
+        for (int j = 0; j < L - 1; j++) fprintf(stderr, " %.1f", t->buf.lv[0].logits[j] - prior[j]);
         fprintf(stderr, "\n");
     }
     free(x);
@@ -203,7 +206,7 @@ static int run_one(const opts *o, rp_patching patching, const char *label, doubl
                     log.seconds);
             if (patching == PATCHING_LEARNED)
                 fprintf(stderr, "  R %.4f |A| %.3f H %.2f moved %.0f%%  dist %.3f", log.mean_reward,
-                        log.advantage_spread, log.policy_entropy, 100 * log.frac_moved,
+                        log.advantage_spread, log.policy_entropy[0], 100 * log.frac_moved[0],
                         changepoint_distance(&t, SPLIT_VAL, changes, nch, 1, NULL));
             fputc('\n', stderr);
         }
@@ -222,6 +225,99 @@ static int run_one(const opts *o, rp_patching patching, const char *label, doubl
     return 0;
 }
 
+/* Oracle boundaries for window w: every true change point inside it (the last K-1 if there are
+ * more), then uniform grid points, farthest from the chosen ones first, until there are K-1. */
+static void oracle_starts(const rp_dataset *d, rp_split_id split, int w, int K, double rate, const int *changes,
+                          int n_changes, int *starts) {
+    int L = d->lookback, ch, start, gaps[64], m = 0;
+    dataset_window_origin(d, split, w, &ch, &start);
+    for (int c = 0; c < n_changes; c++) {
+        int p = changes[c] - start;
+        if (p >= 1 && p < L) gaps[m++] = p - 1;
+    }
+    if (m > K - 1) {
+        memmove(gaps, gaps + (m - (K - 1)), sizeof(int) * (size_t)(K - 1));
+        m = K - 1;
+    }
+    int grid[64];
+    seg_uniform(L, rate, grid);
+    while (m < K - 1) {
+        int best = -1, bestd = -1;
+        for (int k = 1; k < K; k++) {
+            int g = grid[k] - 1, dmin = L;
+            for (int i = 0; i < m; i++) dmin = abs(gaps[i] - g) < dmin ? abs(gaps[i] - g) : dmin;
+            if (dmin > bestd) bestd = dmin, best = g;
+        }
+        gaps[m++] = best;
+    }
+    for (int i = 1; i < m; i++)
+        for (int j = i; j > 0 && gaps[j] < gaps[j - 1]; j--) { int tmp = gaps[j]; gaps[j] = gaps[j - 1]; gaps[j - 1] = tmp; }
+    seg_starts_from_gaps(K, gaps, starts);
+}
+
+/* Trains the fixed-patching model with oracle boundaries instead (own loop, same optimiser). */
+static void run_oracle(const opts *o) {
+    rp_error err = {{0}};
+    rp_recipe r;
+    make_recipe(o, PATCHING_FIXED, &r);
+    rp_series s;
+    int *changes, nch;
+    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, (unsigned long long)o->data_seed, &changes,
+                                 &nch, &err);
+    rp_trainer t;
+    if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    rp_model *m = &t.model;
+    rp_model_buffers *b = &t.buf;
+    const rp_dataset *d = &t.data;
+    int L = d->lookback, H = d->horizon, K = m->n_tokens, B = o->batch;
+    float *x = malloc(sizeof(float) * (size_t)r.train.eval_batch_size * L);
+    float *y = malloc(sizeof(float) * (size_t)r.train.eval_batch_size * H);
+    int ntr = d->split[SPLIT_TRAIN].n_windows, nval = d->split[SPLIT_VAL].n_windows;
+    rp_rng rng;
+    rng_seed(&rng, 5, 5);
+    double best = INFINITY, t0 = rp_now_seconds();
+    int steps = o->max_steps > 0 ? o->max_steps : (ntr + B - 1) / B;
+    for (int e = 0; e < o->epochs; e++) {
+        for (int st = 0; st < steps; st++) {
+            for (int i = 0; i < B; i++) {
+                int w = (int)rng_below(&rng, (uint64_t)ntr);
+                dataset_window(d, SPLIT_TRAIN, w, x + (size_t)i * L, y + (size_t)i * H);
+                oracle_starts(d, SPLIT_TRAIN, w, K, o->rate, changes, nch, b->lv[0].starts + (size_t)i * K);
+            }
+            memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)B * K);
+            model_prepare(m, b, x, B, 1);
+            params_zero_grad(&m->P);
+            model_forward(m, b, y, B, 1, 1, (unsigned long long)t.step);
+            for (int i = 0; i < B * H; i++) b->dforecast[i] = 2.0f / (float)(B * H) * (b->forecast[i] - y[i]);
+            model_backward(m, b, B, 1);
+            t.step++;
+            float lr = (float)o->lr;
+            adam_update(&m->P, "backbone", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+            adam_update(&m->P, "head", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+            adam_update(&m->P, "levels/0/tokens", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+        }
+        double se = 0;
+        int bs = r.train.eval_batch_size;
+        for (int s0 = 0; s0 < nval; s0 += bs) {
+            int nb = nval - s0 < bs ? nval - s0 : bs;
+            for (int i = 0; i < nb; i++) {
+                dataset_window(d, SPLIT_VAL, s0 + i, x + (size_t)i * L, y + (size_t)i * H);
+                oracle_starts(d, SPLIT_VAL, s0 + i, K, o->rate, changes, nch, b->lv[0].starts + (size_t)i * K);
+            }
+            memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)nb * K);
+            model_prepare(m, b, x, nb, 1);
+            model_forward(m, b, y, nb, 1, 0, 0);
+            for (int i = 0; i < nb; i++) se += b->row_loss[i];
+        }
+        double v = se / nval;
+        if (v < best) best = v;
+        if (o->verbose) fprintf(stderr, "oracle  ep %2d  val %.4f\n", e + 1, v);
+    }
+    printf("oracle  val mse %.5f  %.1fs\n", best, rp_now_seconds() - t0);
+    free(x); free(y); free(changes);
+    trainer_free(&t);
+}
+
 int main(int argc, char **argv) {
     opts o = {.rows = 4000, .segment = 24, .lookback = 64, .horizon = 8, .patch_len = 8, .d_model = 16,
               .heads = 2, .layers = 1, .d_ff = 32, .epochs = 6, .warmup = 1, .batch = 64, .group = 8,
@@ -233,6 +329,7 @@ int main(int argc, char **argv) {
     const rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
     const char *names[3] = {"fixed", "random", "learned"};
     double t0 = rp_now_seconds();
+    if (strstr(o.only, "oracle")) run_oracle(&o);
     for (int k = 0; k < 3; k++) {
         if (o.only[0] && !strstr(o.only, names[k])) continue;
         if (run_one(&o, kinds[k], names[k], &v[k], &dist[k], &ud[k])) return 1;

@@ -406,7 +406,7 @@ int cmd_segment(int argc, char **argv) {
         }
         model_prepare(&t.model, &t.buf, x, B, 1);
         /* Every level, top-down; raw_starts are in time steps at every level. Random levels draw
-         * from one stream per window index, so the file does not depend on the batch size. */
+         * from streams fixed by the seed and the window's position, so a rerun repeats the file. */
         predict_segment(&t.model, &t.buf, B, (unsigned long long)r.train.seed, 0x5e9e000000ull + (unsigned long long)w0);
         for (int l = 0; l < nl; l++) {
             int K = m->levels[l].K;

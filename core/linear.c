@@ -5,6 +5,9 @@
 
 #include "core/blas.h"
 
+/* Below this many output elements a parallel region costs more than the loop. */
+#define RP_LINEAR_PAR_MIN 65536
+
 int linear_declare(rp_linear *l, rp_params *P, const char *weight_name, const char *bias_name,
                    int in_dim, int out_dim, rp_error *err) {
     l->in_dim = in_dim;
@@ -35,6 +38,7 @@ void linear_forward(float *out, const float *in, const float *weight, const floa
     float beta = 0.0f;
     if (bias) {
         /* Start every row at the bias and let the GEMM add onto it (beta = 1): one pass over out. */
+#pragma omp parallel for schedule(static) if ((size_t)rows * out_dim >= RP_LINEAR_PAR_MIN)
         for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * out_dim, bias, (size_t)out_dim * sizeof *out);
         beta = 1.0f;
     }
@@ -42,10 +46,20 @@ void linear_forward(float *out, const float *in, const float *weight, const floa
     rp_sgemm(rows, out_dim, in_dim, 1.0f, in, in_dim, 1, weight, 1, in_dim, beta, out, out_dim, 1);
 }
 
+/* Each column is summed over the rows in row order by one thread (threads own column blocks), so
+ * the result is the same for any thread count. */
 void rp_add_column_sums(float *acc, const float *x, int rows, int cols) {
-    for (int r = 0; r < rows; r++) {
-        const float *row = x + (size_t)r * cols;
-        for (int j = 0; j < cols; j++) acc[j] += row[j];
+    const int block = 16;
+    int nb = (cols + block - 1) / block;
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= RP_LINEAR_PAR_MIN && nb > 1)
+    for (int cb = 0; cb < nb; cb++) {
+        int j0 = cb * block, w = cols - j0 < block ? cols - j0 : block;
+        float s[16] = {0};
+        for (int r = 0; r < rows; r++) {
+            const float *row = x + (size_t)r * cols + j0;
+            for (int j = 0; j < w; j++) s[j] += row[j];
+        }
+        for (int j = 0; j < w; j++) acc[j0 + j] += s[j];
     }
 }
 

@@ -116,8 +116,10 @@ static int inspect_checkpoint(hid_t file, FILE *out, rp_error *err) {
     rc = rc || h5_read_attr_int(file, "best_epoch", &best_epoch, err);
     rc = rc || h5_read_attr_int(file, "epochs_since_best", &since, err);
     if (rc) return -1;
-    fprintf(out, "step %lld, epoch %d, best validation loss %.6g (epoch %d), %d epochs since\n",
-            step, epoch, best_val, best_epoch, since);
+    /* Epochs are stored 0-based (best_epoch) and as a count (epoch); print them 1-based, as the
+     * training log and metrics.json do. */
+    fprintf(out, "step %lld, epochs completed %d, best validation loss %.6g at epoch %d (%d epoch%s ago)\n",
+            step, epoch, best_val, best_epoch + 1, since, since == 1 ? "" : "s");
     hsize_t channels = 0;
     int ndim = 0;
     rp_error ignored;

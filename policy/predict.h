@@ -35,19 +35,13 @@ typedef struct rp_loaded_model {
 int loaded_model_from_checkpoint(rp_loaded_model *lm, const char *path, rp_error *err);
 void loaded_model_free(rp_loaded_model *lm);
 
-/* Level-1 segment starts of B windows already passed through model_prepare, in the level's
- * evaluation mode: greedy decoding of the policy's logits for learned levels, uniform spacing for
- * fixed levels, a uniformly random segmentation for random levels (window i draws from the
- * stream (seed, stream_base + i), so results repeat). Fills b->starts (B rows of K). */
-void predict_segment_level1(rp_model *m, rp_model_buffers *b, int B, unsigned long long seed,
-                            unsigned long long stream_base);
-
-/* Raw-step starts of every level for one window: level-1 starts are given (K_1 of them), level l
- * > 1 uses uniform spacing of the level below's patches (fixed levels; the only upper levels a
- * model can hold without a policy), composed down to time steps. starts_out[l] has room for
- * levels[l].K ints. Returns -1 (with err) for an upper level this cannot segment (learned). */
-int predict_level_starts(const rp_model *m, const int *level1_starts, int *const *starts_out,
-                         rp_error *err);
+/* Every level's segmentation of B windows already passed through model_prepare (G = 1), in
+ * evaluation mode (model_segment with CUT_EVAL): greedy decoding of the policy's logits for
+ * learned levels, uniform spacing for fixed levels, a uniformly random segmentation for random
+ * levels (drawn from the streams (seed, stream_base, window), so results repeat). Fills the level
+ * buffers b->lv[l].starts and raw_starts (B rows of K_l). */
+void predict_segment(rp_model *m, rp_model_buffers *b, int B, unsigned long long seed,
+                     unsigned long long stream_base);
 
 /* x (C, L) channel-major, z-scored: x[c·L + t] = (v[(row0 + t)·C + c] − mean[c]) / std[c], where
  * v is a row-major (rows × C) table in original units. */

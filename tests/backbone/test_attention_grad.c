@@ -119,12 +119,14 @@ static void check_forward(int B, int K, int d, int H) {
     teardown(&c);
 }
 
+/* d = 8, H = 2 runs heads in groups of two; H = 3 (odd) one at a time. */
 Test(attention, forward_matches_reference) { check_forward(3, 5, 8, 2); }
+Test(attention, forward_matches_reference_single_head_groups) { check_forward(2, 6, 12, 3); }
 Test(attention, forward_matches_reference_patchtst_size) { check_forward(2, 42, 16, 4); }
 
-static void check_gradients(float attn_dropout, int training) {
+static void check_gradients(int d, int H, float attn_dropout, int training) {
     att_ctx c;
-    setup(&c, 2, 5, 8, 2, attn_dropout);
+    setup(&c, 2, 5, d, H, attn_dropout);
     c.training = training;
     c.seed = 77;
     att_loss(&c);
@@ -143,9 +145,12 @@ static void check_gradients(float attn_dropout, int training) {
     teardown(&c);
 }
 
-Test(attention, gradients_two_heads) { check_gradients(0.0f, 1); }
-Test(attention, gradients_with_attention_dropout) { check_gradients(0.3f, 1); }
-Test(attention, gradients_eval_mode_ignores_dropout) { check_gradients(0.3f, 0); }
+Test(attention, gradients_two_heads) { check_gradients(8, 2, 0.0f, 1); }
+Test(attention, gradients_four_heads) { check_gradients(16, 4, 0.0f, 1); }
+Test(attention, gradients_three_heads) { check_gradients(12, 3, 0.0f, 1); }
+Test(attention, gradients_with_attention_dropout) { check_gradients(8, 2, 0.3f, 1); }
+Test(attention, gradients_with_attention_dropout_three_heads) { check_gradients(12, 3, 0.3f, 1); }
+Test(attention, gradients_eval_mode_ignores_dropout) { check_gradients(8, 2, 0.3f, 0); }
 
 Test(attention, dropout_changes_output_only_in_training) {
     att_ctx c;

@@ -4,6 +4,7 @@
  * stability of the transition for extreme inputs and over a 10,000-step sequence. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,32 @@ Test(s7_scan, gradients_match_finite_differences) {
     for (size_t i = 0; i < R * d; i++) cr_assert_float_eq(dx2[i], 2.0f * dx[i], 1e-5f * (1.0f + fabsf(dx[i])));
 
     free(dx); free(dx2); free(dz); free(dlambda); free(dskip); free(work);
+    scan_case_free(&c);
+}
+
+Test(s7_scan, backward_independent_of_thread_count) {
+    /* Each window sums its own share of ∂L/∂Λ and ∂L/∂D; the shares are added in window order. */
+    scan_case c = scan_case_new(5, 6, 3, 4);
+    const int d = c.d, N = c.N;
+    size_t R = (size_t)c.B * c.K, nz = R * (d + 2 * N);
+    float *work = malloc(s7_scan_work_floats(c.B, d, N) * sizeof(float));
+    float *dz[2], *dlambda[2], *dskip[2], *dx[2];
+    s7_scan_forward(c.y, c.h, c.x, c.z, c.lambda, c.skip, c.B, c.K, d, N);
+    for (int k = 0; k < 2; k++) {
+        dx[k] = calloc(R * d, sizeof(float));
+        dz[k] = calloc(nz, sizeof(float));
+        dlambda[k] = calloc((size_t)d * N, sizeof(float));
+        dskip[k] = calloc((size_t)d, sizeof(float));
+        omp_set_num_threads(k == 0 ? 1 : 3);
+        s7_scan_backward(dx[k], dz[k], dlambda[k], dskip[k], work, c.r, c.x, c.z, c.h, c.lambda, c.skip, c.B,
+                         c.K, d, N);
+    }
+    cr_assert(memcmp(dx[0], dx[1], R * d * sizeof(float)) == 0);
+    cr_assert(memcmp(dz[0], dz[1], nz * sizeof(float)) == 0);
+    cr_assert(memcmp(dlambda[0], dlambda[1], (size_t)d * N * sizeof(float)) == 0);
+    cr_assert(memcmp(dskip[0], dskip[1], (size_t)d * sizeof(float)) == 0);
+    for (int k = 0; k < 2; k++) { free(dx[k]); free(dz[k]); free(dlambda[k]); free(dskip[k]); }
+    free(work);
     scan_case_free(&c);
 }
 

@@ -440,6 +440,52 @@ Test(cli, export_patcher_then_segment) {
     result_free(&r);
 }
 
+/* A two-level stack (learned level-1 patches grouped by a learned level 2): the export holds both
+ * levels in time steps, and every level-2 boundary is a level-1 boundary. */
+Test(cli, segment_level_stack) {
+    ensure_trained();
+    write_file(at("stack.yaml"),
+               "name: stack\n"
+               "data: {path: generated, lookback: 32, horizon: 8, generated: {rows: 600, channels: 2}}\n"
+               "levels:\n"
+               "  - {patching: learned, rate: 4, patch_len: 8}\n"
+               "  - {patching: learned, rate: 2, tokens: pooled}\n"
+               "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16, inputs: all}\n"
+               "train: {epochs: 1, batch_size: 32, max_steps_per_epoch: 3, threads: 1}\n"
+               "output: {dir: run_stack}\n");
+    result r = run("train", "stack.yaml", "--quiet", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = run("segment", "--checkpoint", "run_stack/checkpoint.h5", "--split", "val", "--out", "stack.h5", "--plot",
+            "stack.svg", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    rp_segexport e;
+    rp_error err;
+    cr_assert_eq(segexport_read(at("stack.h5"), &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(e.n_levels, 2);
+    cr_expect_eq(e.levels[0].K, 8);
+    cr_expect_eq(e.levels[1].K, 4);
+    for (int w = 0; w < e.n_windows; w++) {
+        for (int l = 0; l < 2; l++) {
+            int K = e.levels[l].K;
+            const int32_t *s = e.levels[l].starts + (size_t)w * K, *n = e.levels[l].lengths + (size_t)w * K;
+            cr_expect_eq(s[0], 0);
+            for (int k = 0; k < K; k++) cr_expect_eq(s[k] + n[k], k + 1 < K ? s[k + 1] : LOOKBACK);
+        }
+        const int32_t *lo = e.levels[0].starts + (size_t)w * 8, *hi = e.levels[1].starts + (size_t)w * 4;
+        for (int k = 0; k < 4; k++) {
+            int found = 0;
+            for (int j = 0; j < 8; j++) found |= lo[j] == hi[k];
+            cr_expect(found, "window %d: level-2 start %d is not a level-1 start", w, hi[k]);
+        }
+    }
+    segexport_free(&e);
+    char *svg = slurp(at("stack.svg"));
+    cr_expect_not_null(strstr(svg, "level 2 (K=4)"), "the plot has no band row for level 2");
+    free(svg);
+}
+
 Test(cli, export_refuses_to_overwrite_the_checkpoint) {
     ensure_trained();
     long before = file_size(at("run/checkpoint.h5"));

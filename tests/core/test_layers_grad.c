@@ -79,6 +79,21 @@ Test(linear, forward_matches_definition_and_backward_accumulates) {
     cr_assert_float_eq(db[1], 12, 1e-6);
 }
 
+Test(linear, bias_gradient_column_sums_large) {
+    /* big enough to take the threaded path; each column must equal its sum over the rows */
+    enum { R = 5000, C = 40 };
+    float *x = malloc((size_t)R * C * 4), acc[C];
+    gc_fill_uniform(x, (size_t)R * C, 9, -1, 1);
+    for (int j = 0; j < C; j++) acc[j] = 1.0f;
+    rp_add_column_sums(acc, x, R, C);
+    for (int j = 0; j < C; j++) {
+        double s = 1.0;
+        for (int r = 0; r < R; r++) s += x[(size_t)r * C + j];
+        cr_assert_lt(fabs(acc[j] - s), 1e-3, "column %d: %g vs %g", j, acc[j], s);
+    }
+    free(x);
+}
+
 /* ---- layer norm ----------------------------------------------------------------------------------- */
 
 typedef struct {

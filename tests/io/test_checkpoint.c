@@ -655,8 +655,10 @@ Test(inspect, checkpoint_and_patcher) {
     save_good(ck, &P, &best);
     char *s = inspect_to_string(ck, 0, &err);
     cr_assert(strstr(s, "a checkpoint, format version 1, written by reinpatch 0.1.0"), "%s", s);
-    cr_assert(strstr(s, "step 123456789012, epoch 7, best validation loss 0.3 (epoch 5)"), "%s",
-              s);
+    /* best_epoch is stored 0-based (5): inspect prints it 1-based, as metrics.json does. */
+    cr_assert(strstr(s, "step 123456789012, epochs completed 7, best validation loss 0.3 at epoch 6 "
+                        "(2 epochs ago)"),
+              "%s", s);
     cr_assert(strstr(s, "levels/0/policy"), "%s", s);
     cr_assert(strstr(s, "levels/0/tokens"), "%s", s);
     cr_assert(strstr(s, "backbone"), "%s", s);
