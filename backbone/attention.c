@@ -1,6 +1,7 @@
 #include "backbone/attention.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,27 +44,36 @@ void attention_init(const rp_attention *a, rp_params *P, rp_rng *rng) {
  * each BLIS call costs ~2 µs of fixed overhead against ~14 kflop of work, so halving the number of
  * calls at the price of doubling the (tiny) flops halves the time of this loop; g = 2 measured
  * ~1.85× faster than g = 1 per window for K = 42, and g = 4 no better than 2. */
+#ifndef RP_ATTENTION_GROUP_WIDTH
+#define RP_ATTENTION_GROUP_WIDTH 8
+#endif
 static int head_group(const rp_attention *a) {
-    return (a->n_heads % 2 == 0 && a->head_dim <= 8) ? 2 : 1;
+    int g = 1;
+    while (a->n_heads % (2 * g) == 0 && 2 * g * a->head_dim <= RP_ATTENTION_GROUP_WIDTH) g *= 2;
+    return g;
 }
 
 /* Saved activations, in order: qkvᵀ (3d × N); probs: per (window, head group) the attention
  * weights A_grp (K × g·K), i.e. B·H·K² floats; [dropped probs, mask] of the same size when
- * attn_dropout > 0; context (N, d); Kbdᵀ and Vbdᵀ per (window, group), 2·g·dh·g·K floats each.
+ * attn_dropout > 0; context (N, d); then per workspace slot (one per concurrent thread, see
+ * attention.h) the block-diagonal Kbdᵀ and Vbdᵀ of the group in hand: rebuilt for every group and
+ * small enough to stay in L1, instead of B·H/g copies going out to memory and back.
  * N = B·K. Each part starts on a 16-float boundary. */
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 typedef struct act_layout {
-    size_t qkvT, probs, pdrop, mask, ctx, kbd, vbd, total;
-    size_t group_block;  /* floats of one (window, group) block-diagonal matrix: g·dh × g·K */
+    size_t qkvT, probs, pdrop, mask, ctx, slots, total;
+    size_t group_block;  /* floats of one block-diagonal matrix: g·dh × g·K */
+    size_t slot_size;    /* floats of one forward workspace slot: Kbdᵀ, Vbdᵀ */
 } act_layout;
 
 static act_layout layout_of(const rp_attention *a, int batch, int n_tokens) {
     size_t N = (size_t)batch * n_tokens, d = (size_t)a->d_model;
     size_t att = (size_t)batch * a->n_heads * n_tokens * n_tokens;
-    size_t g = (size_t)head_group(a), groups = (size_t)batch * (a->n_heads / g);
+    size_t g = (size_t)head_group(a);
     act_layout L;
     L.group_block = g * a->head_dim * g * n_tokens;
+    L.slot_size = 2 * align16(L.group_block);
     L.qkvT = 0;
     L.probs = L.qkvT + align16(3 * d * N);
     L.pdrop = L.mask = L.probs + align16(att);
@@ -73,9 +83,8 @@ static act_layout layout_of(const rp_attention *a, int batch, int n_tokens) {
     } else {
         L.ctx = L.pdrop;
     }
-    L.kbd = L.ctx + align16(N * d);
-    L.vbd = L.kbd + align16(groups * L.group_block);
-    L.total = L.vbd + align16(groups * L.group_block);
+    L.slots = L.ctx + align16(N * d);
+    L.total = L.slots + (size_t)RP_ATTENTION_SLOTS * L.slot_size;
     return L;
 }
 
@@ -83,24 +92,29 @@ size_t attention_act_floats(const rp_attention *a, int batch, int n_tokens) {
     return layout_of(a, batch, n_tokens).total;
 }
 
-/* Backward workspace: dcontext (N, d), dqkvᵀ (3d × N), score gradients (B·H·K²), and per
- * (window, group) the full products dVbd, dKbd (g·K × g·dh) whose diagonal blocks are kept. */
+/* Backward workspace: dcontext (N, d), dqkvᵀ (3d × N), and per slot, for the group in hand:
+ * Kbdᵀ, Vbdᵀ (rebuilt), the score gradients (K × g·K) and the full products dVbd, dKbd
+ * (g·K × g·dh) whose diagonal blocks are kept. */
 typedef struct scratch_layout {
-    size_t dctx, dqkvT, dscores, dvfull, dkfull, total;
+    size_t dctx, dqkvT, slots, slot_size, kbd, vbd, dscores, dvfull, dkfull, total;
 } scratch_layout;
 
 static scratch_layout scratch_layout_of(const rp_attention *a, int batch, int n_tokens) {
     size_t N = (size_t)batch * n_tokens, d = (size_t)a->d_model;
-    size_t att = (size_t)batch * a->n_heads * n_tokens * n_tokens;
-    size_t g = (size_t)head_group(a), groups = (size_t)batch * (a->n_heads / g);
-    size_t blk = g * a->head_dim * g * n_tokens;
+    size_t g = (size_t)head_group(a);
+    size_t blk = align16(g * a->head_dim * g * n_tokens), scores = align16(g * (size_t)n_tokens * n_tokens);
     scratch_layout S;
     S.dctx = 0;
     S.dqkvT = S.dctx + align16(N * d);
-    S.dscores = S.dqkvT + align16(3 * d * N);
-    S.dvfull = S.dscores + align16(att);
-    S.dkfull = S.dvfull + align16(groups * blk);
-    S.total = S.dkfull + align16(groups * blk);
+    S.slots = S.dqkvT + align16(3 * d * N);
+    /* offsets within a slot */
+    S.kbd = 0;
+    S.vbd = S.kbd + blk;
+    S.dscores = S.vbd + blk;
+    S.dvfull = S.dscores + scores;
+    S.dkfull = S.dvfull + blk;
+    S.slot_size = S.dkfull + blk;
+    S.total = S.slots + (size_t)RP_ATTENTION_SLOTS * S.slot_size;
     return S;
 }
 
@@ -108,15 +122,29 @@ size_t attention_scratch_floats(const rp_attention *a, int batch, int n_tokens) 
     return scratch_layout_of(a, batch, n_tokens).total;
 }
 
-/* Heads run in parallel only when there is enough work to pay for waking the threads. */
-static int parallel_groups(int groups, int K) { return groups >= 4 && (size_t)groups * K * K >= 8192; }
+/* Windows [lo, hi) of n for part `part` of `parts`. */
+static void split_range(int n, int part, int parts, int *lo, int *hi) {
+    *lo = (int)((long)n * part / parts);
+    *hi = (int)((long)n * (part + 1) / parts);
+}
+
+/* Threads for a call made outside any parallel region: one per window at most, and only when the
+ * work pays for waking them. */
+static int attention_threads(int batch, int K) {
+    int t = omp_in_parallel() ? 1 : rp_threads();
+    if (t > batch) t = batch;
+    if (t > RP_ATTENTION_SLOTS) t = RP_ATTENTION_SLOTS;
+    if ((size_t)batch * K * K < 8192) t = 1;
+    return t < 1 ? 1 : t;
+}
 
 /* Copies rows first_row .. first_row + g·dh − 1 of qkvᵀ, window b, into a block-diagonal
- * (g·dh × g·K) matrix: local head hl's dh rows go to columns hl·K .. hl·K + K − 1. */
+ * (g·dh × g·K) matrix: local head hl's dh rows go to columns hl·K .. hl·K + K − 1. Only the
+ * diagonal blocks are written: the caller zeroes the matrix once, and every group writes the same
+ * positions, so the off-diagonal zeros stay. */
 static void fill_block_diagonal(float *bd, const float *qkvT, size_t first_row, int g, int dh, int K,
                                 int N, int b) {
     const int cols = g * K;
-    memset(bd, 0, (size_t)g * dh * cols * sizeof *bd);
     for (int hl = 0; hl < g; hl++)
         for (int p = 0; p < dh; p++) {
             int row = hl * dh + p;
@@ -125,31 +153,33 @@ static void fill_block_diagonal(float *bd, const float *qkvT, size_t first_row, 
         }
 }
 
-void attention_forward(const rp_attention *a, const rp_params *P, float *out, const float *in,
-                       int batch, int n_tokens, int training, unsigned long long seed, float *act) {
+void attention_forward_range(const rp_attention *a, const rp_params *P, float *out, const float *in,
+                             int batch, int n_tokens, int b0, int b1, int training, unsigned long long seed,
+                             float *act, int slot) {
+    if (b1 <= b0) return;
     const int d = a->d_model, H = a->n_heads, dh = a->head_dim, K = n_tokens;
     const int N = batch * n_tokens, g = head_group(a), G = H / g, gK = g * K, gdh = g * dh;
+    const int n0 = b0 * K, rows = (b1 - b0) * K;
     const float scale = 1.0f / sqrtf((float)dh);
     const int drop = training && a->attn_dropout > 0.0f;
     act_layout L = layout_of(a, batch, n_tokens);
     float *qkvT = act + L.qkvT, *probs = act + L.probs, *ctx = act + L.ctx;
     float *pdrop = act + L.pdrop, *mask = act + L.mask;
 
-    /* qkvᵀ (3d × N) = W_qkv (3d × d) · inᵀ (d × N) + b_qkv: rows start at the bias, beta = 1. */
+    /* qkvᵀ[:, n0 .. n0+rows) (3d × rows) = W_qkv (3d × d) · inᵀ + b_qkv: rows start at the bias. */
     const float *w_qkv = P->value + a->qkv.weight, *b_qkv = P->value + a->qkv.bias;
-#pragma omp parallel for schedule(static) if ((size_t)3 * d * N >= 65536)
     for (int f = 0; f < 3 * d; f++) {
-        float *row = qkvT + (size_t)f * N, bf = b_qkv[f];
-        for (int n = 0; n < N; n++) row[n] = bf;
+        float *row = qkvT + (size_t)f * N + n0, bf = b_qkv[f];
+        for (int n = 0; n < rows; n++) row[n] = bf;
     }
-    rp_sgemm(3 * d, N, d, 1.0f, w_qkv, d, 1, in, 1, d, 1.0f, qkvT, N, 1);
+    rp_sgemm(3 * d, rows, d, 1.0f, w_qkv, d, 1, in + (size_t)n0 * d, 1, d, 1.0f, qkvT + n0, N, 1);
 
     const size_t block = (size_t)K * gK;  /* attention weights of one (window, group) */
-#pragma omp parallel for schedule(static) if (parallel_groups(batch * G, K))
-    for (int bg = 0; bg < batch * G; bg++) {
+    float *kbd = act + L.slots + (size_t)slot * L.slot_size;
+    float *vbd = kbd + align16(L.group_block);
+    memset(kbd, 0, L.slot_size * sizeof *kbd);
+    for (int bg = b0 * G; bg < b1 * G; bg++) {
         const int b = bg / G, h0 = (bg % G) * g;
-        float *kbd = act + L.kbd + (size_t)bg * L.group_block;
-        float *vbd = act + L.vbd + (size_t)bg * L.group_block;
         fill_block_diagonal(kbd, qkvT, (size_t)(d + h0 * dh), g, dh, K, N, b);
         fill_block_diagonal(vbd, qkvT, (size_t)(2 * d + h0 * dh), g, dh, K, N, b);
         const float *Q = qkvT + (size_t)(h0 * dh) * N + (size_t)b * K;   /* (K × g·dh), col-major */
@@ -167,43 +197,56 @@ void attention_forward(const rp_attention *a, const rp_params *P, float *out, co
         rp_sgemm(K, gdh, gK, 1.0f, Ause, gK, 1, vbd, 1, gK, 0.0f, ctx + (size_t)b * K * d + h0 * dh, d, 1);
     }
 
-    linear_forward(out, ctx, P->value + a->out.weight, P->value + a->out.bias, N, d, d);
+    linear_forward(out + (size_t)n0 * d, ctx + (size_t)n0 * d, P->value + a->out.weight,
+                   P->value + a->out.bias, rows, d, d);
 }
 
-void attention_backward(const rp_attention *a, rp_params *P, float *din, const float *dout,
-                        const float *in, int batch, int n_tokens, int training, const float *act,
-                        float *scratch) {
+void attention_forward(const rp_attention *a, const rp_params *P, float *out, const float *in,
+                       int batch, int n_tokens, int training, unsigned long long seed, float *act) {
+    int T = attention_threads(batch, n_tokens);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int lo, hi;
+        split_range(batch, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        attention_forward_range(a, P, out, in, batch, n_tokens, lo, hi, training, seed, act,
+                                omp_get_thread_num());
+    }
+}
+
+void attention_backward_range(const rp_attention *a, const rp_params *P, float *din, const float *dout,
+                              const float *in, int batch, int n_tokens, int b0, int b1, int training,
+                              const float *act, float *scratch, int slot) {
+    if (b1 <= b0) return;
     const int d = a->d_model, H = a->n_heads, dh = a->head_dim, K = n_tokens;
     const int N = batch * n_tokens, g = head_group(a), G = H / g, gK = g * K, gdh = g * dh;
+    const int n0 = b0 * K, rows = (b1 - b0) * K;
     const float scale = 1.0f / sqrtf((float)dh);
     const int drop = training && a->attn_dropout > 0.0f;
     act_layout L = layout_of(a, batch, n_tokens);
     scratch_layout S = scratch_layout_of(a, batch, n_tokens);
-    const float *qkvT = act + L.qkvT, *probs = act + L.probs, *ctx = act + L.ctx;
+    const float *qkvT = act + L.qkvT, *probs = act + L.probs;
     const float *pdrop = act + L.pdrop, *mask = act + L.mask;
-    float *dctx = scratch + S.dctx, *dqkvT = scratch + S.dqkvT, *dscores = scratch + S.dscores;
+    float *dctx = scratch + S.dctx, *dqkvT = scratch + S.dqkvT;
+    float *ws = scratch + S.slots + (size_t)slot * S.slot_size;
+    float *kbd = ws + S.kbd, *vbd = ws + S.vbd, *dS = ws + S.dscores, *dvfull = ws + S.dvfull, *dkfull = ws + S.dkfull;
+    (void)in;
 
-    /* output projection */
-    memset(dctx, 0, (size_t)N * d * sizeof *dctx);
-    linear_backward(dctx, P->grad + a->out.weight, P->grad + a->out.bias, dout, ctx,
-                    P->value + a->out.weight, N, d, d);
+    /* output projection, this range's rows: dctx = dout · W_out (scratch: overwritten) */
+    linear_backward_input(dctx + (size_t)n0 * d, dout + (size_t)n0 * d, P->value + a->out.weight, rows, d, d, 0.0f);
 
-    /* Every element of dqkvᵀ is written exactly once below, so it needs no zeroing. */
+    /* Every element of this range's columns of dqkvᵀ is written exactly once below. */
     const size_t block = (size_t)K * gK;
-#pragma omp parallel for schedule(static) if (parallel_groups(batch * G, K))
-    for (int bg = 0; bg < batch * G; bg++) {
+    memset(kbd, 0, (S.dscores - S.kbd) * sizeof *kbd);  /* Kbdᵀ and Vbdᵀ: off-diagonal zeros */
+    for (int bg = b0 * G; bg < b1 * G; bg++) {
         const int b = bg / G, h0 = (bg % G) * g;
-        const float *kbd = act + L.kbd + (size_t)bg * L.group_block;
-        const float *vbd = act + L.vbd + (size_t)bg * L.group_block;
-        float *dvfull = scratch + S.dvfull + (size_t)bg * L.group_block;
-        float *dkfull = scratch + S.dkfull + (size_t)bg * L.group_block;
+        fill_block_diagonal(kbd, qkvT, (size_t)(d + h0 * dh), g, dh, K, N, b);
+        fill_block_diagonal(vbd, qkvT, (size_t)(2 * d + h0 * dh), g, dh, K, N, b);
         const size_t qo = (size_t)(h0 * dh) * N + (size_t)b * K;
         const size_t ko = (size_t)(d + h0 * dh) * N + (size_t)b * K;
         const size_t vo = (size_t)(2 * d + h0 * dh) * N + (size_t)b * K;
         const float *A = probs + (size_t)bg * block;
         const float *Ause = drop ? pdrop + (size_t)bg * block : A;
         const float *dO = dctx + (size_t)b * K * d + h0 * dh;               /* (K × g·dh), row stride d */
-        float *dS = dscores + (size_t)bg * block;
         /* dA (K × g·K) = dO · Vbdᵀ: exact per head, Vbdᵀ's zeros keep heads apart */
         rp_sgemm(K, gK, gdh, 1.0f, dO, d, 1, vbd, gK, 1, 0.0f, dS, gK, 1);
         /* dVbd (g·K × g·dh) = Aᵀ · dO; its diagonal blocks are the heads' dV (below) */
@@ -235,13 +278,43 @@ void attention_backward(const rp_attention *a, rp_params *P, float *din, const f
             }
     }
 
-    /* QKV projection: din (N × d) += dqkvᵀᵀ · W_qkv;  dW_qkv (3d × d) += dqkvᵀ · in;  db = row sums */
-    const float *w_qkv = P->value + a->qkv.weight;
-    rp_sgemm(N, d, 3 * d, 1.0f, dqkvT, 1, N, w_qkv, d, 1, 1.0f, din, d, 1);
-    rp_sgemm(3 * d, d, N, 1.0f, dqkvT, N, 1, in, d, 1, 1.0f, P->grad + a->qkv.weight, d, 1);
+    /* QKV projection, this range's rows: din (rows × d) += dqkvᵀ[:, rows]ᵀ · W_qkv */
+    rp_sgemm(rows, d, 3 * d, 1.0f, dqkvT + n0, 1, N, P->value + a->qkv.weight, d, 1, 1.0f,
+             din + (size_t)n0 * d, d, 1);
+}
+
+void attention_backward_params(const rp_attention *a, rp_params *P, const float *dout, const float *in,
+                               int batch, int n_tokens, const float *act, const float *scratch, int part,
+                               int parts) {
+    const int d = a->d_model, N = batch * n_tokens;
+    act_layout L = layout_of(a, batch, n_tokens);
+    scratch_layout S = scratch_layout_of(a, batch, n_tokens);
+    const float *ctx = act + L.ctx, *dqkvT = scratch + S.dqkvT;
+    int lo, hi;
+    /* output projection: this part's output features */
+    split_range(d, part, parts, &lo, &hi);
+    linear_backward_params(P->grad + a->out.weight, P->grad + a->out.bias, dout, ctx, N, d, d, lo, hi);
+    /* QKV projection (dqkvᵀ is feature-major): dW_qkv[f] += dqkvᵀ[f] · in, db[f] += Σ dqkvᵀ[f] */
+    split_range(3 * d, part, parts, &lo, &hi);
+    if (hi > lo)
+        rp_sgemm(hi - lo, d, N, 1.0f, dqkvT + (size_t)lo * N, N, 1, in, d, 1, 1.0f,
+                 P->grad + a->qkv.weight + (size_t)lo * d, d, 1);
     float *db = P->grad + a->qkv.bias;
-#pragma omp parallel for schedule(static) if ((size_t)3 * d * N >= 65536)
-    for (int f = 0; f < 3 * d; f++) db[f] += rp_sumf(dqkvT + (size_t)f * N, N);
+    for (int f = lo; f < hi; f++) db[f] += rp_sumf(dqkvT + (size_t)f * N, N);
+}
+
+void attention_backward(const rp_attention *a, rp_params *P, float *din, const float *dout,
+                        const float *in, int batch, int n_tokens, int training, const float *act,
+                        float *scratch) {
+    int T = attention_threads(batch, n_tokens);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
+        split_range(batch, t, nt, &lo, &hi);
+        attention_backward_range(a, P, din, dout, in, batch, n_tokens, lo, hi, training, act, scratch, t);
+#pragma omp barrier
+        attention_backward_params(a, P, dout, in, batch, n_tokens, act, scratch, t, nt);
+    }
 }
 
 double attention_flops(const rp_attention *a, int batch, int n_tokens) {

@@ -30,6 +30,10 @@
 #include "core/params.h"
 #include "core/rng.h"
 
+/* Concurrent threads one activation arena and one workspace can serve (each needs its own small
+ * slot of per-group workspace); calls use at most this many threads. */
+#define RP_ATTENTION_SLOTS 16
+
 typedef struct rp_attention {
     int d_model, n_heads, head_dim;
     float attn_dropout;
@@ -43,8 +47,8 @@ void attention_init(const rp_attention *a, rp_params *P, rp_rng *rng);
 
 /* Floats the forward saves for backward (qkvᵀ, attention weights, their dropout, context). */
 size_t attention_act_floats(const rp_attention *a, int batch, int n_tokens);
-/* Floats of backward workspace (dcontext, dqkvᵀ, per-head score gradients); may be shared by the
- * layers of a stack since it is dead between backward calls. */
+/* Floats of backward workspace (dcontext, dqkvᵀ, per-thread slots); may be shared by the layers
+ * of a stack since it is dead between backward calls. */
 size_t attention_scratch_floats(const rp_attention *a, int batch, int n_tokens);
 
 /* training = 0 or attn_dropout = 0: no dropout. The mask of each attention weight is decided by
@@ -63,6 +67,23 @@ void attention_backward(const rp_attention *a, rp_params *P,
                         const float *in,   // (B, K, d)
                         int batch, int n_tokens, int training,
                         const float *act, float *scratch);
+
+/* Pieces for callers that split the batch over their own threads (each thread its windows
+ * [b0, b1) of the same full-batch buffers). attention_forward is forward_range over every window;
+ * attention_backward is backward_range over every window (activation gradients only), then
+ * backward_params, which adds the parameter gradients over all windows and may be split by output
+ * features into `parts` disjoint parts (part = 0 .. parts − 1) run after every range is done.
+ * slot (0 .. RP_ATTENTION_SLOTS − 1) picks the calling thread's workspace: concurrent calls must
+ * use distinct slots. */
+void attention_forward_range(const rp_attention *a, const rp_params *P, float *out, const float *in,
+                             int batch, int n_tokens, int b0, int b1, int training, unsigned long long seed,
+                             float *act, int slot);
+void attention_backward_range(const rp_attention *a, const rp_params *P, float *din, const float *dout,
+                              const float *in, int batch, int n_tokens, int b0, int b1, int training,
+                              const float *act, float *scratch, int slot);
+void attention_backward_params(const rp_attention *a, rp_params *P, const float *dout, const float *in,
+                               int batch, int n_tokens, const float *act, const float *scratch, int part,
+                               int parts);
 
 /* Multiply-adds ×2 of one forward pass. */
 double attention_flops(const rp_attention *a, int batch, int n_tokens);

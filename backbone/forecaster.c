@@ -236,7 +236,9 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
         const rp_level *lv = &m->levels[l];
         rp_level_buffers *lb = &b->lv[l];
         int K = lv->K, n = lv->n_units;
-        int use_policy = lv->has_policy && phase != CUT_WARMUP;
+        /* Warm-up (uniform spacing) is for policies still to be trained; a frozen policy is a
+         * fixed patcher and decodes greedily in every phase. */
+        int use_policy = lv->has_policy && (phase != CUT_WARMUP || !lv->cfg.trainable);
         if (use_policy) level_logits(m, b, l, B, G);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < R; r++) {

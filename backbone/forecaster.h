@@ -55,7 +55,8 @@ typedef enum {
     CUT_TRAIN,  /* fixed: uniform; random: uniform over sets; learned: sampled from the policy
                    (greedy when the level is frozen, trainable: false) */
     CUT_EVAL,   /* fixed: uniform; random: uniform over sets; learned: greedy */
-    CUT_WARMUP, /* learned levels use uniform spacing (warm-up epochs); others as CUT_TRAIN */
+    CUT_WARMUP, /* trainable learned levels use uniform spacing (warm-up epochs); others, frozen
+                   learned levels included (greedy), as CUT_TRAIN */
 } rp_cut_phase;
 
 typedef struct rp_level_buffers {

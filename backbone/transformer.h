@@ -31,6 +31,8 @@
 #include "io/recipe.h"
 
 #define RP_TRANSFORMER_MAX_LAYERS 16
+#define RP_TRANSFORMER_MAX_DIM 1024      /* d_model bound (per-feature statistics live on the stack) */
+#define RP_TRANSFORMER_MAX_THREADS RP_ATTENTION_SLOTS  /* threads beyond this are not used */
 
 typedef struct rp_transformer_layer {
     rp_attention attn;
@@ -61,7 +63,9 @@ void transformer_forward(const rp_transformer *t, rp_params *P,
                          const float *in,  // (B, K, d)
                          int batch, int training, unsigned long long dropout_seed, float *act);
 /* din += ∂L/∂in and parameter gradients += into P->grad, given dout = ∂L/∂out, after a forward
- * with the same batch and act. act is used as workspace: run backward once per forward. */
+ * with the same batch and act. Backward keeps the saved activations intact (it uses the arena's
+ * workspace only), so it may run more than once per forward.
+ * Threads: both passes use rp_threads() threads (at most one per window), see transformer.c. */
 void transformer_backward(const rp_transformer *t, rp_params *P,
                           float *din,        // (B, K, d), accumulated
                           const float *dout, // (B, K, d)

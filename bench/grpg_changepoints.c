@@ -11,12 +11,13 @@
 
 #include "core/adam.h"
 #include "core/util.h"
+#include "policy/grpg.h"
 #include "policy/train.h"
 
 typedef struct opts {
     int rows, segment, lookback, horizon, patch_len, d_model, heads, layers, d_ff, epochs, warmup, batch, group,
-        min_len, max_len, pchannels, pkernel, players, max_steps, threads, verbose, seed, data_seed, bloss, sched;
-    double noise, rate, lr, policy_lr, prior_scale, beta, dropout;
+        min_len, max_len, pchannels, pkernel, players, max_steps, threads, verbose, probe, seed, data_seed, bloss, sched;
+    double noise, slope, rate, lr, policy_lr, prior_scale, beta, dropout;
     const char *only;
 } opts;
 
@@ -31,8 +32,8 @@ static void set_opt(opts *o, const char *kv) {
 #define D(name) if (!strcmp(key, #name)) { o->name = atof(v); return; }
     I(rows) I(segment) I(lookback) I(horizon) I(patch_len) I(d_model) I(heads) I(layers) I(d_ff) I(epochs)
     I(warmup) I(batch) I(group) I(min_len) I(max_len) I(pchannels) I(pkernel) I(players) I(max_steps) I(threads)
-    I(verbose) I(seed) I(data_seed) I(bloss) I(sched)
-    D(noise) D(rate) D(lr) D(policy_lr) D(prior_scale) D(beta) D(dropout)
+    I(verbose) I(probe) I(seed) I(data_seed) I(bloss) I(sched)
+    D(noise) D(slope) D(rate) D(lr) D(policy_lr) D(prior_scale) D(beta) D(dropout)
     if (!strcmp(key, "only")) { o->only = v; return; }
     fprintf(stderr, "unknown option %s\n", key);
     exit(2);
@@ -178,6 +179,50 @@ static void show_windows(rp_trainer *t, const int *changes, int n_changes, int c
     free(starts);
 }
 
+/* Val MSE of the trained model under hand-made segmentations: uniform; uniform with the nearest
+ * grid boundary moved onto every change point (mode 1) or onto the last one only (mode 2); the
+ * same moves to change + 3 (mode 3, a control with the same deviation from the grid). */
+static void probe(rp_trainer *t, const int *changes, int n_changes) {
+    const rp_dataset *d = &t->data;
+    rp_model *m = &t->model;
+    rp_model_buffers *b = &t->buf;
+    int L = d->lookback, H = d->horizon, K = m->levels[0].K, n = d->split[SPLIT_VAL].n_windows;
+    double rate = m->levels[0].cfg.rate;
+    int bs = t->recipe->train.eval_batch_size;
+    float *x = malloc(sizeof(float) * (size_t)bs * L), *y = malloc(sizeof(float) * (size_t)bs * H);
+    double se[4] = {0};
+    for (int mode = 0; mode < 4; mode++)
+        for (int s0 = 0; s0 < n; s0 += bs) {
+            int nb = n - s0 < bs ? n - s0 : bs;
+            for (int i = 0; i < nb; i++) {
+                dataset_window(d, SPLIT_VAL, s0 + i, x + (size_t)i * L, y + (size_t)i * H);
+                int *st = b->lv[0].starts + (size_t)i * K, ch, start;
+                seg_uniform(L, rate, st);
+                dataset_window_origin(d, SPLIT_VAL, s0 + i, &ch, &start);
+                int last = -1;
+                for (int c = 0; c < n_changes; c++)
+                    if (changes[c] - start >= 1 && changes[c] - start < L) last = c;
+                for (int c = 0; c < n_changes && mode > 0; c++) {
+                    int p = changes[c] - start;
+                    if (p < 1 || p >= L || (mode == 2 && c != last)) continue;
+                    if (mode == 3) p = p + 3 < L ? p + 3 : p - 3;
+                    int kb = 1;
+                    for (int k = 1; k < K; k++) if (abs(st[k] - p) < abs(st[kb] - p)) kb = k;
+                    int lo = st[kb - 1], hi = kb + 1 < K ? st[kb + 1] : L;
+                    if (p > lo && p < hi) st[kb] = p;
+                }
+            }
+            memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)nb * K);
+            model_prepare(m, b, x, nb, 1);
+            model_forward(m, b, y, nb, 1, 0, 0);
+            for (int i = 0; i < nb; i++) se[mode] += b->row_loss[i];
+        }
+    printf("probe val mse: uniform %.5f  aligned-all %.5f  aligned-last %.5f  off-by-3 %.5f\n", se[0] / n, se[1] / n,
+           se[2] / n, se[3] / n);
+    free(x);
+    free(y);
+}
+
 static int run_one(const opts *o, rp_patching patching, const char *label, double *val_out, double *dist_out,
                    double *udist_out) {
     rp_error err = {{0}};
@@ -186,7 +231,7 @@ static int run_one(const opts *o, rp_patching patching, const char *label, doubl
     if (recipe_validate(&r, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
     rp_series s;
     int *changes, nch;
-    if (series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, (unsigned long long)o->data_seed,
+    if (series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed,
                                      &changes, &nch, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
     rp_trainer t;
     if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
@@ -212,13 +257,14 @@ static int run_one(const opts *o, rp_patching patching, const char *label, doubl
         }
     }
     if (patching == PATCHING_LEARNED && o->verbose > 1) show_windows(&t, changes, nch, 6);
+    if (o->probe) probe(&t, changes, nch);
     memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
     long long cnt;
     *val_out = best;
     *dist_out = changepoint_distance(&t, SPLIT_VAL, changes, nch, patching == PATCHING_LEARNED, &cnt);
     *udist_out = changepoint_distance(&t, SPLIT_VAL, changes, nch, 0, NULL);
-    printf("%-7s val mse %.5f  boundary->change distance %.3f (uniform %.3f, %lld change points)  %.1fs\n", label,
-           best, *dist_out, *udist_out, cnt, rp_now_seconds() - t0);
+    printf("%-7s val mse %.5f  boundary->change distance %.3f (uniform %.3f, %lld change points, ratio %.2f)  %.1fs\n",
+           label, best, *dist_out, *udist_out, cnt, *udist_out / *dist_out, rp_now_seconds() - t0);
     fflush(stdout);
     trainer_free(&t);
     free(changes);
@@ -262,7 +308,7 @@ static void run_oracle(const opts *o) {
     make_recipe(o, PATCHING_FIXED, &r);
     rp_series s;
     int *changes, nch;
-    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, (unsigned long long)o->data_seed, &changes,
+    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed, &changes,
                                  &nch, &err);
     rp_trainer t;
     if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
@@ -318,6 +364,126 @@ static void run_oracle(const opts *o) {
     trainer_free(&t);
 }
 
+/* GRPG outside the trainer, for diagnosis. reward_kind 0: the policy machinery alone, reward =
+ * -(mean distance from the window's change points to the rollout's boundaries), no backbone;
+ * reward_kind 1: a replica of train.c's train_step (reward -MSE, backbone trained on every rollout)
+ * that also reports corr(advantage, -distance), i.e. how much the real reward asks for alignment. */
+static double g_last_dist;
+static double rollout_distance(const rp_dataset *d, int w, const int *st, int K, const int *changes, int nch,
+                               int *cnt_out) {
+    int L = d->lookback, ch, start, cnt = 0;
+    double sum = 0;
+    dataset_window_origin(d, SPLIT_TRAIN, w, &ch, &start);
+    for (int c = 0; c < nch; c++) {
+        int p = changes[c] - start;
+        if (p < 1 || p >= L) continue;
+        int best = L;
+        for (int k = 1; k < K; k++) best = abs(st[k] - p) < best ? abs(st[k] - p) : best;
+        sum += best;
+        cnt++;
+        g_last_dist = best;
+    }
+    *cnt_out = cnt;
+    return cnt ? sum / cnt : 0;
+}
+
+static void run_synthetic(const opts *o, int reward_kind) {
+    rp_error err = {{0}};
+    rp_recipe r;
+    make_recipe(o, PATCHING_LEARNED, &r);
+    rp_series s;
+    int *changes, nch;
+    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed, &changes,
+                                 &nch, &err);
+    rp_trainer t;
+    if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    rp_model *m = &t.model;
+    rp_model_buffers *b = &t.buf;
+    const rp_dataset *d = &t.data;
+    const rp_level *lv = &m->levels[0];
+    int L = d->lookback, H = d->horizon, K = lv->K, B = o->batch, G = o->group, R = B * G;
+    float *x = malloc(sizeof(float) * (size_t)B * L), *y = malloc(sizeof(float) * (size_t)B * H);
+    float *rew = malloc(sizeof(float) * (size_t)R), *adv = malloc(sizeof(float) * (size_t)R);
+    double *dist = malloc(sizeof(double) * (size_t)R), *ldist = malloc(sizeof(double) * (size_t)R);
+    int *idx = malloc(sizeof(int) * (size_t)B);
+    int ntr = d->split[SPLIT_TRAIN].n_windows;
+    rp_rng rng;
+    rng_seed(&rng, 5, 5);
+    double t0 = rp_now_seconds();
+    int steps = o->max_steps > 0 ? o->max_steps : 40;
+    for (int e = 0; e < o->epochs; e++) {
+        int active = e >= o->warmup;
+        int g_now = active ? G : 1;
+        double rsum = 0, corr_num = 0, corr_a = 0, corr_d = 0, loss = 0, cl_num = 0, cl_d = 0;
+        for (int st = 0; st < steps; st++) {
+            for (int i = 0; i < B; i++) {
+                idx[i] = (int)rng_below(&rng, (uint64_t)ntr);
+                dataset_window(d, SPLIT_TRAIN, idx[i], x + (size_t)i * L, y + (size_t)i * H);
+            }
+            model_prepare(m, b, x, B, g_now);
+            model_segment(m, b, B, g_now, active ? CUT_TRAIN : CUT_WARMUP, 3, (unsigned long long)t.step);
+            params_zero_grad(&m->P);
+            if (reward_kind == 1) {
+                model_forward(m, b, y, B, g_now, 1, (unsigned long long)t.step);
+                for (int row = 0; row < B * g_now; row++) {
+                    const float *f = b->forecast + (size_t)row * H, *yt = y + (size_t)(row / g_now) * H;
+                    for (int h = 0; h < H; h++)
+                        b->dforecast[(size_t)row * H + h] = 2.0f / (float)(B * g_now * H) * (f[h] - yt[h]);
+                    loss += b->row_loss[row] / (B * g_now);
+                }
+                model_backward(m, b, B, g_now);
+            }
+            if (active) {
+                for (int row = 0; row < R; row++) {
+                    int cnt;
+                    g_last_dist = 0;
+                    dist[row] = rollout_distance(d, idx[row / G], b->lv[0].starts + (size_t)row * K, K, changes, nch, &cnt);
+                    ldist[row] = g_last_dist;
+                    rew[row] = reward_kind == 1 ? -b->row_loss[row] : (float)-dist[row];
+                    rsum += rew[row];
+                }
+                grpg_advantages(rew, G, B, 1e-6f, adv);
+                for (int w = 0; w < B; w++) {
+                    double md = 0, ml = 0;
+                    for (int g = 0; g < G; g++) md += dist[w * G + g] / G, ml += ldist[w * G + g] / G;
+                    for (int g = 0; g < G; g++) {
+                        double dd = -(dist[w * G + g] - md), a = adv[w * G + g], dl = -(ldist[w * G + g] - ml);
+                        cl_num += a * dl;
+                        cl_d += dl * dl;
+                        corr_num += a * dd;
+                        corr_a += a * a;
+                        corr_d += dd * dd;
+                    }
+                }
+                memset(b->lv[0].dlogits, 0, sizeof(float) * (size_t)B * (L - 1));
+                grpg_policy_dlogits(&lv->spec, b->lv[0].logits, 0, b->lv[0].orders, adv, G, B, (float)o->beta,
+                                    b->lv[0].dlogits, b->work);
+                policy_net_backward(&lv->policy, &m->P, b->lv[0].dlogits, B, b->lv[0].policy_act);
+            }
+            t.step++;
+            float lr = (float)o->lr;
+            if (reward_kind == 1) {
+                adam_update(&m->P, "backbone", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+                adam_update(&m->P, "head", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+                adam_update(&m->P, "levels/0/tokens", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+            }
+            if (active) adam_update(&m->P, "levels/0/policy", (float)o->policy_lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+        }
+        rp_eval_result val = {0};
+        if (reward_kind == 1) trainer_evaluate(&t, SPLIT_VAL, &val, &err);
+        fprintf(stderr, "synth%d  ep %2d  loss %.4f val %.4f  reward %.3f  corr(A,-dist) %.3f last %.3f  greedy dist %.3f\n",
+                reward_kind, e + 1, loss / steps, val.mse, rsum / (steps * R), corr_num / sqrt(corr_a * corr_d + 1e-30),
+                cl_num / sqrt(corr_a * cl_d + 1e-30),
+                changepoint_distance(&t, SPLIT_VAL, changes, nch, 1, NULL));
+    }
+    printf("synth%d  greedy dist %.3f (uniform %.3f)  %.1fs\n", reward_kind,
+           changepoint_distance(&t, SPLIT_VAL, changes, nch, 1, NULL),
+           changepoint_distance(&t, SPLIT_VAL, changes, nch, 0, NULL), rp_now_seconds() - t0);
+    if (o->verbose > 1) show_windows(&t, changes, nch, 4);
+    free(x); free(y); free(rew); free(adv); free(idx); free(dist); free(ldist); free(changes);
+    trainer_free(&t);
+}
+
 int main(int argc, char **argv) {
     opts o = {.rows = 4000, .segment = 24, .lookback = 64, .horizon = 8, .patch_len = 8, .d_model = 16,
               .heads = 2, .layers = 1, .d_ff = 32, .epochs = 6, .warmup = 1, .batch = 64, .group = 8,
@@ -330,6 +496,8 @@ int main(int argc, char **argv) {
     const char *names[3] = {"fixed", "random", "learned"};
     double t0 = rp_now_seconds();
     if (strstr(o.only, "oracle")) run_oracle(&o);
+    if (strstr(o.only, "synth")) run_synthetic(&o, 0);
+    if (strstr(o.only, "replica")) run_synthetic(&o, 1);
     for (int k = 0; k < 3; k++) {
         if (o.only[0] && !strstr(o.only, names[k])) continue;
         if (run_one(&o, kinds[k], names[k], &v[k], &dist[k], &ud[k])) return 1;

@@ -9,12 +9,13 @@
 #include "cli/commands.h"
 #include "io/checkpoint.h"
 #include "io/patcher_file.h"
+#include "io/pool.h"
 #include "io/segexport.h"
 #include "policy/predict.h"
 #include "policy/train.h"
 
 static const char *segment_help =
-    "usage: reinpatch segment (--checkpoint CK.h5 | --patcher P.h5) [--data FILE.csv]\n"
+    "usage: reinpatch segment (--checkpoint CK.h5 | --patcher P.h5) [--data FILE.csv|FILE.tsf]\n"
     "                         [--split train|val|test|all] --out SEG.h5 [--plot OUT.svg]\n"
     "\n"
     "Cuts every window of a split into patches with a trained level stack and writes the\n"
@@ -25,10 +26,13 @@ static const char *segment_help =
     "  --checkpoint CK   a training checkpoint (its best-validation weights)\n"
     "  --patcher P       a patcher file (reinpatch export-patcher)\n"
     "  --data FILE       the series (default: the recipe's data.path); with --data every column\n"
-    "                    is segmented, split borders come from the file name (auto)\n"
-    "  --split S         train, val, test (default): the stride-1 windows of the dataset protocol,\n"
-    "                    one per start row and channel; all: consecutive non-overlapping windows\n"
-    "                    of lookback rows over the whole series, per channel\n"
+    "                    is segmented, split borders come from the file name (auto). A .tsf\n"
+    "                    collection (Monash format): every series is one channel, --split all\n"
+    "  --split S         train, val, test (default for a CSV): the stride-1 windows of the dataset\n"
+    "                    protocol, one per start row and channel; all (default for a .tsf):\n"
+    "                    consecutive non-overlapping windows of lookback rows over the whole\n"
+    "                    series, per channel, for any series of at least lookback rows (windows\n"
+    "                    holding a missing value are skipped)\n"
     "  --out SEG.h5      the export (written atomically)\n"
     "  --plot OUT.svg    also draw a few windows with each level's boundaries as an SVG\n"
     "  --plot-windows N  windows in the plot (default 4, at most 12)\n";
@@ -38,11 +42,29 @@ typedef struct window_list {
     int32_t *channel, *start_row;
 } window_list;
 
-/* The windows to segment: dataset split windows or the non-overlapping cover of the series. */
+/* 1 when the window of channel c at row start holds no NaN (a .tsf missing value). */
+static int window_complete(const rp_dataset *d, int c, int start) {
+    const float *v = dataset_channel(d, c, NULL) + start;
+    for (int i = 0; i < d->lookback; i++)
+        if (isnan(v[i])) return 0;
+    return 1;
+}
+
+/* The windows to segment: dataset split windows or the non-overlapping cover of every channel
+ * (channels of different lengths in a ragged dataset; windows with a NaN left out). */
 static int list_windows(const rp_dataset *d, int split, window_list *wl, rp_error *err) {
     int L = d->lookback;
-    long long n = split >= 0 ? d->split[split].n_windows : (long long)d->channels * (d->rows / L);
-    if (n < 1) return rp_fail(err, "the split holds no window of lookback %d", L);
+    long long n = 0;
+    if (split >= 0) n = d->split[split].n_windows;
+    else
+        for (int c = 0; c < d->channels; c++) {
+            int rows;
+            dataset_channel(d, c, &rows);
+            for (int k = 0; k < rows / L; k++) n += window_complete(d, c, k * L);
+        }
+    if (n < 1)
+        return rp_fail(err, split >= 0 ? "the split holds no window of lookback %d"
+                                       : "no series holds %d consecutive values (the lookback)", L);
     if (n > 0x7fffffff) return rp_fail(err, "too many windows (%lld)", n);
     wl->n = (int)n;
     wl->channel = rp_malloc((size_t)n * sizeof(int32_t), err);
@@ -56,12 +78,17 @@ static int list_windows(const rp_dataset *d, int split, window_list *wl, rp_erro
             wl->start_row[w] = s;
         }
     } else {
-        int per = d->rows / L, w = 0;
-        for (int c = 0; c < d->channels; c++)
-            for (int k = 0; k < per; k++, w++) {
-                wl->channel[w] = c;
-                wl->start_row[w] = k * L;
-            }
+        int w = 0;
+        for (int c = 0; c < d->channels; c++) {
+            int rows;
+            dataset_channel(d, c, &rows);
+            for (int k = 0; k < rows / L; k++)
+                if (window_complete(d, c, k * L)) {
+                    wl->channel[w] = c;
+                    wl->start_row[w] = k * L;
+                    w++;
+                }
+        }
     }
     return 0;
 }
@@ -102,10 +129,24 @@ static const char *BAND[4][2] = {{"#c6dbef", "#6baed6"}, {"#fdd0a2", "#fd8d3c"},
                                  {"#dadaeb", "#9e9ac8"}};
 static const char *LINE[4] = {"#4a6f96", "#d94801", "#238b45", "#6a51a3"};
 
-static int write_plot(const char *path, const rp_trainer *t, const rp_segexport *e, const char *model_path,
-                      int n_show, rp_error *err) {
-    const rp_series *s = &t->series;
-    const rp_model *m = &t->model;
+/* The series in original units for the plot: a CSV table or a .tsf collection. */
+typedef struct plot_data {
+    const rp_series *csv;   /* or NULL */
+    const rp_tsf *tsf;      /* or NULL */
+} plot_data;
+
+static double plot_value(const plot_data *p, int c, int row) {
+    return p->csv ? (double)p->csv->values[(size_t)row * p->csv->cols + c] : (double)p->tsf->series[c].values[row];
+}
+
+static const char *plot_name(const plot_data *p, int c) {
+    const char *name = p->csv ? (p->csv->col_names ? p->csv->col_names[c] : NULL) : p->tsf->series[c].name;
+    return name ? name : "?";
+}
+
+static int write_plot(const char *path, const rp_model *m, const plot_data *pd, const rp_segexport *e,
+                      const char *model_path, int n_show, rp_error *err) {
+    char **timestamps = pd->csv ? pd->csv->timestamps : NULL;
     int L = e->lookback, nl = e->n_levels;
     if (n_show > e->n_windows) n_show = e->n_windows;
     const double width = 1000, left = 90, right = 30, plot_w = width - left - right;
@@ -144,7 +185,7 @@ static int write_plot(const char *path, const rp_trainer *t, const rp_segexport 
         /* Values of the window in original units, and their range. */
         double vmin = INFINITY, vmax = -INFINITY;
         for (int i = 0; i < L; i++) {
-            double v = s->values[(size_t)(r0 + i) * s->cols + c];
+            double v = plot_value(pd, c, r0 + i);
             if (v < vmin) vmin = v;
             if (v > vmax) vmax = v;
         }
@@ -157,15 +198,15 @@ static int write_plot(const char *path, const rp_trainer *t, const rp_segexport 
         vmax += pad;
 #define XS(tt) (left + (double)(tt) * plot_w / L)
 #define YV(v) (bottom - ((v) - vmin) / (vmax - vmin) * plot_h)
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">window %d of %d: channel '", left, y0 + 16, w + 1,
-                e->n_windows);
-        xml_text(f, s->col_names[c]);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">window %d of %d: %s '", left, y0 + 16, w + 1,
+                e->n_windows, pd->csv ? "channel" : "series");
+        xml_text(f, plot_name(pd, c));
         fprintf(f, "', rows %d to %d", r0, r0 + L - 1);
-        if (s->timestamps) {
+        if (timestamps) {
             fputs(" (", f);
-            xml_text(f, s->timestamps[r0]);
+            xml_text(f, timestamps[r0]);
             fputs(" to ", f);
-            xml_text(f, s->timestamps[r0 + L - 1]);
+            xml_text(f, timestamps[r0 + L - 1]);
             fputc(')', f);
         }
         fputs("</text>\n", f);
@@ -193,7 +234,7 @@ static int write_plot(const char *path, const rp_trainer *t, const rp_segexport 
         /* the series */
         fputs("<polyline fill=\"none\" stroke=\"#10284d\" stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"", f);
         for (int i = 0; i < L; i++)
-            fprintf(f, "%s%.2f,%.2f", i ? " " : "", XS(i + 0.5), YV((double)s->values[(size_t)(r0 + i) * s->cols + c]));
+            fprintf(f, "%s%.2f,%.2f", i ? " " : "", XS(i + 0.5), YV(plot_value(pd, c, r0 + i)));
         fputs("\"/>\n", f);
         /* band rows */
         for (int l = 0; l < nl; l++) {
@@ -263,7 +304,7 @@ static int patcher_recipe(const char *path, rp_recipe *r, rp_error *err) {
 }
 
 int cmd_segment(int argc, char **argv) {
-    const char *ckpt = NULL, *patcher = NULL, *data = NULL, *split_name = "test", *out = NULL, *plot = NULL;
+    const char *ckpt = NULL, *patcher = NULL, *data = NULL, *split_name = NULL, *out = NULL, *plot = NULL;
     const char *plot_n = "4", *stray = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -308,7 +349,7 @@ int cmd_segment(int argc, char **argv) {
         fprintf(stderr, "reinpatch segment: --out SEG.h5 is required\n");
         return 2;
     }
-    int split = parse_split(split_name);
+    int split = parse_split(split_name ? split_name : "test");
     if (split < -1) {
         fprintf(stderr, "reinpatch segment: --split must be train, val, test or all, got '%s'\n", split_name);
         return 2;
@@ -348,13 +389,92 @@ int cmd_segment(int argc, char **argv) {
     }
 
     rp_trainer t;
+    memset(&t, 0, sizeof t);
     window_list wl = {0};
     rp_segexport e;
     memset(&e, 0, sizeof e);
     int status = 1;
     float *x = NULL;
+    rp_series series;
+    memset(&series, 0, sizeof series);
+    rp_tsf tsf;
+    memset(&tsf, 0, sizeof tsf);
+    rp_dataset dset;
+    memset(&dset, 0, sizeof dset);
+    const float **unit_values = NULL;
+    int *unit_lengths = NULL;
+    plot_data pd = {0};
+    /* A .tsf collection: every series a channel of a ragged dataset, whole-series windows only. */
+    const char *data_file = data ? full : r.data.path;
+    size_t data_len = strlen(data_file);
+    int is_tsf = data_len > 4 && !strcmp(data_file + data_len - 4, ".tsf");
+    if (!split_name) {
+        split_name = is_tsf ? "all" : "test";
+        split = is_tsf ? -1 : SPLIT_TEST;
+    }
+    if (is_tsf && split >= 0) {
+        recipe_free(&r);
+        fprintf(stderr, "reinpatch segment: a .tsf collection has no protocol split: use --split all (its default)\n");
+        return 2;
+    }
+    int L = r.data.lookback;
     blame = data ? data : model_path;
-    if (trainer_setup(&t, &r, &err)) goto done;
+    if (is_tsf) {
+        if (!data) {
+            if (recipe_resolve_data(&r, &err)) goto done;
+            data_file = r.data.resolved_path;
+        }
+        /* Missing values stay NaN so that channel c is series c of the file; windows holding one
+         * are skipped. */
+        if (tsf_read(data_file, TSF_MISSING_KEEP_NAN, &tsf, &err)) goto done;
+        unit_values = rp_calloc((size_t)(tsf.n_series > 0 ? tsf.n_series : 1), sizeof *unit_values, &err);
+        unit_lengths = rp_calloc((size_t)(tsf.n_series > 0 ? tsf.n_series : 1), sizeof *unit_lengths, &err);
+        if (!unit_values || !unit_lengths) goto done;
+        for (int i = 0; i < tsf.n_series; i++) {
+            unit_values[i] = tsf.series[i].values;
+            unit_lengths[i] = tsf.series[i].length;
+        }
+        if (dataset_build_unsplit(&dset, tsf.n_series, (const float *const *)unit_values, unit_lengths, 1, L,
+                                  r.data.horizon, &err))
+            goto done;
+        pd.tsf = &tsf;
+    } else {
+        rp_trainer loader;
+        memset(&loader, 0, sizeof loader);
+        int lrc = trainer_load_data(&loader, &r, &err);
+        series = loader.series;
+        if (lrc) goto done;
+        pd.csv = &series;
+        rp_error protocol_err;
+        if (dataset_build(&dset, &series, (rp_protocol)r.data.protocol, L, r.data.horizon, &protocol_err)) {
+            if (split >= 0) {
+                err = protocol_err;
+                if (series.rows >= L) {
+                    size_t n = strlen(err.msg);
+                    snprintf(err.msg + n, sizeof err.msg - n, " (--split all segments any series of at least "
+                             "lookback = %d rows)", L);
+                }
+                goto done;
+            }
+            /* --split all on a series too short for the protocol's three splits: z-score each
+             * column with its own statistics (the model RevIN-normalises every window anyway). */
+            if (series.rows < L) {
+                rp_fail(&err, "%d row%s, the lookback needs at least %d", series.rows, series.rows == 1 ? "" : "s", L);
+                goto done;
+            }
+            unit_values = rp_calloc((size_t)series.cols, sizeof *unit_values, &err);
+            unit_lengths = rp_calloc((size_t)series.cols, sizeof *unit_lengths, &err);
+            if (!unit_values || !unit_lengths) goto done;
+            for (int c = 0; c < series.cols; c++) {
+                unit_values[c] = series.values + c;
+                unit_lengths[c] = series.rows;
+            }
+            if (dataset_build_unsplit(&dset, series.cols, (const float *const *)unit_values, unit_lengths,
+                                      series.cols, L, r.data.horizon, &err))
+                goto done;
+        }
+    }
+    if (trainer_setup_dataset(&t, &r, &dset, &err)) goto done;
     blame = model_path;
     if (ckpt) {
         rp_run_state st;
@@ -370,13 +490,13 @@ int cmd_segment(int argc, char **argv) {
 
     const rp_model *m = &t.model;
     const rp_dataset *d = &t.data;
-    int L = d->lookback, nl = m->n_levels;
+    int nl = m->n_levels;
     blame = data ? data : model_path;
     if (list_windows(d, split, &wl, &err)) {
         rp_fail_prefix(&err, "--split %s", split_name);
         goto done;
     }
-    e.source = t.series.source;
+    e.source = is_tsf ? tsf.source : series.source;
     e.split = (char *)split_name;
     e.lookback = L;
     e.horizon = d->horizon;
@@ -401,7 +521,7 @@ int cmd_segment(int argc, char **argv) {
             if (split >= 0)
                 dataset_window(d, (rp_split_id)split, w0 + i, x + (size_t)i * L, NULL);
             else
-                memcpy(x + (size_t)i * L, d->values + (size_t)wl.channel[w0 + i] * d->rows + wl.start_row[w0 + i],
+                memcpy(x + (size_t)i * L, dataset_channel(d, wl.channel[w0 + i], NULL) + wl.start_row[w0 + i],
                        (size_t)L * sizeof(float));
         }
         model_prepare(&t.model, &t.buf, x, B, 1);
@@ -422,13 +542,13 @@ int cmd_segment(int argc, char **argv) {
     }
     blame = out;
     if (segexport_write(out, &e, &err)) goto done;
-    printf("wrote %s: %d windows (%s split of %s), lookback %d", out, wl.n, split_name, t.series.source, L);
+    printf("wrote %s: %d windows (%s split of %s), lookback %d", out, wl.n, split_name, e.source, L);
     for (int l = 0; l < nl; l++)
         printf(", level %d: %s K=%d", l + 1, patching_name(m->levels[l].cfg.patching), m->levels[l].K);
     printf("\n");
     if (plot) {
         blame = plot;
-        if (write_plot(plot, &t, &e, model_path, (int)n_show, &err)) goto done;
+        if (write_plot(plot, &t.model, &pd, &e, model_path, (int)n_show, &err)) goto done;
         printf("wrote %s\n", plot);
     }
     status = 0;
@@ -444,7 +564,12 @@ done:
     free(wl.channel);
     free(wl.start_row);
     free(x);
+    free(unit_values);
+    free(unit_lengths);
     trainer_free(&t);
+    dataset_free(&dset);
+    series_free(&series);
+    tsf_free(&tsf);
     recipe_free(&r);
     return status;
 }

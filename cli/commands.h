@@ -9,5 +9,6 @@ int cmd_predict(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 int cmd_export_patcher(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 #endif

@@ -38,7 +38,18 @@ void linear_backward(float *din,           // (rows, in_dim) or NULL
                      const float *weight,  // (out_dim, in_dim)
                      int rows, int in_dim, int out_dim);
 
-/* Σ over rows of a row-major (rows, cols) matrix, added into acc[cols] (a bias gradient). */
+/* Pieces of linear_backward, for callers that split the work over their own threads:
+ *   input:  din = beta · din + dout · W for some rows (beta = 1 accumulates, 0 overwrites scratch);
+ *   params: dweight rows [o0, o1) += dout[:, o0:o1]ᵀ · in and dbias[o0:o1] += Σ_rows dout[:, o0:o1],
+ *           over all rows, so threads can own disjoint output features. */
+void linear_backward_input(float *din, const float *dout, const float *weight, int rows, int in_dim,
+                           int out_dim, float beta);
+void linear_backward_params(float *dweight, float *dbias, const float *dout, const float *in, int rows,
+                            int in_dim, int out_dim, int o0, int o1);
+
+/* Σ over rows of a row-major (rows, cols) matrix, added into acc[cols] (a bias gradient). Columns
+ * [c0, c1) only in the _range form. */
 void rp_add_column_sums(float *acc, const float *x, int rows, int cols);
+void rp_add_column_sums_range(float *acc, const float *x, int rows, int cols, int c0, int c1);
 
 #endif

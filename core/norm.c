@@ -1,18 +1,21 @@
 #include "core/norm.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 
 #include "core/activation.h"
 
-/* Row loops split over threads only when there is enough work to pay for a parallel region. */
+/* Row loops split over threads only when there is enough work to pay for a parallel region, and
+ * never from inside one (a caller that already split the rows). */
 #define RP_NORM_PAR_ROWS 1024
+#define PAR_ROWS(rows) ((rows) >= RP_NORM_PAR_ROWS && !omp_in_parallel())
 
 /* ---- layer norm --------------------------------------------------------------------------------- */
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *gamma,
                        const float *beta, int rows, int dim) {
-#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
+#pragma omp parallel for schedule(static) if (PAR_ROWS(rows))
     for (int r = 0; r < rows; r++) {
         const float *x = in + (size_t)r * dim;
         float *y = out + (size_t)r * dim;
@@ -27,10 +30,10 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *in, co
     }
 }
 
-void layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
-                        const float *mean, const float *rstd, const float *gamma, int rows, int dim) {
+void layernorm_backward_input(float *din, const float *dout, const float *in, const float *mean,
+                              const float *rstd, const float *gamma, int rows, int dim) {
     /* din = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), ĝ = dout ⊙ gamma, x̂ the normalised input. */
-#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
+#pragma omp parallel for schedule(static) if (PAR_ROWS(rows))
     for (int r = 0; r < rows; r++) {
         const float *x = in + (size_t)r * dim, *g = dout + (size_t)r * dim;
         float *dx = din + (size_t)r * dim;
@@ -48,29 +51,127 @@ void layernorm_backward(float *din, float *dgamma, float *dbeta, const float *do
             dx[j] += s * (g[j] * gamma[j] - sum_g - xh * sum_gx);
         }
     }
-    /* Parameter gradients sum over rows: one serial pass in row order (deterministic). */
+}
+
+void layernorm_backward_params(float *dgamma, float *dbeta, const float *dout, const float *in,
+                               const float *mean, const float *rstd, int rows, int dim, int j0, int j1) {
+    /* Sums over rows in row order (deterministic); features [j0, j1) only. */
     for (int r = 0; r < rows; r++) {
         const float *x = in + (size_t)r * dim, *g = dout + (size_t)r * dim;
         float m = mean[r], s = rstd[r];
-        for (int j = 0; j < dim; j++) {
+        for (int j = j0; j < j1; j++) {
             dgamma[j] += g[j] * (x[j] - m) * s;
             dbeta[j] += g[j];
         }
     }
 }
 
+void layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
+                        const float *mean, const float *rstd, const float *gamma, int rows, int dim) {
+    layernorm_backward_input(din, dout, in, mean, rstd, gamma, rows, dim);
+    layernorm_backward_params(dgamma, dbeta, dout, in, mean, rstd, rows, dim, 0, dim);
+}
+
+/* ---- batch norm pieces -------------------------------------------------------------------------- */
+
+void batchnorm_column_sums(double *sum, const float *in, int rows, int dim) {
+    for (int j = 0; j < dim; j++) sum[j] = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim;
+        for (int j = 0; j < dim; j++) sum[j] += x[j];
+    }
+}
+
+void batchnorm_centered_squares(double *sq, const float *in, const double *mean, int rows, int dim) {
+    for (int j = 0; j < dim; j++) sq[j] = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim;
+        for (int j = 0; j < dim; j++) {
+            double c = x[j] - mean[j];
+            sq[j] += c * c;
+        }
+    }
+}
+
+void batchnorm_finish_stats(float *mean, float *rstd, float *running_mean, float *running_var,
+                            const double *mean_total, const double *sq_total, long n, int dim, float momentum) {
+    for (int j = 0; j < dim; j++) {
+        double var = sq_total[j] / n;
+        mean[j] = (float)mean_total[j];
+        rstd[j] = (float)(1.0 / sqrt(var + RP_NORM_EPS));
+        if (running_mean) {
+            /* PyTorch updates running_var with the unbiased variance. */
+            double unbiased = n > 1 ? sq_total[j] / (n - 1) : var;
+            running_mean[j] = (float)((1.0 - momentum) * running_mean[j] + momentum * mean_total[j]);
+            running_var[j] = (float)((1.0 - momentum) * running_var[j] + momentum * unbiased);
+        }
+    }
+}
+
+void batchnorm_normalize(float *out, const float *in, const float *mean, const float *rstd,
+                         const float *gamma, const float *beta, int rows, int dim) {
+#pragma omp parallel for schedule(static) if (PAR_ROWS(rows))
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim;
+        float *y = out + (size_t)r * dim;
+        for (int j = 0; j < dim; j++) y[j] = (x[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
+    }
+}
+
+void batchnorm_backward_sums(double *s1, double *s2, const float *dout, const float *in, const float *mean,
+                             const float *rstd, int rows, int dim) {
+    for (int j = 0; j < dim; j++) s1[j] = s2[j] = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim, *g = dout + (size_t)r * dim;
+        for (int j = 0; j < dim; j++) {
+            s1[j] += g[j];
+            s2[j] += g[j] * ((x[j] - mean[j]) * rstd[j]);
+        }
+    }
+}
+
+void batchnorm_backward_input(float *din, const float *dout, const float *in, const float *mean,
+                              const float *rstd, const float *gamma, const double *s1, const double *s2,
+                              long n, int rows, int dim, int training) {
+    /* din = rstd · gamma · (dout − s1/n − x̂ · s2/n) in training; rstd · gamma · dout in eval.
+     * Per-feature coefficients first, in blocks of 64 features kept on the stack. */
+    for (int j0 = 0; j0 < dim; j0 += 64) {
+        int w = dim - j0 < 64 ? dim - j0 : 64;
+        float a[64], c1[64], c2[64], m[64], s[64];
+        for (int j = 0; j < w; j++) {
+            a[j] = rstd[j0 + j] * gamma[j0 + j];
+            c1[j] = training ? (float)(s1[j0 + j] / n) : 0.0f;
+            c2[j] = training ? (float)(s2[j0 + j] / n) : 0.0f;
+            m[j] = mean[j0 + j];
+            s[j] = rstd[j0 + j];
+        }
+#pragma omp parallel for schedule(static) if (PAR_ROWS(rows))
+        for (int r = 0; r < rows; r++) {
+            const float *x = in + (size_t)r * dim + j0, *g = dout + (size_t)r * dim + j0;
+            float *dx = din + (size_t)r * dim + j0;
+            for (int j = 0; j < w; j++) {
+                float xh = (x[j] - m[j]) * s[j];
+                dx[j] += a[j] * (g[j] - c1[j] - xh * c2[j]);
+            }
+        }
+    }
+}
+
 /* ---- batch norm --------------------------------------------------------------------------------- */
+
+/* Column statistics live on the stack, for blocks of RP_BN_BLOCK features at a time (features are
+ * independent in batch norm). */
+#define RP_BN_BLOCK 64
 
 void batchnorm_forward(float *out, float *mean, float *rstd, const float *in, const float *gamma,
                        const float *beta, float *running_mean, float *running_var, int rows, int dim,
                        int training, float momentum) {
     if (training) {
-        /* Column statistics in double, two passes (mean, then centred squares), in row order;
-         * columns in blocks of 64 so the accumulators live on the stack. */
-        for (int j0 = 0; j0 < dim; j0 += 64) {
-            int w = dim - j0 < 64 ? dim - j0 : 64;
-            double m[64], s2[64];
-            for (int j = 0; j < w; j++) m[j] = s2[j] = 0.0;
+        double m[RP_BN_BLOCK], sq[RP_BN_BLOCK];
+        for (int j0 = 0; j0 < dim; j0 += RP_BN_BLOCK) {
+            int w = dim - j0 < RP_BN_BLOCK ? dim - j0 : RP_BN_BLOCK;
+            /* one block of columns: strided views with row stride dim */
+            for (int j = 0; j < w; j++) m[j] = sq[j] = 0.0;
             for (int r = 0; r < rows; r++) {
                 const float *x = in + (size_t)r * dim + j0;
                 for (int j = 0; j < w; j++) m[j] += x[j];
@@ -80,20 +181,11 @@ void batchnorm_forward(float *out, float *mean, float *rstd, const float *in, co
                 const float *x = in + (size_t)r * dim + j0;
                 for (int j = 0; j < w; j++) {
                     double c = x[j] - m[j];
-                    s2[j] += c * c;
+                    sq[j] += c * c;
                 }
             }
-            for (int j = 0; j < w; j++) {
-                double var = s2[j] / rows;
-                mean[j0 + j] = (float)m[j];
-                rstd[j0 + j] = (float)(1.0 / sqrt(var + RP_NORM_EPS));
-                if (running_mean) {
-                    /* PyTorch updates running_var with the unbiased variance. */
-                    double unbiased = rows > 1 ? s2[j] / (rows - 1) : var;
-                    running_mean[j0 + j] = (float)((1.0 - momentum) * running_mean[j0 + j] + momentum * m[j]);
-                    running_var[j0 + j] = (float)((1.0 - momentum) * running_var[j0 + j] + momentum * unbiased);
-                }
-            }
+            batchnorm_finish_stats(mean + j0, rstd + j0, running_mean ? running_mean + j0 : NULL,
+                                   running_var ? running_var + j0 : NULL, m, sq, rows, w, momentum);
         }
     } else {
         for (int j = 0; j < dim; j++) {
@@ -101,22 +193,16 @@ void batchnorm_forward(float *out, float *mean, float *rstd, const float *in, co
             rstd[j] = (float)(1.0 / sqrt((double)running_var[j] + RP_NORM_EPS));
         }
     }
-#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
-    for (int r = 0; r < rows; r++) {
-        const float *x = in + (size_t)r * dim;
-        float *y = out + (size_t)r * dim;
-        for (int j = 0; j < dim; j++) y[j] = (x[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
-    }
+    batchnorm_normalize(out, in, mean, rstd, gamma, beta, rows, dim);
 }
 
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
                         const float *mean, const float *rstd, const float *gamma, int rows, int dim,
                         int training) {
-    /* Column sums s1 = Σ dout, s2 = Σ dout ⊙ x̂ (double, row order). With ĝ = dout ⊙ gamma,
-     * din = rstd · gamma · (dout − s1/n − x̂ · s2/n) in training; rstd · gamma · dout in eval. */
-    for (int j0 = 0; j0 < dim; j0 += 64) {
-        int w = dim - j0 < 64 ? dim - j0 : 64;
-        double s1[64], s2[64];
+    /* Blocks of features are independent: sums over the rows of the block's columns, then din. */
+    for (int j0 = 0; j0 < dim; j0 += RP_BN_BLOCK) {
+        int w = dim - j0 < RP_BN_BLOCK ? dim - j0 : RP_BN_BLOCK;
+        double s1[RP_BN_BLOCK], s2[RP_BN_BLOCK];
         for (int j = 0; j < w; j++) s1[j] = s2[j] = 0.0;
         for (int r = 0; r < rows; r++) {
             const float *x = in + (size_t)r * dim + j0, *g = dout + (size_t)r * dim + j0;
@@ -125,15 +211,17 @@ void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *do
                 s2[j] += g[j] * ((x[j] - mean[j0 + j]) * rstd[j0 + j]);
             }
         }
-        float c1[64], c2[64], a[64];
         for (int j = 0; j < w; j++) {
             dbeta[j0 + j] += (float)s1[j];
             dgamma[j0 + j] += (float)s2[j];
+        }
+        float a[RP_BN_BLOCK], c1[RP_BN_BLOCK], c2[RP_BN_BLOCK];
+        for (int j = 0; j < w; j++) {
             a[j] = rstd[j0 + j] * gamma[j0 + j];
             c1[j] = training ? (float)(s1[j] / rows) : 0.0f;
             c2[j] = training ? (float)(s2[j] / rows) : 0.0f;
         }
-#pragma omp parallel for schedule(static) if (rows >= RP_NORM_PAR_ROWS)
+#pragma omp parallel for schedule(static) if (PAR_ROWS(rows))
         for (int r = 0; r < rows; r++) {
             const float *x = in + (size_t)r * dim + j0, *g = dout + (size_t)r * dim + j0;
             float *dx = din + (size_t)r * dim + j0;

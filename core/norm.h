@@ -58,6 +58,38 @@ void batchnorm_backward(float *din,          // (rows, dim)
                         const float *gamma,  // (dim)
                         int rows, int dim, int training);
 
+/* ---- pieces, for callers that split the rows over their own threads ---------------------------
+ * The functions above are these pieces run in sequence; a caller with T threads runs the row-wise
+ * pieces on its own rows and combines the column sums of all threads (in thread order, so the
+ * result is fixed for a given T) between them. Sums are in double. */
+
+/* layer norm backward split in two: din for some rows; dgamma/dbeta for features [j0, j1) over
+ * all rows (so threads can own features instead of racing on the same sums). */
+void layernorm_backward_input(float *din, const float *dout, const float *in, const float *mean,
+                              const float *rstd, const float *gamma, int rows, int dim);
+void layernorm_backward_params(float *dgamma, float *dbeta, const float *dout, const float *in,
+                               const float *mean, const float *rstd, int rows, int dim, int j0, int j1);
+
+/* sum[j] = Σ_rows in[r, j] (overwrites) */
+void batchnorm_column_sums(double *sum, const float *in, int rows, int dim);
+/* sq[j] = Σ_rows (in[r, j] − mean[j])² (overwrites) */
+void batchnorm_centered_squares(double *sq, const float *in, const double *mean, int rows, int dim);
+/* From the totals over all n rows: saved mean/rstd (biased variance) and, when running_mean is not
+ * NULL, the running statistics (unbiased variance). */
+void batchnorm_finish_stats(float *mean, float *rstd, float *running_mean, float *running_var,
+                            const double *mean_total, const double *sq_total, long n, int dim, float momentum);
+/* out = (in − mean) · rstd · gamma + beta for some rows */
+void batchnorm_normalize(float *out, const float *in, const float *mean, const float *rstd,
+                         const float *gamma, const float *beta, int rows, int dim);
+/* s1[j] = Σ dout[r, j],  s2[j] = Σ dout[r, j] · x̂[r, j] over some rows (overwrites) */
+void batchnorm_backward_sums(double *s1, double *s2, const float *dout, const float *in, const float *mean,
+                             const float *rstd, int rows, int dim);
+/* din += rstd · gamma · (dout − s1/n − x̂ · s2/n) (training) or rstd · gamma · dout (eval), for some
+ * rows, with s1, s2 the totals over all n rows. (dgamma += s2, dbeta += s1 is the caller's.) */
+void batchnorm_backward_input(float *din, const float *dout, const float *in, const float *mean,
+                              const float *rstd, const float *gamma, const double *s1, const double *s2,
+                              long n, int rows, int dim, int training);
+
 /* A norm layer in the parameter slab: "<prefix>/gamma", "<prefix>/beta" and, for batch norm, the
  * buffers "<prefix>/running_mean", "<prefix>/running_var" (checkpointed, never stepped). */
 typedef struct rp_norm {

@@ -82,6 +82,12 @@ void dataset_free(rp_dataset *d) {
     free(d->values);
     free(d->mean);
     free(d->std);
+    free(d->channel_rows);
+    free(d->channel_offset);
+    for (int k = 0; k < 3; k++) {
+        free(d->channel_begin[k]);
+        free(d->window_prefix[k]);
+    }
     memset(d, 0, sizeof *d);
 }
 
@@ -141,14 +147,37 @@ fail:
 void dataset_window_origin(const rp_dataset *d, rp_split_id split, int w, int *channel, int *start) {
     const rp_split *sp = &d->split[split];
     assert(w >= 0 && w < sp->n_windows);
+    if (d->channel_rows) {
+        /* Ragged: the series c with prefix[c] <= w < prefix[c + 1]. Series without a window in
+         * this split have prefix[c] == prefix[c + 1] and are never chosen. */
+        const int *prefix = d->window_prefix[split];
+        int lo = 0, hi = d->channels; /* invariant: prefix[lo] <= w < prefix[hi] */
+        while (hi - lo > 1) {
+            int mid = lo + (hi - lo) / 2;
+            if (prefix[mid] <= w) lo = mid;
+            else hi = mid;
+        }
+        *channel = lo;
+        *start = d->channel_begin[split][lo] + (w - prefix[lo]);
+        return;
+    }
     *channel = w / sp->per_channel;
     *start = sp->begin + w % sp->per_channel;
+}
+
+const float *dataset_channel(const rp_dataset *d, int c, int *rows) {
+    if (d->channel_rows) {
+        if (rows) *rows = d->channel_rows[c];
+        return d->values + d->channel_offset[c];
+    }
+    if (rows) *rows = d->rows;
+    return d->values + (size_t)c * (size_t)d->rows;
 }
 
 void dataset_window(const rp_dataset *d, rp_split_id split, int w, float *x, float *y) {
     int channel, start;
     dataset_window_origin(d, split, w, &channel, &start);
-    const float *row = d->values + (size_t)channel * (size_t)d->rows + (size_t)start;
+    const float *row = dataset_channel(d, channel, NULL) + (size_t)start;
     memcpy(x, row, sizeof(float) * (size_t)d->lookback);
     if (y) memcpy(y, row + d->lookback, sizeof(float) * (size_t)d->horizon);
 }

@@ -115,12 +115,12 @@ fail:
  * shared by all channels. In channel c each regime has its own level, drawn U(-2, 2) until it
  * differs from the previous regime's by at least 1, and x[t] = level(t) + noise · z_t.
  * Streams: the change rows come from (seed, 0), channel c's levels and noise from (seed, c + 1). */
-int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_segment, double noise,
+int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_segment, double noise, double max_slope,
                                  unsigned long long seed, int **change_rows, int *n_changes, rp_error *err) {
     memset(out, 0, sizeof *out);
     *change_rows = NULL;
     *n_changes = 0;
-    if (rows < 1 || cols < 1 || mean_segment < 2 || !(noise >= 0))
+    if (rows < 1 || cols < 1 || mean_segment < 2 || !(noise >= 0) || !(max_slope >= 0))
         return rp_fail(err, "generated change-point series: need rows, cols >= 1, mean_segment >= 2, noise >= 0; "
                        "got rows=%d cols=%d mean_segment=%d noise=%g", rows, cols, mean_segment, noise);
     if ((size_t)rows > SIZE_MAX / sizeof(float) / (size_t)cols)
@@ -150,15 +150,18 @@ int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_se
         changes[nc++] = t;
     for (int c = 0; c < cols; c++) {
         rng_seed(&r, seed, (uint64_t)c + 1);
-        double level = uniform_in(&r, -2, 2);
-        for (int t = 0, next = 0; t < rows; t++) {
+        double level = uniform_in(&r, -2, 2), slope = max_slope > 0 ? uniform_in(&r, -max_slope, max_slope) : 0;
+        int since = 0;
+        for (int t = 0, next = 0; t < rows; t++, since++) {
             if (next < nc && changes[next] == t) {
                 double prev = level;
                 do level = uniform_in(&r, -2, 2);
                 while (fabs(level - prev) < 1.0);
+                if (max_slope > 0) slope = uniform_in(&r, -max_slope, max_slope);
+                since = 0;
                 next++;
             }
-            out->values[(size_t)t * cols + c] = (float)(level + noise * rng_normal(&r));
+            out->values[(size_t)t * cols + c] = (float)(level + slope * since + noise * rng_normal(&r));
         }
     }
     *change_rows = changes;

@@ -46,7 +46,7 @@ int series_generate(rp_series *out, int rows, int cols, unsigned long long seed,
  * (lengths uniform in [mean_segment/2, 3·mean_segment/2]), at the same rows in every channel.
  * *change_rows (malloc'd, the caller frees) receives the *n_changes sorted rows where a regime
  * starts. Deterministic from seed. */
-int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_segment, double noise,
+int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_segment, double noise, double max_slope,
                                  unsigned long long seed, int **change_rows, int *n_changes, rp_error *err);
 
 typedef enum { TSF_MISSING_FAIL, TSF_MISSING_DROP_SERIES, TSF_MISSING_KEEP_NAN } rp_tsf_missing;

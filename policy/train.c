@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "policy/grpg.h"
+#include "policy/patcher_load.h"
 
 /* PyTorch's Adam defaults, which PatchTST uses. */
 #define ADAM_BETA1 0.9f
@@ -42,10 +43,13 @@ int trainer_load_data(rp_trainer *t, rp_recipe *r, rp_error *err) {
 
 /* Everything after the data: threads, model, buffers, RNG and run directory. */
 static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
-    if (dataset_build(&t->data, &t->series, (rp_protocol)r->data.protocol, r->data.lookback, r->data.horizon, err))
+    /* A dataset handed over by trainer_setup_dataset is already built. */
+    if (!t->data.values &&
+        dataset_build(&t->data, &t->series, (rp_protocol)r->data.protocol, r->data.lookback, r->data.horizon, err))
         return -1;
     if (model_build(&t->model, r, err)) return -1;
     if (model_init(&t->model, (unsigned long long)r->train.seed, err)) return -1;
+    if (trainer_apply_levels_from(t, err)) return -1;
     /* Rollouts per window: the largest group size among the trainable learned levels (1 without
      * any: frozen policies decode greedily, so their rollouts would all be the same). */
     t->group = 1;
@@ -80,6 +84,20 @@ int trainer_setup_series(rp_trainer *t, rp_recipe *r, rp_series *series, rp_erro
     rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
     t->series = *series;
     memset(series, 0, sizeof *series);
+    return trainer_setup_model(t, r, err);
+}
+
+int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_error *err) {
+    memset(t, 0, sizeof *t);
+    t->recipe = r;
+    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+    t->data = *data;
+    memset(data, 0, sizeof *data);
+    if (!t->data.values)
+        return rp_fail(err, "trainer_setup_dataset: the dataset is empty (not built)");
+    if (t->data.lookback != r->data.lookback || t->data.horizon != r->data.horizon)
+        return rp_fail(err, "the dataset was built for lookback %d, horizon %d; the recipe has data.lookback %d, "
+                       "data.horizon %d", t->data.lookback, t->data.horizon, r->data.lookback, r->data.horizon);
     return trainer_setup_model(t, r, err);
 }
 

@@ -61,6 +61,11 @@ int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err);
 /* The same with a series the caller built (tests, generated data of a special shape): the trainer
  * takes ownership of *series (and zeroes it); the recipe's data.path is not read. */
 int trainer_setup_series(rp_trainer *t, rp_recipe *r, rp_series *series, rp_error *err);
+/* The same with a dataset the caller built (a pool of many series, io/pool.h): the trainer takes
+ * ownership of *data (and zeroes it, even on failure); t->series stays empty. The dataset's
+ * lookback and horizon must be the recipe's. A split may hold no window (a pool's test split):
+ * trainer_evaluate then reports windows 0 and NaN metrics. */
+int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_error *err);
 /* Trains to the end (epochs or early stopping), restores the best weights, evaluates val and
  * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). Sets *stopped when it
  * returned early because of opt->stop_after_epoch. */

@@ -166,6 +166,28 @@ Test(attention, dropout_changes_output_only_in_training) {
     teardown(&c);
 }
 
+Test(attention, threads_match_one_thread) {
+    att_ctx c;
+    setup(&c, 8, 42, 16, 4, 0.2f);   /* large enough to take the threaded path */
+    size_t n = (size_t)8 * 42 * 16;
+    float *y1 = malloc(n * 4), *dx1 = calloc(n, 4), *g1 = malloc(c.P.total * 4);
+    rp_set_threads(1);
+    attention_forward(&c.a, &c.P, y1, c.x, 8, 42, 1, 5, c.act);
+    params_zero_grad(&c.P);
+    attention_backward(&c.a, &c.P, dx1, c.r, c.x, 8, 42, 1, c.act, c.scratch);
+    memcpy(g1, c.P.grad, c.P.total * 4);
+    rp_set_threads(2);
+    attention_forward(&c.a, &c.P, c.y, c.x, 8, 42, 1, 5, c.act);
+    params_zero_grad(&c.P);
+    attention_backward(&c.a, &c.P, c.dx, c.r, c.x, 8, 42, 1, c.act, c.scratch);
+    rp_set_threads(1);
+    cr_assert_eq(memcmp(c.y, y1, n * 4), 0, "forward is row-wise: identical for any thread count");
+    for (size_t i = 0; i < n; i++) cr_assert_float_eq(c.dx[i], dx1[i], 1e-6f * (1 + fabsf(dx1[i])));
+    for (size_t i = 0; i < c.P.total; i++) cr_assert_float_eq(c.P.grad[i], g1[i], 1e-5f * (1 + fabsf(g1[i])));
+    free(y1); free(dx1); free(g1);
+    teardown(&c);
+}
+
 Test(attention, flops) {
     att_ctx c;
     setup(&c, 1, 4, 8, 2, 0.0f);

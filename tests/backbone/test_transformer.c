@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backbone/transformer.h"
+#include "core/blas.h"
 #include "core/params.h"
 #include "core/rng.h"
 #include "../gradcheck.h"
@@ -202,6 +203,36 @@ Test(transformer, declares_patchtst_parameters) {
     cr_assert_float_eq(transformer_flops(&c.t, 1), want, 1e-6 * want);
     teardown(&c);
 }
+
+/* The threaded passes (threads own windows, batch norm sums combined across threads, parameter
+ * gradients split by output feature) against one thread: equal up to the rounding of the
+ * combined batch-norm sums. */
+static void check_threads_match(rp_norm_kind norm) {
+    tf_ctx c;
+    setup(&c, 6, 42, 16, 4, 2, 32, 0.2f, norm);
+    float *y1 = malloc(c.n * 4), *g1 = malloc(c.P.total * 4), *dx1 = calloc(c.n, 4);
+    rp_set_threads(1);
+    transformer_forward(&c.t, &c.P, y1, c.x, c.B, 1, 17, c.act);
+    params_zero_grad(&c.P);
+    transformer_backward(&c.t, &c.P, dx1, c.r, c.B, c.act);
+    memcpy(g1, c.P.grad, c.P.total * 4);
+    rp_set_threads(3);
+    transformer_forward(&c.t, &c.P, c.y, c.x, c.B, 1, 17, c.act);
+    params_zero_grad(&c.P);
+    transformer_backward(&c.t, &c.P, c.dx, c.r, c.B, c.act);
+    rp_set_threads(1);
+    for (size_t i = 0; i < c.n; i++) {
+        cr_assert_float_eq(c.y[i], y1[i], 1e-5f * (1 + fabsf(y1[i])), "out %zu: %g vs %g", i, c.y[i], y1[i]);
+        cr_assert_float_eq(c.dx[i], dx1[i], 1e-4f * (1 + fabsf(dx1[i])), "din %zu: %g vs %g", i, c.dx[i], dx1[i]);
+    }
+    for (size_t i = 0; i < c.P.total; i++)
+        cr_assert_float_eq(c.P.grad[i], g1[i], 1e-4f * (1 + fabsf(g1[i])), "grad %zu: %g vs %g", i, c.P.grad[i], g1[i]);
+    free(y1); free(g1); free(dx1);
+    teardown(&c);
+}
+
+Test(transformer, threads_match_one_thread_batchnorm) { check_threads_match(NORM_BATCH); }
+Test(transformer, threads_match_one_thread_layernorm) { check_threads_match(NORM_LAYER); }
 
 Test(transformer, rejects_bad_configuration) {
     rp_params P;
