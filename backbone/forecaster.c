@@ -93,11 +93,7 @@ int model_build(rp_model *m, const rp_recipe *r, rp_error *err) {
         if (m->level_emb == (size_t)-1) return -1;
     }
     if (backbone_declare(&m->backbone, &m->P, "backbone", r, m->n_tokens, err)) return -1;
-    size_t flat = (size_t)m->n_tokens * (size_t)m->d_model;
-    m->head_w = params_declare2(&m->P, "head/w", m->horizon, (int)flat, err);
-    if (m->head_w == (size_t)-1) return -1;
-    m->head_b = params_declare1(&m->P, "head/b", m->horizon, err);
-    if (m->head_b == (size_t)-1) return -1;
+    if (linear_declare(&m->head, &m->P, "head/w", "head/b", m->n_tokens * m->d_model, m->horizon, err)) return -1;
     return params_alloc(&m->P, err);
 }
 
@@ -121,12 +117,7 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
         for (int i = 0; i < m->n_levels * m->d_model; i++) e[i] = (float)(0.04 * rng_uniform(&rng) - 0.02);
     }
     backbone_init(&m->backbone, &m->P, &rng);
-    /* PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias. */
-    int fan_in = m->n_tokens * m->d_model;
-    float bound = 1.0f / sqrtf((float)fan_in);
-    float *w = m->P.value + m->head_w, *b = m->P.value + m->head_b;
-    for (size_t i = 0; i < (size_t)m->horizon * (size_t)fan_in; i++) w[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
-    for (int i = 0; i < m->horizon; i++) b[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
+    linear_init(&m->head, &m->P, &rng);
     return 0;
 }
 
@@ -298,7 +289,7 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
         backbone_in = b->backbone_in;
     }
     backbone_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, training, dropout_seed, b->backbone_act);
-    linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head_w, m->P.value + m->head_b, R, T * d, H);
+    linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head.weight, m->P.value + m->head.bias, R, T * d, H);
     for (int r = 0; r < R; r++) {
         const float mu = b->mean[r / G], sd = b->std[r / G];
         const float *fn = b->forecast_norm + (size_t)r * H;
@@ -323,8 +314,8 @@ void model_backward(rp_model *m, rp_model_buffers *b, int B, int G) {
         for (int t = 0; t < H; t++) dforecast_norm[(size_t)r * H + t] = b->dforecast[(size_t)r * H + t] * sd;
     }
     memset(b->dencoded, 0, (size_t)R * T * d * sizeof(float));
-    linear_backward(b->dencoded, m->P.grad + m->head_w, m->P.grad + m->head_b, dforecast_norm, b->encoded,
-                    m->P.value + m->head_w, R, T * d, H);
+    linear_backward(b->dencoded, m->P.grad + m->head.weight, m->P.grad + m->head.bias, dforecast_norm, b->encoded,
+                    m->P.value + m->head.weight, R, T * d, H);
     for (int l = 0; l < m->n_levels; l++)
         if (m->levels[l].needs_tokens) memset(b->lv[l].dtokens, 0, (size_t)R * m->levels[l].K * d * sizeof(float));
     int top = m->n_levels - 1;

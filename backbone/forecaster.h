@@ -16,6 +16,7 @@
 #define RP_FORECASTER_H
 
 #include "backbone/backbone.h"
+#include "core/linear.h"
 #include "core/params.h"
 #include "core/rng.h"
 #include "io/recipe.h"
@@ -46,7 +47,7 @@ typedef struct rp_model {
     int inputs_all;
     size_t level_emb;       /* (n_levels, d) level embedding, inputs: all */
     rp_backbone backbone;   /* transformer | s7 | etsmlp (backbone.kind) */
-    size_t head_w, head_b;  /* flatten head: Linear(n_tokens·d → horizon) */
+    rp_linear head;         /* flatten head: Linear(n_tokens·d → horizon), "head/w", "head/b" */
     rp_params P;
 } rp_model;
 

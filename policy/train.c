@@ -70,27 +70,28 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
     return 0;
 }
 
-int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err) {
+/* The part every trainer_setup* shares: a clean trainer bound to its recipe and thread count. */
+static void trainer_begin(rp_trainer *t, rp_recipe *r) {
     memset(t, 0, sizeof *t);
     t->recipe = r;
     rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+}
+
+int trainer_setup(rp_trainer *t, rp_recipe *r, rp_error *err) {
+    trainer_begin(t, r);
     if (trainer_load_data(t, r, err)) return -1;
     return trainer_setup_model(t, r, err);
 }
 
 int trainer_setup_series(rp_trainer *t, rp_recipe *r, rp_series *series, rp_error *err) {
-    memset(t, 0, sizeof *t);
-    t->recipe = r;
-    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+    trainer_begin(t, r);
     t->series = *series;
     memset(series, 0, sizeof *series);
     return trainer_setup_model(t, r, err);
 }
 
 int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_error *err) {
-    memset(t, 0, sizeof *t);
-    t->recipe = r;
-    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+    trainer_begin(t, r);
     t->data = *data;
     memset(data, 0, sizeof *data);
     if (!t->data.values)
