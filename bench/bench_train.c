@@ -33,6 +33,7 @@ static double sgemm_gflops(int n) {
 }
 
 int main(int argc, char **argv) {
+    rp_prefer_passive_waiting(argv); /* measure what the reinpatch command does */
     const char *recipe_path = "recipes/etth1_fixed.yaml";
     int steps = 30;
     const char *sets[64];

@@ -22,13 +22,15 @@ static const char *train_help =
     "                    train.epochs; a change of shapes is refused when the checkpoint loads)\n"
     "  --stop-after N    stop after epoch N as an interrupted run would (checkpoint written,\n"
     "                    no final evaluation); --resume continues it\n"
-    "  --progress        progress on stderr even when it is not a terminal\n"
+    "  --progress        progress on stderr even when it is not a terminal (then a line every\n"
+    "                    15 s and one per epoch, fit for a log file)\n"
     "  --quiet           no progress, even on a terminal\n";
 
 int cmd_train(int argc, char **argv) {
     const char *recipe_path = NULL, *out_dir = NULL, *resume_dir = NULL;
     long stop_after = 0;
-    int progress = isatty(STDERR_FILENO);
+    int tty = isatty(STDERR_FILENO);
+    int progress = tty ? RP_PROGRESS_TERMINAL : RP_PROGRESS_OFF;
     const char *sets[256];
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
@@ -56,9 +58,9 @@ int cmd_train(int argc, char **argv) {
         } else if (!strncmp(a, "--set=", 6)) {
             if (n_sets < 256) sets[n_sets++] = a + 6;
         } else if (!strcmp(a, "--progress")) {
-            progress = 1;
+            progress = tty ? RP_PROGRESS_TERMINAL : RP_PROGRESS_LOG;
         } else if (!strcmp(a, "--quiet")) {
-            progress = 0;
+            progress = RP_PROGRESS_OFF;
         } else if (a[0] == '-') {
             fprintf(stderr, "reinpatch train: unknown option '%s' (see reinpatch train --help)\n", a);
             return 2;

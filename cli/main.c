@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/util.h"
 
 static void usage(FILE *f) {
     fputs("usage: reinpatch <command> [options]\n"
@@ -25,6 +26,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    rp_prefer_passive_waiting(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

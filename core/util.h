@@ -16,4 +16,12 @@ int rp_cpu_count(void);
 /* Mixes integers into a 64-bit seed (for per-step, per-row random streams). */
 unsigned long long rp_mix_seed(unsigned long long a, unsigned long long b);
 
+/* libgomp reads OMP_WAIT_POLICY once, while the program loads. Its default lets a waiting thread
+ * spin for a while before it sleeps; when other programs hold the cores, every barrier then burns
+ * the spinner's time slice while the thread it waits for cannot run (measured: 75x slower on a
+ * loaded 2-core machine, docs/results.md). Call first thing in main(): unless the user chose a
+ * policy, the program re-executes itself once with OMP_WAIT_POLICY=PASSIVE. Returns only when no
+ * re-exec happened (policy already set, or exec failed). */
+void rp_prefer_passive_waiting(char **argv);
+
 #endif

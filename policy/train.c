@@ -301,10 +301,11 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     return loss_sum / R;
 }
 
-static void print_progress(const rp_trainer *t, int epoch, int epochs, int step, int steps, double loss, double wps,
-                           double eta) {
-    fprintf(stderr, "\r[%s] epoch %d/%d  step %d/%d  loss %.4f  %.0f win/s  ETA %.0fs   ", t->recipe->name,
-            epoch + 1, epochs, step, steps, loss, wps, eta);
+static void print_progress(const rp_trainer *t, int mode, int epoch, int epochs, int step, int steps, double loss,
+                           double wps, double eta) {
+    fprintf(stderr, "%s[%s] epoch %d/%d  step %d/%d  loss %.4f  %.0f win/s  ETA %.0fs%s",
+            mode == RP_PROGRESS_TERMINAL ? "\r" : "", t->recipe->name, epoch + 1, epochs, step, steps, loss, wps,
+            eta, mode == RP_PROGRESS_TERMINAL ? "   " : "\n");
     fflush(stderr);
 }
 
@@ -370,14 +371,16 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
         loss_sum += train_step(t, order + start, nb, lr, policy_active, log, x, y);
         seen += nb;
         double now = rp_now_seconds();
-        if (progress && (now - last_print > 0.5 || s + 1 == steps)) {
+        /* A terminal line is rewritten twice a second; a log gets a new line every 15 s. */
+        double every = progress == RP_PROGRESS_TERMINAL ? 0.5 : 15.0;
+        if (progress && (now - last_print > every || (progress == RP_PROGRESS_TERMINAL && s + 1 == steps))) {
             double wps = seen / (now - e0);
             double remaining = (double)(steps - s - 1) * B + (double)(r->train.epochs - epoch - 1) * steps * B;
-            print_progress(t, epoch, r->train.epochs, s + 1, steps, loss_sum / (s + 1), wps, remaining / wps);
+            print_progress(t, progress, epoch, r->train.epochs, s + 1, steps, loss_sum / (s + 1), wps, remaining / wps);
             last_print = now;
         }
     }
-    if (progress) fputc('\n', stderr);
+    if (progress == RP_PROGRESS_TERMINAL) fputc('\n', stderr);
     double e1 = rp_now_seconds();
     log->train_loss = loss_sum / steps;
     log->seconds = e1 - e0;

@@ -31,8 +31,11 @@ typedef struct rp_epoch_log {
     double patch_len_mean[RP_MAX_LEVELS], patch_len_std[RP_MAX_LEVELS], frac_moved[RP_MAX_LEVELS];
 } rp_epoch_log;
 
+enum { RP_PROGRESS_OFF = 0, RP_PROGRESS_TERMINAL = 1, RP_PROGRESS_LOG = 2 };
+
 typedef struct rp_train_options {
-    int progress;            /* 1: progress lines on stderr; 0: quiet */
+    int progress;            /* RP_PROGRESS_TERMINAL: one line rewritten in place on stderr;
+                                RP_PROGRESS_LOG: a new line every 15 s (stderr is a file); 0: quiet */
     const char *out_dir;     /* run directory; NULL = recipe's output.dir or runs/<name> */
     int verbose;             /* 1: a line per epoch on stderr even when progress is off */
     int stop_after_epoch;    /* > 0: return after this epoch's checkpoint, as an interrupted run
@@ -70,7 +73,8 @@ int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_erro
  * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). Sets *stopped when it
  * returned early because of opt->stop_after_epoch. */
 int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err);
-/* Trains one epoch (at most `max_steps` steps when > 0) over shuffled training windows; fills log
+/* Trains one epoch (at most `max_steps` steps when > 0) over shuffled training windows, with
+ * progress on stderr as rp_train_options.progress says; fills log
  * (train loss, seconds, windows/s and, for learned levels, the GRPG statistics). */
 int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err);
 /* Greedy-segmentation evaluation of a split (all windows, no dropped last batch). */
