@@ -12,10 +12,15 @@
  *
  * Layout: the QKV projection is stored feature-major, qkvᵀ (3d × B·K), so each head's Q, K and V
  * are strided views of it, and no product hits BLIS's slow dot-product kernel (a row-major Q·Kᵀ
- * with k = dh = 4 does: ~3× slower per call). With small heads (dh ≤ 8) the per-window products
+ * with k = dh = 4 does: ~3× slower per call). With small heads (dh ≤ 4) the per-window products
  * cover two heads at once through block-diagonal copies of K and V (see attention.c: BLIS's fixed
- * cost per call dominates products this small). (window, head group) pairs run in parallel with
- * OpenMP; the two projections are single large GEMMs over all B·K tokens.
+ * cost per call dominates products this small).
+ *
+ * Threads: attention_forward/backward split the windows over rp_threads() threads (at most one
+ * per window and RP_ATTENTION_SLOTS), each running its windows' projections and heads with
+ * single-threaded BLIS; backward then splits the parameter gradients by output feature. Called
+ * from inside a parallel region they run on the calling thread; the _range functions below let a
+ * caller that owns the threads (the transformer) do the split itself.
  *
  * Parameters (module paths under prefix): w_qkv [3d × d], b_qkv [3d], w_out [d × d], b_out [d].
  * Rows 0..d-1 of w_qkv make Q, d..2d-1 K, 2d..3d-1 V; head h owns features h·dh .. h·dh+dh-1 of

@@ -16,7 +16,12 @@
  *
  * Memory: one activation arena of transformer_act_floats(t, batch) floats, allocated once by the
  * caller and reused; forward writes everything backward needs into it (including a copy of the
- * input and the mode it ran in), backward also uses it as workspace. Nothing is allocated per call. */
+ * input and the mode it ran in), backward also uses it as workspace. Nothing is allocated per call.
+ *
+ * Threads: rp_threads() threads (at most one per window and RP_TRANSFORMER_MAX_THREADS) in one
+ * parallel region per pass, each owning a contiguous range of windows; see transformer.c. Output
+ * and gradients are bit-identical for a given thread count (batch-norm statistics combine
+ * per-thread column sums, so different thread counts may differ in the last bits). */
 #ifndef RP_TRANSFORMER_H
 #define RP_TRANSFORMER_H
 

@@ -1,9 +1,18 @@
 /* Experiment driver for the learned-patching test (tests/levels/test_grpg_learning.c): trains the
- * same small forecaster with fixed, random and learned patching on a change-point series and
- * reports validation MSE and how close the greedy boundaries sit to the true change points.
+ * same small forecaster with fixed, random and learned patching on a change-point series
+ * (series_generate_changepoints) and reports validation MSE and how close the boundaries sit to
+ * the true change points (validation split; the test measures on the test split).
+ * Defaults reproduce the test's configuration; docs/levels.md ("Learning test") has the results.
  *
- * usage: grpg_changepoints [key=value]...   (keys: see the option table below)
- * e.g.   grpg_changepoints epochs=6 noise=0.3 prior_scale=1 only=learned */
+ * usage: grpg_changepoints [key=value]...     keys: the fields of `opts` below, plus
+ *   only=fixed,random,learned,oracle,synth,replica   which runs (default: fixed, random, learned)
+ *     oracle   fixed-patching model trained and scored with boundaries ON the true change points
+ *     synth    GRPG with reward = -(distance to the change points), no backbone (policy side only)
+ *     replica  a copy of train.c's GRPG step that also logs corr(advantage, -distance); adv_mode=1
+ *              uses mean-centred rewards without the std division, adv_eps sets the epsilon
+ *   probe=1    after training, val MSE with hand-made segmentations (grid, snapped to changes, ...)
+ *   verbose=2  per-epoch lines and a few windows' greedy starts next to their change points
+ * e.g.   grpg_changepoints only=learned prior_scale=1 seed=3 data_seed=13 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +25,9 @@
 
 typedef struct opts {
     int rows, segment, lookback, horizon, patch_len, d_model, heads, layers, d_ff, epochs, warmup, batch, group,
-        min_len, max_len, pchannels, pkernel, players, max_steps, threads, verbose, probe, seed, data_seed, bloss, sched;
-    double noise, slope, rate, lr, policy_lr, prior_scale, beta, dropout;
+        min_len, max_len, pchannels, pkernel, players, max_steps, threads, verbose, probe, adv_mode, seed, data_seed,
+        bloss, sched;
+    double adv_eps, adv_scale, noise, slope, rate, lr, policy_lr, prior_scale, beta, dropout;
     const char *only;
 } opts;
 
@@ -32,8 +42,8 @@ static void set_opt(opts *o, const char *kv) {
 #define D(name) if (!strcmp(key, #name)) { o->name = atof(v); return; }
     I(rows) I(segment) I(lookback) I(horizon) I(patch_len) I(d_model) I(heads) I(layers) I(d_ff) I(epochs)
     I(warmup) I(batch) I(group) I(min_len) I(max_len) I(pchannels) I(pkernel) I(players) I(max_steps) I(threads)
-    I(verbose) I(probe) I(seed) I(data_seed) I(bloss) I(sched)
-    D(noise) D(slope) D(rate) D(lr) D(policy_lr) D(prior_scale) D(beta) D(dropout)
+    I(verbose) I(probe) I(adv_mode) I(seed) I(data_seed) I(bloss) I(sched)
+    D(adv_eps) D(adv_scale) D(noise) D(slope) D(rate) D(lr) D(policy_lr) D(prior_scale) D(beta) D(dropout)
     if (!strcmp(key, "only")) { o->only = v; return; }
     fprintf(stderr, "unknown option %s\n", key);
     exit(2);
@@ -190,8 +200,8 @@ static void probe(rp_trainer *t, const int *changes, int n_changes) {
     double rate = m->levels[0].cfg.rate;
     int bs = t->recipe->train.eval_batch_size;
     float *x = malloc(sizeof(float) * (size_t)bs * L), *y = malloc(sizeof(float) * (size_t)bs * H);
-    double se[4] = {0};
-    for (int mode = 0; mode < 4; mode++)
+    double se[6] = {0};
+    for (int mode = 0; mode < 6; mode++)
         for (int s0 = 0; s0 < n; s0 += bs) {
             int nb = n - s0 < bs ? n - s0 : bs;
             for (int i = 0; i < nb; i++) {
@@ -206,6 +216,8 @@ static void probe(rp_trainer *t, const int *changes, int n_changes) {
                     int p = changes[c] - start;
                     if (p < 1 || p >= L || (mode == 2 && c != last)) continue;
                     if (mode == 3) p = p + 3 < L ? p + 3 : p - 3;
+                    if (mode == 4) p = p - 1;
+                    if (mode == 5) p = p + 1 < L ? p + 1 : p;
                     int kb = 1;
                     for (int k = 1; k < K; k++) if (abs(st[k] - p) < abs(st[kb] - p)) kb = k;
                     int lo = st[kb - 1], hi = kb + 1 < K ? st[kb + 1] : L;
@@ -217,8 +229,51 @@ static void probe(rp_trainer *t, const int *changes, int n_changes) {
             model_forward(m, b, y, nb, 1, 0, 0);
             for (int i = 0; i < nb; i++) se[mode] += b->row_loss[i];
         }
-    printf("probe val mse: uniform %.5f  aligned-all %.5f  aligned-last %.5f  off-by-3 %.5f\n", se[0] / n, se[1] / n,
-           se[2] / n, se[3] / n);
+    printf("probe val mse: uniform %.5f  aligned-all %.5f  aligned-last %.5f  off-by-3 %.5f  at c-1 %.5f  "
+           "at c+1 %.5f\n",
+           se[0] / n, se[1] / n, se[2] / n, se[3] / n, se[4] / n, se[5] / n);
+    free(x);
+    free(y);
+}
+
+/* Val MSE of the learned model with its greedy segmentation, and with every boundary that sits
+ * within 2 steps of a change point moved onto it (shift -1 / +1 variants too). */
+static void probe_greedy(rp_trainer *t, const int *changes, int n_changes) {
+    const rp_dataset *d = &t->data;
+    rp_model *m = &t->model;
+    rp_model_buffers *b = &t->buf;
+    int L = d->lookback, H = d->horizon, K = m->levels[0].K, n = d->split[SPLIT_VAL].n_windows;
+    int bs = t->recipe->train.eval_batch_size;
+    float *x = malloc(sizeof(float) * (size_t)bs * L), *y = malloc(sizeof(float) * (size_t)bs * H);
+    double se[4] = {0};
+    long long moved = 0;
+    for (int mode = 0; mode < 4; mode++)
+        for (int s0 = 0; s0 < n; s0 += bs) {
+            int nb = n - s0 < bs ? n - s0 : bs;
+            for (int i = 0; i < nb; i++) dataset_window(d, SPLIT_VAL, s0 + i, x + (size_t)i * L, y + (size_t)i * H);
+            model_prepare(m, b, x, nb, 1);
+            model_segment(m, b, nb, 1, CUT_EVAL, 1, 0);
+            for (int i = 0; i < nb && mode > 0; i++) {
+                int *st = b->lv[0].starts + (size_t)i * K, ch, start;
+                dataset_window_origin(d, SPLIT_VAL, s0 + i, &ch, &start);
+                for (int c = 0; c < n_changes; c++) {
+                    int p = changes[c] - start;
+                    if (p < 1 || p >= L) continue;
+                    int target = mode == 1 ? p : mode == 2 ? p - 1 : p + 1;
+                    for (int k = 1; k < K; k++)
+                        if (abs(st[k] - p) <= 2 && st[k] != target) {
+                            int lo = st[k - 1], hi = k + 1 < K ? st[k + 1] : L;
+                            if (target > lo && target < hi) { st[k] = target; if (mode == 1) moved++; }
+                            break;
+                        }
+                }
+            }
+            memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)nb * K);
+            model_forward(m, b, y, nb, 1, 0, 0);
+            for (int i = 0; i < nb; i++) se[mode] += b->row_loss[i];
+        }
+    printf("greedy probe val mse: greedy %.5f  snapped to c %.5f (%lld moved)  to c-1 %.5f  to c+1 %.5f\n", se[0] / n,
+           se[1] / n, moved, se[2] / n, se[3] / n);
     free(x);
     free(y);
 }
@@ -258,6 +313,7 @@ static int run_one(const opts *o, rp_patching patching, const char *label, doubl
     }
     if (patching == PATCHING_LEARNED && o->verbose > 1) show_windows(&t, changes, nch, 6);
     if (o->probe) probe(&t, changes, nch);
+    if (o->probe && patching == PATCHING_LEARNED) probe_greedy(&t, changes, nch);
     memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
     long long cnt;
     *val_out = best;
@@ -297,7 +353,11 @@ static void oracle_starts(const rp_dataset *d, rp_split_id split, int w, int K, 
         gaps[m++] = best;
     }
     for (int i = 1; i < m; i++)
-        for (int j = i; j > 0 && gaps[j] < gaps[j - 1]; j--) { int tmp = gaps[j]; gaps[j] = gaps[j - 1]; gaps[j - 1] = tmp; }
+        for (int j = i; j > 0 && gaps[j] < gaps[j - 1]; j--) {
+            int tmp = gaps[j];
+            gaps[j] = gaps[j - 1];
+            gaps[j - 1] = tmp;
+        }
     seg_starts_from_gaps(K, gaps, starts);
 }
 
@@ -308,7 +368,8 @@ static void run_oracle(const opts *o) {
     make_recipe(o, PATCHING_FIXED, &r);
     rp_series s;
     int *changes, nch;
-    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed, &changes,
+    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed,
+                                 &changes,
                                  &nch, &err);
     rp_trainer t;
     if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
@@ -393,7 +454,8 @@ static void run_synthetic(const opts *o, int reward_kind) {
     make_recipe(o, PATCHING_LEARNED, &r);
     rp_series s;
     int *changes, nch;
-    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed, &changes,
+    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed,
+                                 &changes,
                                  &nch, &err);
     rp_trainer t;
     if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
@@ -437,12 +499,19 @@ static void run_synthetic(const opts *o, int reward_kind) {
                 for (int row = 0; row < R; row++) {
                     int cnt;
                     g_last_dist = 0;
-                    dist[row] = rollout_distance(d, idx[row / G], b->lv[0].starts + (size_t)row * K, K, changes, nch, &cnt);
+                    dist[row] = rollout_distance(d, idx[row / G], b->lv[0].starts + (size_t)row * K, K, changes, nch,
+                                                 &cnt);
                     ldist[row] = g_last_dist;
                     rew[row] = reward_kind == 1 ? -b->row_loss[row] : (float)-dist[row];
                     rsum += rew[row];
                 }
-                grpg_advantages(rew, G, B, 1e-6f, adv);
+                grpg_advantages(rew, G, B, (float)o->adv_eps, adv);
+                if (o->adv_mode == 1) /* mean-centred rewards, no division by the group's std */
+                    for (int w = 0; w < B; w++) {
+                        double mr = 0;
+                        for (int g = 0; g < G; g++) mr += rew[w * G + g] / G;
+                        for (int g = 0; g < G; g++) adv[w * G + g] = (float)((rew[w * G + g] - mr) * o->adv_scale);
+                    }
                 for (int w = 0; w < B; w++) {
                     double md = 0, ml = 0;
                     for (int g = 0; g < G; g++) md += dist[w * G + g] / G, ml += ldist[w * G + g] / G;
@@ -471,7 +540,8 @@ static void run_synthetic(const opts *o, int reward_kind) {
         }
         rp_eval_result val = {0};
         if (reward_kind == 1) trainer_evaluate(&t, SPLIT_VAL, &val, &err);
-        fprintf(stderr, "synth%d  ep %2d  loss %.4f val %.4f  reward %.3f  corr(A,-dist) %.3f last %.3f  greedy dist %.3f\n",
+        fprintf(stderr,
+                "synth%d  ep %2d  loss %.4f val %.4f  reward %.3f  corr(A,-dist) %.3f last %.3f  greedy dist %.3f\n",
                 reward_kind, e + 1, loss / steps, val.mse, rsum / (steps * R), corr_num / sqrt(corr_a * corr_d + 1e-30),
                 cl_num / sqrt(corr_a * cl_d + 1e-30),
                 changepoint_distance(&t, SPLIT_VAL, changes, nch, 1, NULL));
@@ -485,11 +555,14 @@ static void run_synthetic(const opts *o, int reward_kind) {
 }
 
 int main(int argc, char **argv) {
-    opts o = {.rows = 4000, .segment = 24, .lookback = 64, .horizon = 8, .patch_len = 8, .d_model = 16,
-              .heads = 2, .layers = 1, .d_ff = 32, .epochs = 6, .warmup = 1, .batch = 64, .group = 8,
-              .pchannels = 8, .pkernel = 5, .players = 2, .threads = 2, .verbose = 1, .seed = 1, .data_seed = 11,
-              .bloss = 0, .sched = 2, .noise = 0.3, .rate = 8, .lr = 3e-3, .policy_lr = 1e-2, .prior_scale = 1.0,
-              .beta = 0.0, .dropout = 0.0, .only = ""};
+    rp_prefer_passive_waiting(argv); /* as the reinpatch command does (core/util.h) */
+    /* Defaults = the test's configuration (tests/levels/test_grpg_learning.c). */
+    opts o = {.rows = 20000, .segment = 50, .lookback = 150, .horizon = 8, .patch_len = 1, .d_model = 16,
+              .heads = 2, .layers = 1, .d_ff = 32, .epochs = 10, .warmup = 1, .batch = 64, .group = 8,
+              .min_len = 3, .pchannels = 8, .pkernel = 5, .players = 2, .max_steps = 40, .threads = 1,
+              .verbose = 1, .seed = 1, .data_seed = 11, .bloss = 0, .sched = 2, .adv_eps = 1e-6, .adv_scale = 1,
+              .noise = 0.1, .rate = 30, .lr = 3e-3, .policy_lr = 3e-3, .prior_scale = 0.0, .beta = 0.0,
+              .dropout = 0.0, .only = ""};
     for (int i = 1; i < argc; i++) set_opt(&o, argv[i]);
     double v[3], dist[3], ud[3];
     const rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};

@@ -141,6 +141,8 @@ void gelu_dropout_backward(float *din, const float *dout, const float *gate, siz
 void softmax_rows_forward(float *out, const float *in, float scale, int rows, int n);
 /* din[r, j] += scale * y[r, j] (dout[r, j] - Σ_k dout[r, k] y[r, k]), y the forward output. */
 void softmax_rows_backward(float *din, const float *dout, const float *y, float scale, int rows, int n);
+/* The same gradient written over g (g holds dout on entry): g ← scale · y ⊙ (g − Σ g ⊙ y). */
+void softmax_rows_backward_inplace(float *g, const float *y, float scale, int rows, int n);
 
 /* Sums in 8 interleaved lanes (vectorises without -ffast-math; fixed order, so deterministic). */
 float rp_sumf(const float *x, int n);

@@ -113,7 +113,8 @@ fail:
  * Regime lengths are drawn uniformly from [mean_segment/2, 3·mean_segment/2] (so two changes are
  * never closer than mean_segment/2 rows); the rows where a new regime starts are the change rows,
  * shared by all channels. In channel c each regime has its own level, drawn U(-2, 2) until it
- * differs from the previous regime's by at least 1, and x[t] = level(t) + noise · z_t.
+ * differs from the previous regime's by at least 1, and a slope drawn U(-max_slope, max_slope)
+ * (0 when max_slope = 0): x[t] = level + slope · (t - regime start) + noise · z_t.
  * Streams: the change rows come from (seed, 0), channel c's levels and noise from (seed, c + 1). */
 int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_segment, double noise, double max_slope,
                                  unsigned long long seed, int **change_rows, int *n_changes, rp_error *err) {

@@ -41,9 +41,11 @@ int series_select_columns(rp_series *s, const char *const *names, int n_names, r
  * Deterministic from seed. */
 int series_generate(rp_series *out, int rows, int cols, unsigned long long seed, rp_error *err);
 
-/* A series whose only structure is regime changes, for testing learned patching: piecewise-constant
- * levels plus Gaussian noise of std `noise`, new regimes every mean_segment rows on average
- * (lengths uniform in [mean_segment/2, 3·mean_segment/2]), at the same rows in every channel.
+/* A series whose only structure is regime changes, for testing learned patching: per regime a level
+ * (U(-2, 2), at least 1 away from the previous one) and a slope (U(-max_slope, max_slope); 0 gives
+ * piecewise-constant levels), plus Gaussian noise of std `noise`; new regimes every mean_segment
+ * rows on average (lengths uniform in [mean_segment/2, 3·mean_segment/2]), at the same rows in
+ * every channel.
  * *change_rows (malloc'd, the caller frees) receives the *n_changes sorted rows where a regime
  * starts. Deterministic from seed. */
 int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_segment, double noise, double max_slope,

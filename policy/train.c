@@ -238,8 +238,10 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     params_zero_grad(&m->P);
     model_forward(m, b, y, B, G, 1, rp_mix_seed(seed, (unsigned long long)t->step));
 
-    /* Backbone loss: the mean of the rollouts' MSE (`all`), or only the best rollout's (`best`). */
+    /* Backbone loss: the mean of the rollouts' MSE (`all`), only the best rollout's (`best`), or
+     * that of a separate greedy pass (`greedy`, below: the rollouts then only score the policy). */
     int best_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_BEST;
+    int greedy_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_GREEDY;
     double loss_sum = 0;
     for (int w = 0; w < B; w++) {
         int best = w * G;
@@ -254,7 +256,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
             for (int h = 0; h < H; h++) df[h] = scale * (f[h] - yt[h]);
         }
     }
-    model_backward(m, b, B, G);
+    if (!greedy_only) model_backward(m, b, B, G);
 
     if (policy_active) {
         /* GRPG: reward −MSE, advantages normalised within each window's group; every learned
@@ -283,6 +285,19 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
         }
     }
     log_segmentation_stats(m, b, R, log);
+
+    if (greedy_only) {
+        /* After the policies' backward, which reads the rollouts' activations: this pass
+         * overwrites them. It also updates batch-norm running statistics a second time. */
+        model_prepare(m, b, x, B, 1);
+        model_segment(m, b, B, 1, CUT_EVAL, seed, 0);
+        model_forward(m, b, y, B, 1, 1, rp_mix_seed(seed ^ 0x9eed, (unsigned long long)t->step));
+        for (int w = 0; w < B; w++)
+            for (int h = 0; h < H; h++)
+                b->dforecast[(size_t)w * H + h] =
+                    2.0f / ((float)B * H) * (b->forecast[(size_t)w * H + h] - y[(size_t)w * H + h]);
+        model_backward(m, b, B, 1);
+    }
 
     t->step++;
     int decoupled = r->train.optimizer == OPTIMIZER_ADAMW;

@@ -495,6 +495,37 @@ Test(activation, softmax_rows_gradient) {
     softmax_rows_backward(dx, r, y, 0.7f, R, C);
     /* gradients here are O(1e-2): atol 2e-5 is still < 1% of a typical entry */
     CHECK(gradcheck(sm_loss, &c, x, dx, R * C, GC_OPTIONS(1e-2, 1e-2, 2e-5), "softmax din"));
+    /* the in-place form gives the same gradient (y again at the unperturbed x) */
+    float g[R * C];
+    sm_loss(&c);
+    memcpy(g, r, sizeof g);
+    softmax_rows_backward_inplace(g, y, 0.7f, R, C);
+    for (int i = 0; i < R * C; i++) cr_assert_float_eq(g[i], dx[i], 1e-6f);
+}
+
+Test(activation, softmax_rows_against_double) {
+    /* widths a multiple of 8 and ragged; a block spanning < 80 (one shift for the whole block) and
+     * one spanning more (each row shifted by its own maximum) */
+    const int widths[3] = {16, 42, 700};
+    for (int w = 0; w < 6; w++) {
+        int n = widths[w % 3];
+        double span = w < 3 ? 30 : 200;
+        float *x = malloc((size_t)n * 2 * 4), *y = malloc((size_t)n * 2 * 4);
+        gc_fill_uniform(x, (size_t)n * 2, 63 + w, -span, span);
+        softmax_rows_forward(y, x, 1.0f, 2, n);
+        for (int r = 0; r < 2; r++) {
+            double m = -1e300, z = 0;
+            for (int j = 0; j < n; j++) m = fmax(m, x[r * n + j]);
+            for (int j = 0; j < n; j++) z += exp(x[r * n + j] - m);
+            for (int j = 0; j < n; j++) {
+                double want = exp(x[r * n + j] - m) / z;
+                /* float rounding of the shifted argument (|x − max| up to 60) costs ~1e-5 relative */
+                cr_assert_lt(fabs(y[r * n + j] - want), 2e-5 * want + 1e-30, "width %d span %g row %d col %d: %g vs %g",
+                             n, span, r, j, y[r * n + j], want);
+            }
+        }
+        free(x); free(y);
+    }
 }
 
 /* ---- MSE ------------------------------------------------------------------------------------------ */

@@ -232,3 +232,40 @@ Test(train, frozen_policy_is_bit_identical_after_training) {
     trainer_free(&t);
     recipe_free(&r);
 }
+
+/* backbone_loss: greedy trains the backbone on the greedy segmentation alone: with a frozen-
+ * output policy whose greedy cut is uniform, the backbone's update equals the one a fixed-patching
+ * run makes on the same windows, whatever the sampled rollouts were. */
+Test(train, greedy_backbone_loss_uses_the_greedy_pass_only) {
+    rp_recipe fixed, greedy;
+    tiny_recipe(&fixed, "g_fixed", PATCHING_FIXED);
+    tiny_recipe(&greedy, "g_greedy", PATCHING_LEARNED);
+    fixed.train.epochs = greedy.train.epochs = 1;
+    fixed.train.max_steps_per_epoch = greedy.train.max_steps_per_epoch = 1;
+    fixed.backbone.dropout = greedy.backbone.dropout = 0;
+    greedy.train.backbone_loss = BACKBONE_LOSS_GREEDY;
+    /* At init a learned level's logits are its uniform-spacing prior, so its greedy cut is uniform. */
+    rp_error err = {{0}};
+    rp_trainer a, b;
+    cr_assert_eq(trainer_setup(&a, &fixed, &err), 0, "%s", err.msg);
+    cr_assert_eq(trainer_setup(&b, &greedy, &err), 0, "%s", err.msg);
+    cr_assert_gt(b.group, 1);
+    /* Same backbone start: copy every shared tensor from a to b. */
+    for (int i = 0; i < a.model.P.n_tensors; i++) {
+        const rp_tensor_info *ta = &a.model.P.tensors[i];
+        const rp_tensor_info *tb = params_find(&b.model.P, ta->name);
+        cr_assert_not_null(tb, "%s", ta->name);
+        memcpy(b.model.P.value + tb->offset, a.model.P.value + ta->offset, ta->count * sizeof(float));
+    }
+    rp_epoch_log la, lb;
+    cr_assert_eq(trainer_train_epoch(&a, 0, 1, 0, &la, &err), 0, "%s", err.msg);
+    cr_assert_eq(trainer_train_epoch(&b, 0, 1, 0, &lb, &err), 0, "%s", err.msg);
+    const rp_tensor_info *ha = params_find(&a.model.P, "head/w"), *hb = params_find(&b.model.P, "head/w");
+    double diff = 0;
+    for (size_t j = 0; j < ha->count; j++) diff += fabs(a.model.P.value[ha->offset + j] - b.model.P.value[hb->offset + j]);
+    cr_assert_lt(diff, 1e-6, "the greedy-loss backbone step differs from the fixed one by %g", diff);
+    trainer_free(&a);
+    trainer_free(&b);
+    recipe_free(&fixed);
+    recipe_free(&greedy);
+}
