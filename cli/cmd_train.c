@@ -26,12 +26,19 @@ static const char *train_help =
     "                    15 s and one per epoch, fit for a log file)\n"
     "  --quiet           no progress, even on a terminal\n";
 
+#define MAX_SETS 256
+
+static int too_many_sets(void) {
+    fprintf(stderr, "reinpatch train: more than %d --set options\n", MAX_SETS);
+    return 2;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *recipe_path = NULL, *out_dir = NULL, *resume_dir = NULL;
     long stop_after = 0;
     int tty = isatty(STDERR_FILENO);
     int progress = tty ? RP_PROGRESS_TERMINAL : RP_PROGRESS_OFF;
-    const char *sets[256];
+    const char *sets[MAX_SETS];
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -54,9 +61,11 @@ int cmd_train(int argc, char **argv) {
                     return 2;
                 }
             }
-            else if (n_sets < 256) sets[n_sets++] = argv[++i];
+            else if (n_sets < MAX_SETS) sets[n_sets++] = argv[++i];
+            else return too_many_sets();
         } else if (!strncmp(a, "--set=", 6)) {
-            if (n_sets < 256) sets[n_sets++] = a + 6;
+            if (n_sets == MAX_SETS) return too_many_sets();
+            sets[n_sets++] = a + 6;
         } else if (!strcmp(a, "--progress")) {
             progress = tty ? RP_PROGRESS_TERMINAL : RP_PROGRESS_LOG;
         } else if (!strcmp(a, "--quiet")) {

@@ -417,7 +417,7 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
     const rp_recipe *r = t->recipe;
     if (opt && opt->out_dir) snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->out_dir);
     if (rp_mkdir_p(t->run_dir, err)) return -1;
-    int progress = opt && opt->progress;
+    int progress = opt ? opt->progress : RP_PROGRESS_OFF;
     int verbose = progress || (opt && opt->verbose);
     double t0 = rp_now_seconds(), train_seconds = 0, train_windows = 0;
     for (int epoch = t->epoch; epoch < r->train.epochs; epoch++) {
