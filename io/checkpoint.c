@@ -46,6 +46,7 @@ int checkpoint_save(const char *path, const rp_params *P, const rp_run_state *s,
     rc = rc || h5_write_attr_double(file, "best_val", s->best_val, err);
     rc = rc || h5_write_attr_int(file, "best_epoch", s->best_epoch, err);
     rc = rc || h5_write_attr_int(file, "epochs_since_best", s->epochs_since_best, err);
+    rc = rc || h5_write_attr_int(file, "step_in_epoch", s->step_in_epoch, err);
     rc = rc || h5_write_uint64(file, "/rng_state", 1, &four, s->rng.s, err);
     rc = rc || h5_write_string(file, "/recipe", s->recipe_text ? s->recipe_text : "", err);
     rc = rc || h5_write_double(file, "/normalization/mean", 1, &channels, s->mean, err);
@@ -136,6 +137,7 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
     rc = rc || h5_read_attr_double(file, "best_val", &st.best_val, err);
     rc = rc || h5_read_attr_int(file, "best_epoch", &st.best_epoch, err);
     rc = rc || h5_read_attr_int(file, "epochs_since_best", &st.epochs_since_best, err);
+    rc = rc || h5_read_attr_int(file, "step_in_epoch", &st.step_in_epoch, err);
     rc = rc || h5_read_checked(file, "/rng_state", H5T_NATIVE_UINT64, 1, &four, st.rng.s, err);
     rc = rc || h5_read_string(file, "/recipe", &st.recipe_text, err);
     rc = rc || h5_dataset_shape(file, "/normalization/mean", &ndim, &channels, 1, err);

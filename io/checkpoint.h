@@ -31,10 +31,14 @@
 typedef struct rp_run_state {
     long long step;           /* optimizer steps taken */
     int epoch;                /* epochs completed */
+    int step_in_epoch;        /* steps of epoch `epoch` already taken (a mid-epoch checkpoint);
+                                 0 at an epoch's end */
     double best_val;          /* best validation loss so far */
     int best_epoch;           /* epoch that reached it */
     int epochs_since_best;    /* for early stopping */
-    rp_rng rng;               /* the training generator, as it stands after `step` */
+    rp_rng rng;               /* the training generator: at an epoch's end, as it stands after
+                                 `step`; mid-epoch, as it stood when the epoch began, so the
+                                 epoch's shuffle can be drawn again on resume */
     int n_channels;
     double *mean, *std;       /* [n_channels] train-split statistics */
     char *recipe_text;        /* the resolved recipe (YAML) */

@@ -116,9 +116,12 @@ void trainer_free(rp_trainer *t) {
 int trainer_save_checkpoint(rp_trainer *t, rp_error *err) {
     char path[RP_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/checkpoint.h5", t->run_dir);
+    /* Mid-epoch, the generator is saved as it was when the epoch began: resuming draws the
+     * epoch's shuffle again and skips the steps already taken. */
     rp_run_state s = {
-        .step = t->step, .epoch = t->epoch, .best_val = t->best_val, .best_epoch = t->best_epoch,
-        .epochs_since_best = t->epochs_since_best, .rng = t->rng, .n_channels = t->data.channels,
+        .step = t->step, .epoch = t->epoch, .step_in_epoch = t->step_in_epoch, .best_val = t->best_val,
+        .best_epoch = t->best_epoch, .epochs_since_best = t->epochs_since_best,
+        .rng = t->step_in_epoch > 0 ? t->epoch_rng : t->rng, .n_channels = t->data.channels,
         .mean = t->data.mean, .std = t->data.std, .recipe_text = t->recipe->text,
     };
     return checkpoint_save(path, &t->model.P, &s, t->best_values, err);
@@ -142,6 +145,7 @@ int trainer_load_checkpoint(rp_trainer *t, const char *path, rp_error *err) {
     t->best_val = s.best_val;
     t->best_epoch = s.best_epoch;
     t->epochs_since_best = s.epochs_since_best;
+    t->step_in_epoch = s.step_in_epoch;
     t->rng = s.rng;
     checkpoint_state_free(&s);
     return 0;
@@ -371,7 +375,12 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
         return -1;
     }
     for (int i = 0; i < n; i++) order[i] = i;
+    t->epoch_rng = t->rng;
     rng_shuffle_int(&t->rng, order, n);
+    /* Resuming from a mid-epoch checkpoint: the shuffle above is the one the epoch began with;
+     * skip the steps already taken. */
+    int first_step = t->step_in_epoch < steps ? t->step_in_epoch : steps;
+    int checkpoint_every = r->output.checkpoint ? r->train.checkpoint_every : 0;
     int any_policy = 0;
     for (int l = 0; l < t->model.n_levels; l++) any_policy |= t->model.levels[l].has_policy && r->levels[l].trainable;
     int policy_active = any_policy && epoch >= r->train.warmup_epochs;
@@ -379,35 +388,47 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
     log->epoch = epoch;
     double e0 = rp_now_seconds(), loss_sum = 0, last_print = 0;
     long long seen = 0;
-    for (int s = 0; s < steps; s++) {
+    for (int s = first_step; s < steps; s++) {
         int start = s * B, nb = n - start < B ? n - start : B;
         double lr = lr_schedule(r->train.schedule, r->train.lr, epoch, s, steps, r->train.epochs, r->train.pct_start);
         log->lr = lr;
         loss_sum += train_step(t, order + start, nb, lr, policy_active, log, x, y);
         seen += nb;
+        t->step_in_epoch = s + 1;
+        if (checkpoint_every > 0 && t->step % checkpoint_every == 0 && s + 1 < steps) {
+            int rc = trainer_save_checkpoint(t, err);
+            if (rc == 0 && t->stop_at_step > 0 && t->step == t->stop_at_step) t->stopped = 1;
+            if (rc || t->stopped) {
+                free(order); free(x); free(y);
+                return rc;
+            }
+        }
         double now = rp_now_seconds();
         /* A terminal line is rewritten twice a second; a log gets a new line every 15 s. */
         double every = progress == RP_PROGRESS_TERMINAL ? 0.5 : 15.0;
         if (progress && (now - last_print > every || (progress == RP_PROGRESS_TERMINAL && s + 1 == steps))) {
             double wps = seen / (now - e0);
             double remaining = (double)(steps - s - 1) * B + (double)(r->train.epochs - epoch - 1) * steps * B;
-            print_progress(t, progress, epoch, r->train.epochs, s + 1, steps, loss_sum / (s + 1), wps, remaining / wps);
+            print_progress(t, progress, epoch, r->train.epochs, s + 1, steps, loss_sum / (s + 1 - first_step), wps,
+                           remaining / wps);
             last_print = now;
         }
     }
     if (progress == RP_PROGRESS_TERMINAL) fputc('\n', stderr);
     double e1 = rp_now_seconds();
-    log->train_loss = loss_sum / steps;
+    t->step_in_epoch = 0; /* the epoch's steps are all taken */
+    /* The statistics were summed per step taken in this call: report their means. */
+    double taken = steps - first_step > 0 ? steps - first_step : 1;
+    log->train_loss = loss_sum / taken;
     log->seconds = e1 - e0;
     log->windows_per_second = seen / (e1 - e0);
-    /* The GRPG statistics were summed per step: report their means. */
-    log->mean_reward /= steps;
-    log->advantage_spread /= steps;
+    log->mean_reward /= taken;
+    log->advantage_spread /= taken;
     for (int l = 0; l < RP_MAX_LEVELS; l++) {
-        log->policy_entropy[l] /= steps;
-        log->patch_len_mean[l] /= steps;
-        log->patch_len_std[l] /= steps;
-        log->frac_moved[l] /= steps;
+        log->policy_entropy[l] /= taken;
+        log->patch_len_mean[l] /= taken;
+        log->patch_len_std[l] /= taken;
+        log->frac_moved[l] /= taken;
     }
     free(order); free(x); free(y);
     return 0;
@@ -424,7 +445,12 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
         /* A resumed run that had already stopped early stays stopped. */
         if (r->train.patience > 0 && t->epochs_since_best >= r->train.patience) break;
         rp_epoch_log log;
+        t->stop_at_step = opt ? opt->stop_after_step : 0;
         if (trainer_train_epoch(t, epoch, r->train.max_steps_per_epoch, progress, &log, err)) return -1;
+        if (t->stopped) {
+            if (verbose) fprintf(stderr, "stopped at step %lld; continue with --resume %s\n", t->step, t->run_dir);
+            return 0;
+        }
         train_seconds += log.seconds;
         train_windows += log.seconds * log.windows_per_second;
         rp_eval_result val;

@@ -40,6 +40,8 @@ typedef struct rp_train_options {
     int verbose;             /* 1: a line per epoch on stderr even when progress is off */
     int stop_after_epoch;    /* > 0: return after this epoch's checkpoint, as an interrupted run
                                 would (no final evaluation, no metrics.json) */
+    long long stop_after_step; /* > 0: the same right after a mid-epoch checkpoint written at this
+                                  optimizer step (train.checkpoint_every must divide it) */
 } rp_train_options;
 
 typedef struct rp_trainer {
@@ -53,6 +55,10 @@ typedef struct rp_trainer {
     float *rewards, *advantages; /* (batch × group) GRPG work */
     long long step;
     int epoch, best_epoch, epochs_since_best;
+    int step_in_epoch;       /* steps of epoch `epoch` already taken (after a mid-epoch resume) */
+    rp_rng epoch_rng;        /* t->rng as it was when the current epoch began */
+    long long stop_at_step;  /* > 0: trainer_train_epoch stops after the checkpoint at this step */
+    int stopped;             /* set when it did */
     double best_val;
     rp_rng rng;
     char run_dir[RP_PATH_MAX];
