@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/activation.h"
 #include "core/blas.h"
+#include "core/linear.h"
 #include "levels/segmentation.h"
 
 /* ---- layout ------------------------------------------------------------------------------------ */
@@ -102,10 +104,7 @@ int policy_net_set_prior(const rp_policy_net *net, rp_params *P, double rate, do
 /* ---- pieces ------------------------------------------------------------------------------------ */
 
 /* Exact GELU (erf form, PyTorch's nn.GELU default) and its derivative Φ(x) + x φ(x). */
-static float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678f)); }
-static float gelu_grad(float x) {
-    return 0.5f * (1.0f + erff(x * 0.70710678f)) + x * 0.39894228f * expf(-0.5f * x * x);
-}
+/* GELU and its derivative: core/activation.h's rp_gelu / rp_gelu_grad (vectorisable, no libm). */
 
 /* col (B*n, k*Cin): row (b, t) holds h at units t-r..t+r of window b, zeros past either end. */
 static void im2col(float *col, const float *h, int B, int n, int cin, int k) {
@@ -151,11 +150,12 @@ void policy_net_forward(const rp_policy_net *net, const rp_params *P, float *log
         const float *w = P->value + net->conv_w[l], *bias = P->value + net->conv_b[l];
         im2col(col, h, B, n, cin, k);
         rp_matmul(pre, col, w, M, C, k * cin, 0, 1, 1.0f, 0.0f);        // (M, C)
-        for (size_t i = 0; i < (size_t)M; i++)
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < M; i++)
             for (int c = 0; c < C; c++) {
-                float v = pre[i * C + c] + bias[c];
-                pre[i * C + c] = v;
-                out[i * C + c] = gelu(v);
+                float v = pre[(size_t)i * C + c] + bias[c];
+                pre[(size_t)i * C + c] = v;
+                out[(size_t)i * C + c] = rp_gelu(v);
             }
         h = out;
     }
@@ -200,12 +200,11 @@ void policy_net_backward(const rp_policy_net *net, rp_params *P, const float *dl
         int cin = in_channels(net, l);
         const float *pre = act + o.pre[l], *col = act + o.col[l];
         float *db = P->grad + net->conv_b[l];
-        for (size_t i = 0; i < (size_t)M; i++)
-            for (int c = 0; c < C; c++) {
-                float g = dh[i * C + c] * gelu_grad(pre[i * C + c]);
-                dpre[i * C + c] = g;
-                db[c] += g;
-            }
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < M; i++)
+            for (int c = 0; c < C; c++)
+                dpre[(size_t)i * C + c] = dh[(size_t)i * C + c] * rp_gelu_grad(pre[(size_t)i * C + c]);
+        rp_add_column_sums(db, dpre, M, C);
         rp_matmul(P->grad + net->conv_w[l], dpre, col, C, k * cin, M, 1, 0, 1.0f, 1.0f); // (C, k*cin)
         if (l == 0) break; /* the features take no gradient */
         rp_matmul(dcol, dpre, P->value + net->conv_w[l], M, k * cin, C, 0, 0, 1.0f, 0.0f); // (M, k*cin)

@@ -231,6 +231,27 @@ static void check_threads_match(rp_norm_kind norm) {
     teardown(&c);
 }
 
+Test(transformer, threaded_runs_are_bit_identical) {
+    tf_ctx c;
+    setup(&c, 5, 42, 16, 4, 2, 32, 0.2f, NORM_BATCH);
+    float *y1 = malloc(c.n * 4), *g1 = malloc(c.P.total * 4), *dx1 = calloc(c.n, 4);
+    rp_set_threads(2);
+    for (int run = 0; run < 2; run++) {
+        float *rm = c.P.value + c.t.layers[0].norm1.running_mean;
+        for (int j = 0; j < 16; j++) rm[j] = 0.0f;   /* same starting running statistics */
+        transformer_forward(&c.t, &c.P, run ? c.y : y1, c.x, c.B, 1, 99, c.act);
+        params_zero_grad(&c.P);
+        transformer_backward(&c.t, &c.P, run ? c.dx : dx1, c.r, c.B, c.act);
+        if (!run) memcpy(g1, c.P.grad, c.P.total * 4);
+    }
+    rp_set_threads(1);
+    cr_assert_eq(memcmp(c.y, y1, c.n * 4), 0);
+    cr_assert_eq(memcmp(c.dx, dx1, c.n * 4), 0);
+    cr_assert_eq(memcmp(c.P.grad, g1, c.P.total * 4), 0);
+    free(y1); free(g1); free(dx1);
+    teardown(&c);
+}
+
 Test(transformer, threads_match_one_thread_batchnorm) { check_threads_match(NORM_BATCH); }
 Test(transformer, threads_match_one_thread_layernorm) { check_threads_match(NORM_LAYER); }
 
