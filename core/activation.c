@@ -128,20 +128,7 @@ static inline float gelu_cdf(float x) {
     float z = x * 0.70710678118654752f;
     z = z > -4.0f ? z : -4.0f;
     z = z < 4.0f ? z : 4.0f;
-    float z2 = z * z;
-    float p = -2.72614225801306e-10f;
-    p = RP_FMAF(p, z2, 2.77068142495902e-08f);
-    p = RP_FMAF(p, z2, -2.10102402082508e-06f);
-    p = RP_FMAF(p, z2, -5.69250639462346e-05f);
-    p = RP_FMAF(p, z2, -7.34990630326855e-04f);
-    p = RP_FMAF(p, z2, -2.95459980854025e-03f);
-    p = RP_FMAF(p, z2, -1.60960333262415e-02f);
-    float q = -1.45660718464996e-05f;
-    q = RP_FMAF(q, z2, -2.13374055278905e-04f);
-    q = RP_FMAF(q, z2, -1.68282697438203e-03f);
-    q = RP_FMAF(q, z2, -7.37332916720468e-03f);
-    q = RP_FMAF(q, z2, -1.42647390514189e-02f);
-    return RP_FMAF(0.5f * z, p / q, 0.5f);
+    return RP_FMAF(0.5f, rp_erf_rational(z), 0.5f);
 }
 
 static inline float gelu_pdf(float x) {

@@ -53,10 +53,9 @@ static inline float rp_expf(float x) {
     return p * scale;
 }
 
-/* erf(x): odd rational approximation on [-4, 4] (erf(±4) rounds to ±1 in float). */
-static inline float rp_erff(float x) {
-    x = x > -4.0f ? x : -4.0f;
-    x = x < 4.0f ? x : 4.0f;
+/* The rational approximation of erf on [-4, 4] (erf(±4) rounds to ±1 in float): x·p(x²)/q(x²).
+ * No clamping: callers clamp their argument to [-4, 4] first. */
+static inline float rp_erf_rational(float x) {
     float x2 = x * x;
     float p = -2.72614225801306e-10f;
     p = RP_FMAF(p, x2, 2.77068142495902e-08f);
@@ -70,7 +69,14 @@ static inline float rp_erff(float x) {
     q = RP_FMAF(q, x2, -1.68282697438203e-03f);
     q = RP_FMAF(q, x2, -7.37332916720468e-03f);
     q = RP_FMAF(q, x2, -1.42647390514189e-02f);
-    float y = x * p / q;
+    return x * p / q;
+}
+
+/* erf(x): odd rational approximation on [-4, 4] (erf(±4) rounds to ±1 in float). */
+static inline float rp_erff(float x) {
+    x = x > -4.0f ? x : -4.0f;
+    x = x < 4.0f ? x : 4.0f;
+    float y = rp_erf_rational(x);
     y = y < 1.0f ? y : 1.0f;
     return y > -1.0f ? y : -1.0f;
 }
