@@ -16,6 +16,7 @@
 
 #include "core/params.h"
 #include "core/rng.h"
+#include "tests/tempdir.h"
 #include "io/checkpoint.h"
 #include "io/h5util.h"
 #include "io/inspect.h"
@@ -25,24 +26,9 @@
 
 static char dir[256];
 
-static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/rp_test_ckpt_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void make_dir(void) { tempdir_make(dir, sizeof dir, "ckpt"); }
 
-static void remove_dir(void) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(dir);
-}
+static void remove_dir(void) { tempdir_remove(dir); }
 
 TestSuite(checkpoint, .init = make_dir, .fini = remove_dir);
 TestSuite(patcher, .init = make_dir, .fini = remove_dir);

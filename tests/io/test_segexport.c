@@ -9,30 +9,16 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "tests/tempdir.h"
 #include "io/h5util.h"
 #include "io/inspect.h"
 #include "io/segexport.h"
 
 static char dir[256];
 
-static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/rp_test_seg_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void make_dir(void) { tempdir_make(dir, sizeof dir, "seg"); }
 
-static void remove_dir(void) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(dir);
-}
+static void remove_dir(void) { tempdir_remove(dir); }
 
 TestSuite(segexport, .init = make_dir, .fini = remove_dir);
 

@@ -8,19 +8,13 @@
 #include <unistd.h>
 
 #include "policy/train.h"
+#include "tests/tempdir.h"
 
 static char tmpdir[256];
 
-static void make_tmpdir(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/rp_train_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
+static void make_tmpdir(void) { tempdir_make(tmpdir, sizeof tmpdir, "train"); }
 
-static void remove_tmpdir(void) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void remove_tmpdir(void) { tempdir_remove(tmpdir); }
 
 TestSuite(train, .init = make_tmpdir, .fini = remove_tmpdir);
 
