@@ -33,7 +33,7 @@ static double sgemm_gflops(int n) {
 }
 
 int main(int argc, char **argv) {
-    rp_prefer_passive_waiting(argv); /* measure what the reinpatch command does */
+    rp_choose_omp_waiting(argv); /* measure what the reinpatch command does */
     const char *recipe_path = "recipes/etth1_fixed.yaml";
     int steps = 30;
     const char *sets[64];
@@ -79,6 +79,9 @@ int main(int argc, char **argv) {
     double gemm = sgemm_gflops(2048);
     printf("recipe: %s  threads: %d  batch: %d  group: %d  tokens: %d  d_model: %d  params: %zu\n", r.name,
            rp_threads(), B, G, t.model.n_tokens, t.model.d_model, params_count_prefix(&t.model.P, ""));
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    printf("omp waiting: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", policy ? policy : "(unset)",
+           spin ? spin : "(unset)");
     printf("train windows/s: %.1f  (%d steps of %d windows in %.3f s)\n", log.windows_per_second, steps, B,
            log.seconds);
     printf("eval windows/s: %.1f  (%lld test windows in %.3f s)\n", ev.windows / eval_s, ev.windows, eval_s);

@@ -555,7 +555,7 @@ static void run_synthetic(const opts *o, int reward_kind) {
 }
 
 int main(int argc, char **argv) {
-    rp_prefer_passive_waiting(argv); /* as the reinpatch command does (core/util.h) */
+    rp_choose_omp_waiting(argv); /* as the reinpatch command does (core/util.h) */
     /* Defaults = the test's configuration (tests/levels/test_grpg_learning.c). */
     opts o = {.rows = 20000, .segment = 50, .lookback = 150, .horizon = 8, .patch_len = 1, .d_model = 16,
               .heads = 2, .layers = 1, .d_ff = 32, .epochs = 10, .warmup = 1, .batch = 64, .group = 8,

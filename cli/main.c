@@ -26,7 +26,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    rp_prefer_passive_waiting(argv);
+    rp_choose_omp_waiting(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -68,8 +68,21 @@ unsigned long long rp_mix_seed(unsigned long long a, unsigned long long b) {
     return z ^ (z >> 31);
 }
 
-void rp_prefer_passive_waiting(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+/* The 1-minute load average, or -1 when /proc/loadavg cannot be read. */
+static double load_average_1min(void) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return -1.0;
+    double load = -1.0;
+    if (fscanf(f, "%lf", &load) != 1) load = -1.0;
+    fclose(f);
+    return load;
+}
+
+void rp_choose_omp_waiting(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    double load = load_average_1min();
+    int ok = (load >= 0.0 && load < rp_cpu_count() + 1.0) ? setenv("GOMP_SPINCOUNT", "30000", 1)
+                                                              : setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    if (ok != 0) return;
     execv("/proc/self/exe", argv);
 }

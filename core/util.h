@@ -16,12 +16,16 @@ int rp_cpu_count(void);
 /* Mixes integers into a 64-bit seed (for per-step, per-row random streams). */
 unsigned long long rp_mix_seed(unsigned long long a, unsigned long long b);
 
-/* libgomp reads OMP_WAIT_POLICY once, while the program loads. Its default lets a waiting thread
- * spin for a while before it sleeps; when other programs hold the cores, every barrier then burns
- * the spinner's time slice while the thread it waits for cannot run (measured: 75x slower on a
- * loaded 2-core machine, docs/results.md). Call first thing in main(): unless the user chose a
- * policy, the program re-executes itself once with OMP_WAIT_POLICY=PASSIVE. Returns only when no
- * re-exec happened (policy already set, or exec failed). */
-void rp_prefer_passive_waiting(char **argv);
+/* libgomp reads its waiting policy once, while the program loads. Its default lets a waiting
+ * thread spin for 300,000 iterations before it sleeps; when other programs hold the cores, every
+ * barrier then burns the spinner's time slice while the thread it waits for cannot run (measured:
+ * 75x slower on a loaded 2-core machine, docs/results.md). Sleeping at once (PASSIVE) costs a
+ * futex wake per parallel region instead, which is 15-25 % of an ETTh1 step on an idle machine.
+ * So: when the 1-minute load average is below the number of cores + 1, spin briefly
+ * (GOMP_SPINCOUNT=30000, tens of microseconds); otherwise sleep at once (OMP_WAIT_POLICY=PASSIVE).
+ * Call first thing in main(): unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, the program
+ * re-executes itself once with the choice in its environment. Returns only when no re-exec
+ * happened (a policy already set, or exec failed). */
+void rp_choose_omp_waiting(char **argv);
 
 #endif
