@@ -204,8 +204,8 @@ static int segment_histograms(rp_trainer *t, rp_split_id split, level_hist *h, l
                     h[l].sum2 += (double)len * len;
                     if (len < h[l].min) h[l].min = len;
                     if (len > h[l].max) h[l].max = len;
-                    if (k > 0) h[l].moved += st[k] != uniform[k];
                 }
+                h[l].moved += seg_cuts_off_uniform(st, uniform, K);
                 h[l].patches += K;
                 h[l].gaps += K - 1;
             }

@@ -178,7 +178,15 @@ static int write_plot(const char *path, const rp_model *m, const plot_data *pd, 
                "numbers are patch lengths in steps.</text>\n", width / 2);
 
     for (int p = 0; p < n_show; p++) {
-        int w = (int)((2LL * p + 1) * e->n_windows / (2LL * n_show)); /* spread over the split */
+        /* Spread over the split: panel p takes the channel at fraction (p + 1/2) / n_show of the
+         * windows, and within that channel's run of windows the same fraction of its time span
+         * (a bare fraction of all windows lands on the same rows of every channel when the
+         * channel count divides n_show). */
+        int w = (int)((2LL * p + 1) * e->n_windows / (2LL * n_show));
+        int lo = w, hi = w + 1;
+        while (lo > 0 && e->channel[lo - 1] == e->channel[w]) lo--;
+        while (hi < e->n_windows && e->channel[hi] == e->channel[w]) hi++;
+        w = lo + (int)((2LL * p + 1) * (hi - lo) / (2LL * n_show));
         int c = e->channel[w], r0 = e->start_row[w];
         double y0 = head + p * panel_h;
         double top = y0 + caption, bottom = top + plot_h;

@@ -142,6 +142,7 @@ static const field recipe_fields[] = {
     F_INT("train.warmup_epochs", R(train.warmup_epochs), 0, NO_LIMIT, 0),
     F_ENUM("train.backbone_loss", R(train.backbone_loss), backbone_loss_names),
     F_DOUBLE("train.entropy_beta", R(train.entropy_beta), 0, NO_LIMIT, 0),
+    F_DOUBLE("train.policy_anchor", R(train.policy_anchor), 0, NO_LIMIT, 0),
     F_INT("train.checkpoint_every", R(train.checkpoint_every), 0, NO_LIMIT, 0),
     F_INT("train.eval_batch_size", R(train.eval_batch_size), 1, NO_LIMIT, 0),
     F_STRING("output.dir", output.dir, 0),
@@ -257,6 +258,7 @@ void recipe_defaults(rp_recipe *r) {
     r->train.warmup_epochs = 0;
     r->train.backbone_loss = BACKBONE_LOSS_ALL;
     r->train.entropy_beta = 0.0;
+    r->train.policy_anchor = 0.0;
     r->train.checkpoint_every = 0;
     r->train.eval_batch_size = 256;
 

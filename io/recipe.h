@@ -110,6 +110,7 @@ typedef struct rp_recipe {
         int warmup_epochs;        /* train.warmup_epochs of fixed patching before policies learn (0) */
         rp_backbone_loss backbone_loss; /* train.backbone_loss: all | greedy | best (all) */
         double entropy_beta;      /* train.entropy_beta                          (0.0) */
+        double policy_anchor;     /* train.policy_anchor: pull toward the prior  (0.0) */
         int checkpoint_every;     /* train.checkpoint_every steps, 0 = epochs only (0) */
         int eval_batch_size;      /* train.eval_batch_size                       (256) */
     } train;

@@ -102,6 +102,15 @@ int seg_uniform(int n, double rate, int *starts) {
     return K;
 }
 
+int seg_cuts_off_uniform(const int *starts, const int *uniform, int K) {
+    int off = 0, u = 1;
+    for (int k = 1; k < K; k++) {  /* both ascending: one merge pass */
+        while (u < K && uniform[u] < starts[k]) u++;
+        off += !(u < K && uniform[u] == starts[k]);
+    }
+    return off;
+}
+
 void seg_compose(int K_upper, const int *upper_starts, const int *lower_raw_starts,
                  int *raw_starts) {
     for (int k = 0; k < K_upper; k++) raw_starts[k] = lower_raw_starts[upper_starts[k]];

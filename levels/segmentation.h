@@ -54,6 +54,11 @@ void seg_lengths(int n, int K, const int *starts, int *lens);
  * rate 8: 42 segments of 8. Returns K; starts must hold seg_count(n, rate) ints. */
 int seg_uniform(int n, double rate, int *starts);
 
+/* How many of the K-1 interior cuts starts[1..K-1] are not cuts of the uniform segmentation
+ * uniform[0..K) (seg_uniform's output for the same n and rate). Compared as sets, so one
+ * inserted cut counts once, not as a shift of every later index. */
+int seg_cuts_off_uniform(const int *starts, const int *uniform, int K);
+
 /* Maps an upper level's segmentation, expressed in lower-level units, to raw steps:
  * raw_starts[k] = lower_raw_starts[upper_starts[k]] (k < K_upper). A level-l patch covers the
  * raw span from raw_starts[k] to raw_starts[k+1] (or the window end). */

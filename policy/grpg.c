@@ -69,3 +69,20 @@ double grpg_mean_entropy(const float *logits, int n_rows, int n_gaps) {
     }
     return total / n_rows;
 }
+
+double grpg_anchor_dlogits(const float *logits, const float *prior, int n_rows, int n_gaps, float beta,
+                           float *dlogits) {
+    if (beta == 0.0f || n_rows <= 0) return 0.0;
+    double penalty = 0.0;
+    const float scale = beta / (float)n_rows;
+    for (int row = 0; row < n_rows; row++) {
+        const float *s = logits + (size_t)row * n_gaps;
+        float *ds = dlogits + (size_t)row * n_gaps;
+        for (int j = 0; j < n_gaps; j++) {
+            float dev = s[j] - prior[j];
+            penalty += (double)dev * dev;
+            ds[j] += scale * dev;
+        }
+    }
+    return 0.5 * beta * penalty / n_rows;
+}

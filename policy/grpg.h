@@ -24,6 +24,15 @@ double grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int log
                            const int *orders, const float *adv, int G, int n_groups, float beta,
                            float *dlogits, void *work);
 
+/* The anchor toward the reference policy: adds to dlogits the gradient of
+ *     (beta / 2) · (1/n_rows) Σ_rows Σ_j (logits[row, j] − prior[j])²
+ * and returns that penalty. The prior (n_gaps) is the level's uniform-spacing prior, i.e. the
+ * logits of the policy at initialisation, so this is a quadratic stand-in for GRPO's KL term to a
+ * reference policy: it keeps noisy advantages from walking the policy far from uniform spacing
+ * unless the rewards keep pulling it there. */
+double grpg_anchor_dlogits(const float *logits, const float *prior, int n_rows, int n_gaps, float beta,
+                           float *dlogits);
+
 /* Logging statistic: mean over rows of the entropy of softmax over all n_gaps logits of a row,
  * i.e. the exact entropy of the first draw of an unbounded level (logits (n_rows, n_gaps)). */
 double grpg_mean_entropy(const float *logits, int n_rows, int n_gaps);

@@ -163,6 +163,18 @@ static unsigned long long eval_stream(rp_split_id split, int start) {
     return rp_mix_seed(0xe7a1, (unsigned long long)split * 1000003ull + (unsigned long long)start);
 }
 
+/* Adds to off[l], per level, the number of interior cuts of the B rows not at a uniform-spacing
+ * position of the level. */
+static void count_off_uniform(const rp_model *m, const rp_model_buffers *b, int B, double *off) {
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        int K = lv->K, uniform[RP_MAX_TOKENS_LOGGED];
+        if (K > RP_MAX_TOKENS_LOGGED) continue;
+        seg_uniform(lv->n_units, lv->cfg.rate, uniform);
+        for (int row = 0; row < B; row++) off[l] += seg_cuts_off_uniform(b->lv[l].starts + (size_t)row * K, uniform, K);
+    }
+}
+
 int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err) {
     const rp_dataset *d = &t->data;
     int n = d->split[split].n_windows, L = d->lookback, H = d->horizon;
@@ -174,7 +186,7 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
         free(x); free(y); free(idx);
         return -1;
     }
-    double se = 0, ae = 0;
+    double se = 0, ae = 0, off[RP_MAX_LEVELS] = {0};
     for (int start = 0; start < n; start += bs) {
         int B = n - start < bs ? n - start : bs;
         for (int i = 0; i < B; i++) idx[i] = start + i;
@@ -183,6 +195,7 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
         model_segment(&t->model, &t->buf, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed,
                       eval_stream(split, start));
         model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
+        count_off_uniform(&t->model, &t->buf, B, off);
         for (int i = 0; i < B; i++) {
             const float *f = t->buf.forecast + (size_t)i * H, *yt = y + (size_t)i * H;
             for (int h = 0; h < H; h++) {
@@ -194,6 +207,11 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
     }
     free(x); free(y); free(idx);
     res->windows = n;
+    res->n_levels = t->model.n_levels;
+    for (int l = 0; l < t->model.n_levels; l++) {
+        long long cuts = (long long)n * (t->model.levels[l].K - 1);
+        res->off_uniform[l] = cuts > 0 ? off[l] / (double)cuts : 0.0;
+    }
     res->mse = n ? se / ((double)n * H) : NAN;
     res->mae = n ? ae / ((double)n * H) : NAN;
     return 0;
@@ -216,8 +234,8 @@ static void log_segmentation_stats(const rp_model *m, const rp_model_buffers *b,
                 double len = (k + 1 < K ? raw[k + 1] : L) - raw[k];
                 s += len;
                 s2 += len * len;
-                if (check_moved && k > 0) moved += st[k] != uniform[k];
             }
+            if (check_moved) moved += seg_cuts_off_uniform(st, uniform, K);
         }
         double cnt = (double)R * K;
         log->patch_len_mean[l] += s / cnt;
@@ -240,12 +258,16 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     model_prepare(m, b, x, B, G);
     model_segment(m, b, B, G, policy_active ? CUT_TRAIN : CUT_WARMUP, seed, rp_mix_seed(0x7a1, (unsigned long long)t->step));
     params_zero_grad(&m->P);
-    model_forward(m, b, y, B, G, 1, rp_mix_seed(seed, (unsigned long long)t->step));
+    /* With `greedy`, the rollouts only score segmentations: they run in inference mode, so no
+     * dropout mask differs between the G rollouts of a window and the advantages compare
+     * segmentations alone (and batch-norm statistics are updated once, by the greedy pass). */
+    int score_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_GREEDY;
+    model_forward(m, b, y, B, G, !score_only, rp_mix_seed(seed, (unsigned long long)t->step));
 
     /* Backbone loss: the mean of the rollouts' MSE (`all`), only the best rollout's (`best`), or
      * that of a separate greedy pass (`greedy`, below: the rollouts then only score the policy). */
     int best_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_BEST;
-    int greedy_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_GREEDY;
+    int greedy_only = score_only;
     double loss_sum = 0;
     for (int w = 0; w < B; w++) {
         int best = w * G;
@@ -285,6 +307,8 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
             memset(lb->dlogits, 0, (size_t)rows * gaps * sizeof(float));
             grpg_policy_dlogits(&lv->spec, lb->logits, l > 0, lb->orders, adv, G, B, (float)r->train.entropy_beta,
                                 lb->dlogits, b->work);
+            grpg_anchor_dlogits(lb->logits, m->P.value + lv->policy.prior, rows, gaps,
+                                (float)r->train.policy_anchor, lb->dlogits);
             policy_net_backward(&lv->policy, &m->P, lb->dlogits, rows, lb->policy_act);
         }
     }
@@ -292,7 +316,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
 
     if (greedy_only) {
         /* After the policies' backward, which reads the rollouts' activations: this pass
-         * overwrites them. It also updates batch-norm running statistics a second time. */
+         * overwrites them. */
         model_prepare(m, b, x, B, 1);
         model_segment(m, b, B, 1, CUT_EVAL, seed, 0);
         model_forward(m, b, y, B, 1, 1, rp_mix_seed(seed ^ 0x9eed, (unsigned long long)t->step));
@@ -342,8 +366,10 @@ static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const r
         rp_json_string(o, t->recipe->name);
         fprintf(o, ",\n  \"data\": ");
         rp_json_string(o, t->series.source);
-        fprintf(o, ",\n  \"test\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld},\n", test->mse, test->mae,
-                test->windows);
+        fprintf(o, ",\n  \"test\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld, \"cuts_off_uniform\": [",
+                test->mse, test->mae, test->windows);
+        for (int l = 0; l < test->n_levels; l++) fprintf(o, "%s%.4f", l ? ", " : "", test->off_uniform[l]);
+        fprintf(o, "]},\n");
         fprintf(o, "  \"val\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld},\n", val->mse, val->mae,
                 val->windows);
         fprintf(o, "  \"epochs\": %d,\n  \"best_epoch\": %d,\n  \"steps\": %lld,\n", t->epoch, t->best_epoch + 1,

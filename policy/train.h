@@ -18,6 +18,11 @@
 typedef struct rp_eval_result {
     double mse, mae;
     long long windows;
+    /* Per level: the fraction of the evaluated cuts (interior boundaries) that are not at a
+     * uniform-spacing position of that level, i.e. where the segmentation differs from fixed
+     * patching's. 0 for fixed levels; near 1 - (K-1)/(n-1) for random ones. */
+    int n_levels;
+    double off_uniform[RP_MAX_LEVELS];
 } rp_eval_result;
 
 typedef struct rp_epoch_log {

@@ -108,3 +108,32 @@ Test(grpg, mean_entropy) {
     float peaked[3] = {100.0f, 0.0f, 0.0f};
     cr_assert_lt(grpg_mean_entropy(peaked, 1, 3), 1e-30);
 }
+
+/* The anchor's gradient is the derivative of the penalty it returns (central differences in
+ * float64 of the returned value), it accumulates into dlogits, and it vanishes at the prior. */
+Test(grpg, anchor_gradient_matches_finite_differences) {
+    enum { ROWS = 3, GAPS = 7 };
+    rp_rng rng;
+    rng_seed(&rng, 11, 0);
+    float logits[ROWS * GAPS], prior[GAPS], dl[ROWS * GAPS];
+    for (int j = 0; j < GAPS; j++) prior[j] = -2.0f * (float)(j % 4);
+    for (int i = 0; i < ROWS * GAPS; i++) logits[i] = prior[i % GAPS] + (float)(rng_uniform(&rng) * 2.0 - 1.0);
+    for (int i = 0; i < ROWS * GAPS; i++) dl[i] = 0.25f;  /* accumulates on top of what is there */
+    const float beta = 0.7f;
+    grpg_anchor_dlogits(logits, prior, ROWS, GAPS, beta, dl);
+    float scratch[ROWS * GAPS];
+    for (int i = 0; i < ROWS * GAPS; i++) {
+        const float h = 1e-2f, keep = logits[i];
+        logits[i] = keep + h;
+        double up = grpg_anchor_dlogits(logits, prior, ROWS, GAPS, beta, scratch);
+        logits[i] = keep - h;
+        double down = grpg_anchor_dlogits(logits, prior, ROWS, GAPS, beta, scratch);
+        logits[i] = keep;
+        double fd = (up - down) / (2.0 * h);  /* exact for a quadratic, up to float rounding */
+        cr_assert_float_eq(dl[i] - 0.25f, fd, 1e-4, "logit %d: analytic %g, finite difference %g", i, dl[i] - 0.25f, fd);
+    }
+    float at_prior[ROWS * GAPS], zero[ROWS * GAPS] = {0};
+    for (int i = 0; i < ROWS * GAPS; i++) at_prior[i] = prior[i % GAPS];
+    cr_assert_float_eq(grpg_anchor_dlogits(at_prior, prior, ROWS, GAPS, beta, zero), 0.0, 1e-12);
+    for (int i = 0; i < ROWS * GAPS; i++) cr_assert_eq(zero[i], 0.0f);
+}

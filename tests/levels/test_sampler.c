@@ -448,3 +448,17 @@ Test(sampler, gaps_lengths_compose_and_check_messages) {
     cr_assert_eq(seg_check(&spec, short_seg, &err), -1);
     cr_assert_not_null(strstr(err.msg, "length 1"), "%s", err.msg);
 }
+
+/* Cuts off the uniform grid are counted as a set: an inserted cut counts once, not as a shift of
+ * every later index; a dropped grid cut makes no cut off the grid. */
+Test(segmentation, cuts_off_uniform_compares_sets) {
+    int uniform[5];
+    cr_assert_eq(seg_uniform(20, 4.0, uniform), 5);                 /* 0 4 8 12 16 */
+    int same[5] = {0, 4, 8, 12, 16}, shifted[5] = {0, 5, 8, 12, 16};
+    int inserted[5] = {0, 1, 4, 8, 12};                             /* 1 added, 16 dropped */
+    int all_off[5] = {0, 3, 7, 11, 15};
+    cr_assert_eq(seg_cuts_off_uniform(same, uniform, 5), 0);
+    cr_assert_eq(seg_cuts_off_uniform(shifted, uniform, 5), 1);
+    cr_assert_eq(seg_cuts_off_uniform(inserted, uniform, 5), 1);
+    cr_assert_eq(seg_cuts_off_uniform(all_off, uniform, 5), 4);
+}
