@@ -150,13 +150,9 @@ void policy_net_forward(const rp_policy_net *net, const rp_params *P, float *log
         const float *w = P->value + net->conv_w[l], *bias = P->value + net->conv_b[l];
         im2col(col, h, B, n, cin, k);
         rp_matmul(pre, col, w, M, C, k * cin, 0, 1, 1.0f, 0.0f);        // (M, C)
-#pragma omp parallel for schedule(static)
         for (int i = 0; i < M; i++)
-            for (int c = 0; c < C; c++) {
-                float v = pre[(size_t)i * C + c] + bias[c];
-                pre[(size_t)i * C + c] = v;
-                out[(size_t)i * C + c] = rp_gelu(v);
-            }
+            for (int c = 0; c < C; c++) pre[(size_t)i * C + c] += bias[c];
+        gelu_forward(out, pre, (size_t)M * C); /* flat and vectorised, threaded over blocks */
         h = out;
     }
     if (net->layers == 0) {
@@ -200,10 +196,8 @@ void policy_net_backward(const rp_policy_net *net, rp_params *P, const float *dl
         int cin = in_channels(net, l);
         const float *pre = act + o.pre[l], *col = act + o.col[l];
         float *db = P->grad + net->conv_b[l];
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < M; i++)
-            for (int c = 0; c < C; c++)
-                dpre[(size_t)i * C + c] = dh[(size_t)i * C + c] * rp_gelu_grad(pre[(size_t)i * C + c]);
+        memset(dpre, 0, sizeof(float) * (size_t)M * C);
+        gelu_backward(dpre, dh, pre, (size_t)M * C); /* accumulates: dpre starts at zero */
         rp_add_column_sums(db, dpre, M, C);
         rp_matmul(P->grad + net->conv_w[l], dpre, col, C, k * cin, M, 1, 0, 1.0f, 1.0f); // (C, k*cin)
         if (l == 0) break; /* the features take no gradient */

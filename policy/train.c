@@ -256,7 +256,9 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     unsigned long long seed = (unsigned long long)r->train.seed;
     gather_windows(&t->data, SPLIT_TRAIN, idx, B, x, y);
     model_prepare(m, b, x, B, G);
+    double p0 = rp_now_seconds();
     model_segment(m, b, B, G, policy_active ? CUT_TRAIN : CUT_WARMUP, seed, rp_mix_seed(0x7a1, (unsigned long long)t->step));
+    log->policy_seconds += rp_now_seconds() - p0;
     params_zero_grad(&m->P);
     /* With `greedy`, the rollouts only score segmentations: they run in inference mode, so no
      * dropout mask differs between the G rollouts of a window and the advantages compare
@@ -285,6 +287,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     if (!greedy_only) model_backward(m, b, B, G);
 
     if (policy_active) {
+        p0 = rp_now_seconds();
         /* GRPG: reward −MSE, advantages normalised within each window's group; every learned
          * level's policy gets the advantage of the joint rollout. */
         float *rewards = t->rewards, *adv = t->advantages;
@@ -311,6 +314,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
                                 (float)r->train.policy_anchor, lb->dlogits);
             policy_net_backward(&lv->policy, &m->P, lb->dlogits, rows, lb->policy_act);
         }
+        log->policy_seconds += rp_now_seconds() - p0;
     }
     log_segmentation_stats(m, b, R, log);
 

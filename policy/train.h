@@ -28,6 +28,8 @@ typedef struct rp_eval_result {
 typedef struct rp_epoch_log {
     int epoch;
     double train_loss, val_mse, val_mae, lr, seconds, windows_per_second;
+    /* Of `seconds`: segmentation (policy forward, sampling) and the policies' GRPG backward. */
+    double policy_seconds;
     /* GRPG statistics (learned levels; zero otherwise) */
     double mean_reward, advantage_spread;
     /* Per level: policy entropy (first draw), patch length in raw steps (mean, spread), and the
