@@ -125,6 +125,7 @@ Test(recipe, defaults) {
     cr_assert_eq(r.train.warmup_epochs, 0);
     cr_assert_eq(r.train.backbone_loss, BACKBONE_LOSS_ALL);
     cr_assert_eq(r.train.entropy_beta, 0.0);
+    cr_assert_eq(r.train.policy_anchor, 0.0);
     cr_assert_eq(r.train.checkpoint_every, 0);
     cr_assert_eq(r.train.eval_batch_size, 256);
     cr_assert_str_eq(r.output.dir, "");
@@ -233,6 +234,7 @@ Test(recipe, full_fixture_every_key) {
     cr_assert_eq(r.train.warmup_epochs, 2);
     cr_assert_eq(r.train.backbone_loss, BACKBONE_LOSS_BEST);
     cr_assert_eq(r.train.entropy_beta, 0.01);
+    cr_assert_eq(r.train.policy_anchor, 0.5);
     cr_assert_eq(r.train.checkpoint_every, 500);
     cr_assert_eq(r.train.eval_batch_size, 512);
     cr_assert_str_eq(r.output.dir, "runs/full");
@@ -829,8 +831,12 @@ Test(recipe_shipped, published_settings) {
     load_ok(source_path("recipes/etth1_reinpatch.yaml"), &learned);
     cr_assert_eq(learned.levels[0].patching, PATCHING_LEARNED);
     cr_assert_eq(learned.levels[0].group_size, 4);
-    /* the learned variant differs from the baseline only in its level and its name */
+    /* the learned variant differs from the baseline only in its level, its name and the GRPG
+     * settings that a fixed level does not read */
+    cr_assert_eq(learned.train.backbone_loss, BACKBONE_LOSS_GREEDY);
     learned.levels[0].patching = PATCHING_FIXED;
+    learned.train.backbone_loss = r.train.backbone_loss;
+    learned.train.policy_lr = r.train.policy_lr;
     memcpy(learned.name, r.name, sizeof r.name);
     assert_same_recipe(&r, &learned);
     recipe_free(&r);
