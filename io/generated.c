@@ -9,7 +9,7 @@
  * shift and a variance change at each). Each channel draws from its own RNG stream (seed, c + 1),
  * so channel c is the same whatever the channel count, and the output is identical for the same
  * (rows, cols, seed). */
-#include "io/series.h"
+#include "io/generated.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -170,6 +170,100 @@ int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_se
     return 0;
 fail:
     free(changes);
+    series_free(out);
+    return -1;
+}
+
+/* Two-scale series for the level-stack test (tests/train/test_two_scale.c): io/generated.h. */
+static int check_two_scale_spec(const rp_two_scale_spec *sp, int rows, int cols, rp_error *err) {
+    if (rows < 1 || cols < 1 || sp->regime_min < 2 || sp->regime_max < sp->regime_min || sp->period_min < 2 ||
+        sp->period_max < sp->period_min || sp->event_width < 1 || sp->event_width > sp->period_min ||
+        !(sp->event_height >= 0) || !(sp->noise >= 0))
+        return rp_fail(err, "generated two-scale series: need rows, cols >= 1, 2 <= regime_min <= regime_max, "
+                       "2 <= period_min <= period_max, 1 <= event_width <= period_min, event_height, noise >= 0; got "
+                       "rows=%d cols=%d regime=[%d, %d] period=[%d, %d] event_width=%d event_height=%g noise=%g",
+                       rows, cols, sp->regime_min, sp->regime_max, sp->period_min, sp->period_max, sp->event_width,
+                       sp->event_height, sp->noise);
+    if ((size_t)rows > SIZE_MAX / sizeof(float) / (size_t)cols)
+        return rp_fail(err, "generated series: %d × %d is too large", rows, cols);
+    return 0;
+}
+
+int series_generate_two_scale(rp_series *out, int rows, int cols, const rp_two_scale_spec *spec,
+                              unsigned long long seed, int **regime_rows, int *n_regimes, int **event_rows,
+                              int *n_events, rp_error *err) {
+    memset(out, 0, sizeof *out);
+    if (regime_rows) *regime_rows = NULL;
+    if (event_rows) *event_rows = NULL;
+    if (n_regimes) *n_regimes = 0;
+    if (n_events) *n_events = 0;
+    if (check_two_scale_spec(spec, rows, cols, err)) return -1;
+    char source[96];
+    snprintf(source, sizeof source, "generated-two-scale(seed=%llu)", seed);
+    int *regimes = rp_malloc(sizeof(int) * ((size_t)rows / (size_t)spec->regime_min + 1), err);
+    /* At most ceil(len / period) events per regime: rows / period_min plus one per regime. */
+    size_t max_events = (size_t)rows / (size_t)spec->period_min + (size_t)rows / (size_t)spec->regime_min + 2;
+    int *events = rp_malloc(sizeof(int) * max_events, err);
+    out->source = rp_malloc(strlen(source) + 1, err);
+    out->values = rp_malloc(sizeof(float) * (size_t)rows * (size_t)cols, err);
+    out->col_names = rp_calloc((size_t)cols, sizeof(char *), err);
+    out->rows = rows;
+    out->cols = cols;
+    if (!regimes || !events || !out->source || !out->values || !out->col_names) goto fail;
+    memcpy(out->source, source, strlen(source) + 1);
+    for (int c = 0; c < cols; c++) {
+        char name[24];
+        snprintf(name, sizeof name, "c%d", c);
+        if (!(out->col_names[c] = rp_malloc(strlen(name) + 1, err))) goto fail;
+        memcpy(out->col_names[c], name, strlen(name) + 1);
+    }
+    /* Structure (stream (seed, 0)), shared by the channels: regime starts, each regime's period,
+     * and the event rows: the first at a uniform phase in [0, period) after the regime's start,
+     * then every period rows until the regime ends. */
+    rp_rng r;
+    rng_seed(&r, seed, 0);
+    int nr = 0, ne = 0;
+    for (int start = 0; start < rows; nr++) {
+        int len = spec->regime_min + (int)rng_below(&r, (uint64_t)(spec->regime_max - spec->regime_min + 1));
+        int p = spec->period_min + (int)rng_below(&r, (uint64_t)(spec->period_max - spec->period_min + 1));
+        if (nr > 0) regimes[nr - 1] = start;
+        int end = start + len < rows ? start + len : rows;
+        for (int t = start + (int)rng_below(&r, (uint64_t)p); t < end; t += p) events[ne++] = t;
+        start = end;
+    }
+    nr--; /* regimes[] holds the starts of regimes 1..nr: the change rows */
+    for (int c = 0; c < cols; c++) {
+        rng_seed(&r, seed, (uint64_t)c + 1);
+        double level = uniform_in(&r, -2, 2), height = spec->event_height * uniform_in(&r, 0.5, 1.5);
+        for (int t = 0, next_regime = 0, next_event = 0, since_event = spec->event_width; t < rows; t++) {
+            if (next_regime < nr && regimes[next_regime] == t) {
+                double prev = level;
+                do level = uniform_in(&r, -2, 2);
+                while (fabs(level - prev) < 1.0);
+                height = spec->event_height * uniform_in(&r, 0.5, 1.5);
+                since_event = spec->event_width; /* an event's tail does not cross into the next regime */
+                next_regime++;
+            }
+            if (next_event < ne && events[next_event] == t) {
+                since_event = 0;
+                next_event++;
+            }
+            double pulse = since_event < spec->event_width
+                               ? height * (1.0 - (double)since_event / spec->event_width) : 0.0;
+            since_event++;
+            out->values[(size_t)t * cols + c] = (float)(level + pulse + spec->noise * rng_normal(&r));
+        }
+    }
+    if (regime_rows) *regime_rows = regimes;
+    else free(regimes);
+    if (event_rows) *event_rows = events;
+    else free(events);
+    if (n_regimes) *n_regimes = nr;
+    if (n_events) *n_events = ne;
+    return 0;
+fail:
+    free(regimes);
+    free(events);
     series_free(out);
     return -1;
 }
