@@ -1,8 +1,10 @@
-/* See rp_expf's note in core/activation.c: lets the sigmoid loops vectorise; no result changes. */
-#pragma GCC optimize("no-trapping-math")
+/* See rp_expf's note in core/activation.c: lets the sigmoid loops vectorise; no result changes.
+ * no-math-errno lets the maps' square roots vectorise (arguments ≥ 1; errno is never read). */
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
 
 #include "backbone/s7.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,7 +43,48 @@ static inline float sum_states(const float *restrict x, int n) {
     return s;
 }
 
-/* h[n] = Ā[n] prev[n] + (1 − Ā[n]) β[n] x for one channel; prev NULL = zero state. */
+float s7_map_scale(const float *v, int n_state) {
+    float q = dot_states(v, v, n_state);
+    if (q <= FLT_MAX) return 1.0f / sqrtf(1.0f + q / (float)n_state);
+    /* ‖v‖² overflows float (|v| ≳ 4e18, far outside training): the same scale in double */
+    double qd = 0.0;
+    for (int n = 0; n < n_state; n++) qd += (double)v[n] * v[n];
+    return (float)(1.0 / sqrt(1.0 + qd / n_state));
+}
+
+/* Tokens whose map scales are computed together before the scan walks them. */
+#define SCALE_CHUNK 64
+
+/* sc[2i] = s_β, sc[2i + 1] = s_γ of the n_rows tokens at z (rows of d + 2N), equal to
+ * s7_map_scale's: the sums first, then one vectorised pass of square roots and divisions, so the
+ * latency of each token's sum → sqrt → division chain is not paid one token at a time. */
+static void map_scales(float *restrict sc, const float *z, int n_rows, int d, int N) {
+    const size_t zw = (size_t)d + 2 * (size_t)N;
+    for (int i = 0; i < n_rows; i++) {
+        const float *beta = z + i * zw + d, *gamma = beta + N;
+        sc[2 * i] = dot_states(beta, beta, N);
+        sc[2 * i + 1] = dot_states(gamma, gamma, N);
+    }
+    int overflow = 0;
+    for (int j = 0; j < 2 * n_rows; j++) overflow |= !(sc[j] <= FLT_MAX);
+    for (int j = 0; j < 2 * n_rows; j++) sc[j] = 1.0f / sqrtf(1.0f + sc[j] / (float)N);
+    if (overflow)
+        for (int i = 0; i < n_rows; i++)
+            for (int m = 0; m < 2; m++) sc[2 * i + m] = s7_map_scale(z + i * zw + d + m * N, N);
+}
+
+/* The gradient of a bounded map v̂ = s v, s = s7_map_scale(v), taken in place: on entry slot holds
+ * acc = s ∂L/∂v̂ (the scan sums the gradient with the scale folded in), and prior what the slot held
+ * before (backward accumulates); on exit slot = prior + ∂L/∂v, where
+ * ∂L/∂v = s ∂L/∂v̂ − (s³/N)(v · ∂L/∂v̂) v = acc − (s²/N)(v · acc) v, grouped as (s (s (v · acc)) / N) v
+ * so that nothing underflows for large v. */
+static void map_backward(float *restrict slot, const float *restrict prior, const float *restrict v, float s, int N) {
+    const float w = s * (s * dot_states(v, slot, N)) / (float)N;
+    for (int n = 0; n < N; n++) slot[n] = prior[n] + (slot[n] - w * v[n]);
+}
+
+/* h[n] = Ā[n] prev[n] + (1 − Ā[n]) β[n] x for one channel; prev NULL = zero state. The callers pass
+ * the raw map β̃ and x scaled by β's bound: β[n] x = β̃[n] (s_β x). */
 static void scan_step(float *restrict h, const float *restrict prev, const float *restrict lam, float delta,
                       const float *restrict beta, float x, int N) {
     if (prev) {
@@ -63,17 +106,23 @@ void s7_scan_forward(float *y, float *h, const float *x, const float *z, const f
     const size_t dN = (size_t)d * N;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < batch; b++) {
+        float sc[2 * SCALE_CHUNK];
         for (int t = 0; t < n_tokens; t++) {
             size_t row = (size_t)b * n_tokens + t;
+            if (t % SCALE_CHUNK == 0)
+                map_scales(sc, z + row * zw, n_tokens - t < SCALE_CHUNK ? n_tokens - t : SCALE_CHUNK, d, N);
             const float *zt = z + row * zw, *xt = x + row * d;
             const float *delta = zt, *beta = zt + d, *gamma = zt + d + N;
+            /* The bounded maps β = s_β β̃, γ = s_γ γ̃, applied through their scales. */
+            const float s_beta = sc[2 * (t % SCALE_CHUNK)], s_gamma = sc[2 * (t % SCALE_CHUNK) + 1];
             float *ht = h + row * dN;
             /* The state of token t − 1; the first token starts from zero. */
             const float *hp = t > 0 ? ht - dN : NULL;
             for (int c = 0; c < d; c++) {
                 float *hc = ht + (size_t)c * N;
-                scan_step(hc, hp ? hp + (size_t)c * N : NULL, lambda + (size_t)c * N, delta[c], beta, xt[c], N);
-                y[row * d + c] = dot_states(gamma, hc, N) + skip[c] * xt[c];
+                scan_step(hc, hp ? hp + (size_t)c * N : NULL, lambda + (size_t)c * N, delta[c], beta,
+                          s_beta * xt[c], N);
+                y[row * d + c] = s_gamma * dot_states(gamma, hc, N) + skip[c] * xt[c];
             }
         }
     }
@@ -81,7 +130,9 @@ void s7_scan_forward(float *y, float *h, const float *x, const float *z, const f
 
 /* One channel of one token, backwards. On entry carry[n] = Ā_{t+1}[n] ∂L/∂h_{t+1}[n]; on exit
  * Ā_t[n] ∂L/∂h_t[n]. Writes wx[n] = ∂L/∂h_t (1 − Ā_t) (summed against β for ∂L/∂x) and
- * wa[n] = ∂L/∂A_t (summed for ∂L/∂δ); accumulates ∂L/∂γ, ∂L/∂β and this window's ∂L/∂Λ. */
+ * wa[n] = ∂L/∂A_t (summed for ∂L/∂δ); accumulates this window's ∂L/∂Λ and, for the bounded maps,
+ * s_γ ∂L/∂γ and s_β ∂L/∂β. It takes the raw maps β̃, γ̃ with the scales folded into the scalars:
+ * x = s_β x_t[c] and dy = s_γ ∂L/∂y_t[c] (β x_t = β̃ (s_β x_t), γ ∂L/∂y = γ̃ (s_γ ∂L/∂y)). */
 static void scan_back_step(float *restrict carry, float *restrict dgamma, float *restrict dbeta,
                            float *restrict dlam, float *restrict wx, float *restrict wa,
                            const float *restrict h, const float *restrict prev, const float *restrict lam,
@@ -114,28 +165,42 @@ void s7_scan_backward(float *dx, float *dz, float *dlambda, float *dskip, float 
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < batch; b++) {
         /* Per window: the carry (d·N), this window's share of ∂L/∂Λ (d·N) and ∂L/∂D (d), summed over
-         * windows after the loop in a fixed order, two rows of N for scan_back_step's terms and N
-         * zeros standing for h_{−1} (a branch in the loop would cost a masked load per state). */
+         * windows after the loop in a fixed order, two rows of N for scan_back_step's terms, N
+         * zeros standing for h_{−1} (a branch in the loop would cost a masked load per state), and
+         * what a token's ∂L/∂β̃, ∂L/∂γ̃ held on entry (2N): the channels sum s_β ∂L/∂β, s_γ ∂L/∂γ of
+         * the bounded maps in those slots of dz, taken through the bound after the last channel. */
         float *carry = work + (size_t)b * per_window, *dlam = carry + dN, *dsk = dlam + dN;
         float *wx = dsk + d, *wa = wx + N, *zeros = wa + N;  /* zeros: h_{−1} */
+        float *prior = zeros + N;
         memset(carry, 0, per_window * sizeof *carry);
-        /* Backpropagation through the scan, last token first. Ā is recomputed from z, not saved. */
+        /* Backpropagation through the scan, last token first. Ā and the maps' scales are recomputed
+         * from z, not saved (the scales chunk by chunk, as forward did). */
+        float sc[2 * SCALE_CHUNK];
         for (int t = n_tokens - 1; t >= 0; t--) {
             size_t row = (size_t)b * n_tokens + t;
+            if (t == n_tokens - 1 || t % SCALE_CHUNK == SCALE_CHUNK - 1) {
+                int first = t - t % SCALE_CHUNK;
+                map_scales(sc, z + ((size_t)b * n_tokens + first) * zw, t - first + 1, d, N);
+            }
             const float *zt = z + row * zw, *xt = x + row * d, *dyt = dy + row * d;
             const float *delta = zt, *beta = zt + d, *gamma = zt + d + N;
+            const float s_beta = sc[2 * (t % SCALE_CHUNK)], s_gamma = sc[2 * (t % SCALE_CHUNK) + 1];
             float *dzt = dz + row * zw;
             float *ddelta = dzt, *dbeta = dzt + d, *dgamma = dzt + d + N;
             const float *ht = h + row * dN;
             const float *hp = t > 0 ? ht - dN : NULL;
+            memcpy(prior, dbeta, 2 * (size_t)N * sizeof *prior);
+            memset(dbeta, 0, 2 * (size_t)N * sizeof *dbeta);
             for (int c = 0; c < d; c++) {
                 size_t off = (size_t)c * N;
                 scan_back_step(carry + off, dgamma, dbeta, dlam + off, wx, wa, ht + off, hp ? hp + off : zeros,
-                               lambda + off, beta, gamma, delta[c], xt[c], dyt[c], N);
+                               lambda + off, beta, gamma, delta[c], s_beta * xt[c], s_gamma * dyt[c], N);
                 dsk[c] += dyt[c] * xt[c];
                 ddelta[c] += sum_states(wa, N);
-                dx[row * d + c] += skip[c] * dyt[c] + dot_states(wx, beta, N);
+                dx[row * d + c] += skip[c] * dyt[c] + s_beta * dot_states(wx, beta, N);
             }
+            map_backward(dbeta, prior, beta, s_beta, N);
+            map_backward(dgamma, prior + N, gamma, s_gamma, N);
         }
     }
     for (int b = 0; b < batch; b++) {
@@ -146,14 +211,14 @@ void s7_scan_backward(float *dx, float *dz, float *dlambda, float *dskip, float 
 }
 
 size_t s7_scan_work_floats(int batch, int d, int n_state) {
-    return (size_t)batch * (2 * (size_t)d * n_state + (size_t)d + 3 * (size_t)n_state);
+    return (size_t)batch * (2 * (size_t)d * n_state + (size_t)d + 5 * (size_t)n_state);
 }
 
 /* ---- the layer stack ----------------------------------------------------------------------------- */
 
 /* Where each activation of one layer lives, in floats from the layer's start (R = B·K rows). */
 typedef struct layer_layout {
-    size_t z;      /* projection [δ β γ]                                  (R, d + 2N) */
+    size_t z;      /* projection [δ β̃ γ̃] (raw maps; the scan bounds them)   (R, d + 2N) */
     size_t h;      /* every state                                         (R, d, N) */
     size_t y;      /* scan output                                         (R, d) */
     size_t g;      /* GELU(y): input of the output projection             (R, d) */
@@ -352,7 +417,7 @@ void s7_backward(const rp_s7 *s, rp_params *P, float *din, const float *dout, in
                         P->value + L->out_proj.weight, R, d, 2 * d);
         memset(dy, 0, Rd * sizeof *dy);
         gelu_backward(dy, dg, base + o.y, Rd);
-        /* the scan: gx += ∂L/∂x through y, dz = ∂L/∂[δ β γ] */
+        /* the scan (bounded maps included): gx += ∂L/∂x through y, dz = ∂L/∂[δ β̃ γ̃] */
         memset(dz, 0, (size_t)R * zw * sizeof *dz);
         s7_scan_backward(gx, dz, P->grad + L->lambda, P->grad + L->skip, act + A.scan_work, dy, x,
                          base + o.z, base + o.h, P->value + L->lambda, P->value + L->skip, batch,
@@ -366,8 +431,8 @@ void s7_backward(const rp_s7 *s, rp_params *P, float *din, const float *dout, in
 
 double s7_flops(const rp_s7 *s, int batch) {
     double R = (double)batch * s->n_tokens, d = s->d_model, N = s->state_size;
-    /* two projections, and per state ~8 flops (transition, update, output) */
-    double per_layer = 2.0 * R * d * (d + 2 * N) + 2.0 * R * d * 2 * d + 8.0 * R * d * N;
+    /* two projections, per state ~8 flops (transition, update, output), ~2 per map entry (bound) */
+    double per_layer = 2.0 * R * d * (d + 2 * N) + 2.0 * R * d * 2 * d + 8.0 * R * d * N + 4.0 * R * N;
     return per_layer * s->n_layers;
 }
 
