@@ -79,15 +79,9 @@ static void generate_channel(float *out, int stride, int rows, int channel, unsi
     }
 }
 
-int series_generate(rp_series *out, int rows, int cols, unsigned long long seed, rp_error *err) {
-    memset(out, 0, sizeof *out);
-    if (rows < 1 || cols < 1)
-        return rp_fail(err, "generated series: rows and cols must be >= 1, got rows=%d cols=%d", rows, cols);
-    if ((size_t)rows > SIZE_MAX / sizeof(float) / (size_t)cols)
-        return rp_fail(err, "generated series: %d × %d is too large", rows, cols);
-
-    char source[64];
-    snprintf(source, sizeof source, "generated(seed=%llu)", seed);
+/* Allocates out's values (rows × cols, uninitialised), its source string and the column names
+ * c0, c1, ... On failure frees what it allocated (series_free) and returns -1. */
+static int generated_series_alloc(rp_series *out, int rows, int cols, const char *source, rp_error *err) {
     out->source = rp_malloc(strlen(source) + 1, err);
     out->values = rp_malloc(sizeof(float) * (size_t)rows * (size_t)cols, err);
     out->col_names = rp_calloc((size_t)cols, sizeof(char *), err);
@@ -101,11 +95,24 @@ int series_generate(rp_series *out, int rows, int cols, unsigned long long seed,
         if (!(out->col_names[c] = rp_malloc(strlen(name) + 1, err))) goto fail;
         memcpy(out->col_names[c], name, strlen(name) + 1);
     }
-    for (int c = 0; c < cols; c++) generate_channel(out->values + c, cols, rows, c, seed);
     return 0;
 fail:
     series_free(out);
     return -1;
+}
+
+int series_generate(rp_series *out, int rows, int cols, unsigned long long seed, rp_error *err) {
+    memset(out, 0, sizeof *out);
+    if (rows < 1 || cols < 1)
+        return rp_fail(err, "generated series: rows and cols must be >= 1, got rows=%d cols=%d", rows, cols);
+    if ((size_t)rows > SIZE_MAX / sizeof(float) / (size_t)cols)
+        return rp_fail(err, "generated series: %d × %d is too large", rows, cols);
+
+    char source[64];
+    snprintf(source, sizeof source, "generated(seed=%llu)", seed);
+    if (generated_series_alloc(out, rows, cols, source, err)) return -1;
+    for (int c = 0; c < cols; c++) generate_channel(out->values + c, cols, rows, c, seed);
+    return 0;
 }
 
 /* Piecewise-constant regimes for the learned-patching test (tests/levels/test_grpg_learning.c).
@@ -130,19 +137,7 @@ int series_generate_changepoints(rp_series *out, int rows, int cols, int mean_se
     snprintf(source, sizeof source, "generated-changepoints(seed=%llu,segment=%d)", seed, mean_segment);
     int lo = mean_segment / 2, hi = mean_segment + mean_segment / 2;
     int *changes = rp_malloc(sizeof(int) * ((size_t)rows / (size_t)lo + 1), err);
-    out->source = rp_malloc(strlen(source) + 1, err);
-    out->values = rp_malloc(sizeof(float) * (size_t)rows * (size_t)cols, err);
-    out->col_names = rp_calloc((size_t)cols, sizeof(char *), err);
-    out->rows = rows;
-    out->cols = cols;
-    if (!changes || !out->source || !out->values || !out->col_names) goto fail;
-    memcpy(out->source, source, strlen(source) + 1);
-    for (int c = 0; c < cols; c++) {
-        char name[24];
-        snprintf(name, sizeof name, "c%d", c);
-        if (!(out->col_names[c] = rp_malloc(strlen(name) + 1, err))) goto fail;
-        memcpy(out->col_names[c], name, strlen(name) + 1);
-    }
+    if (!changes || generated_series_alloc(out, rows, cols, source, err)) goto fail;
     rp_rng r;
     rng_seed(&r, seed, 0);
     int nc = 0;
@@ -204,19 +199,7 @@ int series_generate_two_scale(rp_series *out, int rows, int cols, const rp_two_s
     /* At most ceil(len / period) events per regime: rows / period_min plus one per regime. */
     size_t max_events = (size_t)rows / (size_t)spec->period_min + (size_t)rows / (size_t)spec->regime_min + 2;
     int *events = rp_malloc(sizeof(int) * max_events, err);
-    out->source = rp_malloc(strlen(source) + 1, err);
-    out->values = rp_malloc(sizeof(float) * (size_t)rows * (size_t)cols, err);
-    out->col_names = rp_calloc((size_t)cols, sizeof(char *), err);
-    out->rows = rows;
-    out->cols = cols;
-    if (!regimes || !events || !out->source || !out->values || !out->col_names) goto fail;
-    memcpy(out->source, source, strlen(source) + 1);
-    for (int c = 0; c < cols; c++) {
-        char name[24];
-        snprintf(name, sizeof name, "c%d", c);
-        if (!(out->col_names[c] = rp_malloc(strlen(name) + 1, err))) goto fail;
-        memcpy(out->col_names[c], name, strlen(name) + 1);
-    }
+    if (!regimes || !events || generated_series_alloc(out, rows, cols, source, err)) goto fail;
     /* Structure (stream (seed, 0)), shared by the channels: regime starts, each regime's period,
      * and the event rows: the first at a uniform phase in [0, period) after the regime's start,
      * then every period rows until the regime ends. */
