@@ -48,12 +48,12 @@ Test(csv, date_column_by_content) {
     cr_assert_eq(s.rows, 3);
     cr_assert_eq(s.cols, 2);
     cr_assert_str_eq(s.date_name, "date");
-    cr_assert_str_eq(s.col_names[0], "HUFL");
-    cr_assert_str_eq(s.col_names[1], "OT");
-    cr_assert_str_eq(s.timestamps[0], "2016-07-01 00:00:00");
-    cr_assert_str_eq(s.timestamps[2], "2016-07-01 02:00:00");
-    cr_assert_eq(s.values[0], 5.827f);
-    cr_assert_eq(s.values[1], 30.531f);
+    cr_assert_str_eq(s.col_names[0], "load");
+    cr_assert_str_eq(s.col_names[1], "temp");
+    cr_assert_str_eq(s.timestamps[0], "2021-03-01 00:00:00");
+    cr_assert_str_eq(s.timestamps[2], "2021-03-01 02:00:00");
+    cr_assert_eq(s.values[0], 1.625f);
+    cr_assert_eq(s.values[1], 12.375f);
     cr_assert_eq(s.values[2], -0.55f);
     cr_assert_eq(s.values[5], 0.0f);
     cr_assert_str_eq(s.source, fixture("good_date.csv"));
@@ -226,8 +226,8 @@ static void load_real(const char *name, int rows, int cols, const char *last_col
     series_free(&s);
 }
 
-Test(csv_real, etth1) { load_real("ETTh1.csv", 17420, 7, "OT"); }
-Test(csv_real, ettm1) { load_real("ETTm1.csv", 69680, 7, "OT"); }
-Test(csv_real, weather_non_ascii_header) { load_real("weather.csv", 52696, 21, "OT"); }
-Test(csv_real, exchange_rate_no_final_newline) { load_real("exchange_rate.csv", 7588, 8, "OT"); }
-Test(csv_real, national_illness) { load_real("national_illness.csv", 966, 7, "OT"); }
+Test(csv_real, etth1) { load_real("ETTh1.csv", 17420, 7, "temp"); }
+Test(csv_real, ettm1) { load_real("ETTm1.csv", 69680, 7, "temp"); }
+Test(csv_real, weather_non_ascii_header) { load_real("weather.csv", 52696, 21, "temp"); }
+Test(csv_real, exchange_rate_no_final_newline) { load_real("exchange_rate.csv", 7588, 8, "temp"); }
+Test(csv_real, national_illness) { load_real("national_illness.csv", 966, 7, "temp"); }
