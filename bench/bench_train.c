@@ -10,19 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "core/blas.h"
 #include "core/util.h"
 #include "policy/train.h"
-
-/* User + system CPU time of the process: with 1 thread, a figure other jobs on the machine
- * disturb far less than wall-clock time. */
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
 
 static double sgemm_gflops(int n) {
     float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
@@ -79,9 +70,9 @@ int main(int argc, char **argv) {
     rp_epoch_log warm, log;
     /* One short warm-up epoch (page faults, BLIS packing buffers), then the timed one. */
     if (trainer_train_epoch(&t, 0, 3, 0, &warm, &err)) goto fail;
-    double c0 = cpu_seconds();
+    double c0 = rp_cpu_seconds();
     if (trainer_train_epoch(&t, 0, steps, 0, &log, &err)) goto fail;
-    double train_cpu = cpu_seconds() - c0;
+    double train_cpu = rp_cpu_seconds() - c0;
     double s0 = rp_now_seconds();
     rp_eval_result ev;
     if (trainer_evaluate(&t, SPLIT_TEST, &ev, &err)) goto fail;

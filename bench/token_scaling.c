@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "core/util.h"
 #include "policy/train.h"
@@ -48,13 +47,6 @@ typedef struct measurement {
     double arena_mib;
     size_t params;
 } measurement;
-
-static double cpu_seconds(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
-           1e-6 * (double)u.ru_stime.tv_usec;
-}
 
 static int parse_kind(const char *s, rp_backbone_kind *k) {
     if (!strcmp(s, "transformer")) *k = BACKBONE_TRANSFORMER;
@@ -102,9 +94,9 @@ static int measure(const char *recipe_path, const char **sets, int n_sets, rp_ba
     if (trainer_train_epoch(&t, 0, warmup, 0, &log, err)) goto done;
     double best_cpu = INFINITY, best_wall = 0;
     for (int k = 0; k < repeat; k++) {
-        double c0 = cpu_seconds(), w0 = rp_now_seconds();
+        double c0 = rp_cpu_seconds(), w0 = rp_now_seconds();
         if (trainer_train_epoch(&t, 0, steps, 0, &log, err)) goto done;
-        double c = cpu_seconds() - c0, w = rp_now_seconds() - w0;
+        double c = rp_cpu_seconds() - c0, w = rp_now_seconds() - w0;
         if (c < best_cpu) {
             best_cpu = c;
             best_wall = w;

@@ -7,6 +7,9 @@
 #include "core/error.h"
 
 double rp_now_seconds(void);               /* monotonic clock */
+/* User + system CPU time of the process, all threads (getrusage). With one thread, a figure other
+ * jobs on the machine disturb far less than wall-clock time. */
+double rp_cpu_seconds(void);
 int rp_mkdir_p(const char *path, rp_error *err);
 void rp_json_string(FILE *f, const char *s);/* writes s as a quoted, escaped JSON string */
 /* Peak resident set size of this process in bytes (from getrusage). */

@@ -260,16 +260,14 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     model_segment(m, b, B, G, policy_active ? CUT_TRAIN : CUT_WARMUP, seed, rp_mix_seed(0x7a1, (unsigned long long)t->step));
     log->policy_seconds += rp_now_seconds() - p0;
     params_zero_grad(&m->P);
-    /* With `greedy`, the rollouts only score segmentations: they run in inference mode, so no
-     * dropout mask differs between the G rollouts of a window and the advantages compare
-     * segmentations alone (and batch-norm statistics are updated once, by the greedy pass). */
-    int score_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_GREEDY;
-    model_forward(m, b, y, B, G, !score_only, rp_mix_seed(seed, (unsigned long long)t->step));
-
     /* Backbone loss: the mean of the rollouts' MSE (`all`), only the best rollout's (`best`), or
-     * that of a separate greedy pass (`greedy`, below: the rollouts then only score the policy). */
+     * that of a separate greedy pass (`greedy`, below). With `greedy` the rollouts only score
+     * segmentations, so they run in inference mode: no dropout mask differs between the G
+     * rollouts of a window, the advantages compare segmentations alone, and batch-norm statistics
+     * are updated once, by the greedy pass. */
     int best_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_BEST;
-    int greedy_only = score_only;
+    int greedy_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_GREEDY;
+    model_forward(m, b, y, B, G, !greedy_only, rp_mix_seed(seed, (unsigned long long)t->step));
     double loss_sum = 0;
     for (int w = 0; w < B; w++) {
         int best = w * G;
