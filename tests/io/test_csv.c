@@ -226,8 +226,8 @@ static void load_real(const char *name, int rows, int cols, const char *last_col
     series_free(&s);
 }
 
-Test(csv_real, etth1) { load_real("ETTh1.csv", 17420, 7, "temp"); }
-Test(csv_real, ettm1) { load_real("ETTm1.csv", 69680, 7, "temp"); }
-Test(csv_real, weather_non_ascii_header) { load_real("weather.csv", 52696, 21, "temp"); }
-Test(csv_real, exchange_rate_no_final_newline) { load_real("exchange_rate.csv", 7588, 8, "temp"); }
-Test(csv_real, national_illness) { load_real("national_illness.csv", 966, 7, "temp"); }
+Test(csv_real, etth1) { load_real("ETTh1.csv", 17420, 7, "OT"); }
+Test(csv_real, ettm1) { load_real("ETTm1.csv", 69680, 7, "OT"); }
+Test(csv_real, weather_non_ascii_header) { load_real("weather.csv", 52696, 21, "OT"); }
+Test(csv_real, exchange_rate_no_final_newline) { load_real("exchange_rate.csv", 7588, 8, "OT"); }
+Test(csv_real, national_illness) { load_real("national_illness.csv", 966, 7, "OT"); }
