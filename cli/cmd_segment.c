@@ -1,5 +1,5 @@
-/* reinpatch segment (--checkpoint CK | --patcher P.h5) [--data FILE] [--split S] --out SEG.h5
- *                  [--plot OUT.svg] */
+/* reinpatch segment (--checkpoint CK | --patcher P.h5) [--data FILE] [--columns A,B] [--split S]
+ *                  --out SEG.h5 [--plot OUT.svg] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,8 @@
 
 static const char *segment_help =
     "usage: reinpatch segment (--checkpoint CK.h5 | --patcher P.h5) [--data FILE.csv|FILE.tsf]\n"
-    "                         [--split train|val|test|all] --out SEG.h5 [--plot OUT.svg]\n"
+    "                         [--columns NAME[,NAME...]] [--split train|val|test|all] --out SEG.h5\n"
+    "                         [--plot OUT.svg] [--plot-windows N]\n"
     "\n"
     "Cuts every window of a split into patches with a trained level stack and writes the\n"
     "boundaries of every level to an HDF5 segmentation export (docs/formats.md): learned levels\n"
@@ -28,6 +29,9 @@ static const char *segment_help =
     "  --data FILE       the series (default: the recipe's data.path); with --data every column\n"
     "                    is segmented, split borders come from the file name (auto). A .tsf\n"
     "                    collection (Monash format): every series is one channel, --split all\n"
+    "  --columns A,B     segment only these CSV columns, in this order (default: every column\n"
+    "                    with --data, else the recipe's data.columns); the export's channel is\n"
+    "                    still each column's index among the file's value columns\n"
     "  --split S         train, val, test (default for a CSV): the stride-1 windows of the dataset\n"
     "                    protocol, one per start row and channel; all (default for a .tsf):\n"
     "                    consecutive non-overlapping windows of lookback rows over the whole\n"
@@ -144,8 +148,10 @@ static const char *plot_name(const plot_data *p, int c) {
     return name ? name : "?";
 }
 
+/* channel[w]: window w's channel in pd's series (e->channel holds source column indices, which
+ * differ when columns were selected). */
 static int write_plot(const char *path, const rp_model *m, const plot_data *pd, const rp_segexport *e,
-                      const char *model_path, int n_show, rp_error *err) {
+                      const int32_t *channel, const char *model_path, int n_show, rp_error *err) {
     char **timestamps = pd->csv ? pd->csv->timestamps : NULL;
     int L = e->lookback, nl = e->n_levels;
     if (n_show > e->n_windows) n_show = e->n_windows;
@@ -184,10 +190,10 @@ static int write_plot(const char *path, const rp_model *m, const plot_data *pd, 
          * channel count divides n_show). */
         int w = (int)((2LL * p + 1) * e->n_windows / (2LL * n_show));
         int lo = w, hi = w + 1;
-        while (lo > 0 && e->channel[lo - 1] == e->channel[w]) lo--;
-        while (hi < e->n_windows && e->channel[hi] == e->channel[w]) hi++;
+        while (lo > 0 && channel[lo - 1] == channel[w]) lo--;
+        while (hi < e->n_windows && channel[hi] == channel[w]) hi++;
         w = lo + (int)((2LL * p + 1) * (hi - lo) / (2LL * n_show));
-        int c = e->channel[w], r0 = e->start_row[w];
+        int c = channel[w], r0 = e->start_row[w];
         double y0 = head + p * panel_h;
         double top = y0 + caption, bottom = top + plot_h;
         /* Values of the window in original units, and their range. */
@@ -293,6 +299,46 @@ static int parse_split(const char *s) {
     return -2;
 }
 
+/* Splits --columns A,B,... into names (exact, no trimming: a column name may hold spaces). A usage
+ * error is printed and returns -1. */
+static int parse_columns(const char *list, char names[RP_MAX_COLUMNS][RP_NAME_MAX], int *n_names) {
+    if (!*list) {
+        fprintf(stderr, "reinpatch segment: --columns needs at least one column name (A,B,...)\n");
+        return -1;
+    }
+    int n = 0;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0) {
+            fprintf(stderr, "reinpatch segment: --columns '%s': empty column name (names are separated by "
+                            "single commas)\n", list);
+            return -1;
+        }
+        if (n == RP_MAX_COLUMNS) {
+            fprintf(stderr, "reinpatch segment: --columns: more than %d columns\n", RP_MAX_COLUMNS);
+            return -1;
+        }
+        if (len >= RP_NAME_MAX) {
+            fprintf(stderr, "reinpatch segment: --columns: a column name longer than %d characters ('%.32s...')\n",
+                    RP_NAME_MAX - 1, p);
+            return -1;
+        }
+        memcpy(names[n], p, len);
+        names[n][len] = '\0';
+        for (int j = 0; j < n; j++)
+            if (!strcmp(names[j], names[n])) {
+                fprintf(stderr, "reinpatch segment: --columns: column '%s' is listed twice\n", names[n]);
+                return -1;
+            }
+        n++;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    *n_names = n;
+    return 0;
+}
+
 /* The recipe of a patcher: its stored recipe (for the horizon and backbone) when it parses, else
  * the defaults, with the level stack and lookback from the patcher's own attributes. */
 static int patcher_recipe(const char *path, rp_recipe *r, rp_error *err) {
@@ -313,7 +359,7 @@ static int patcher_recipe(const char *path, rp_recipe *r, rp_error *err) {
 
 int cmd_segment(int argc, char **argv) {
     const char *ckpt = NULL, *patcher = NULL, *data = NULL, *split_name = NULL, *out = NULL, *plot = NULL;
-    const char *plot_n = "4", *stray = NULL;
+    const char *plot_n = "4", *columns_arg = NULL, *stray = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int o = 0;
@@ -322,10 +368,10 @@ int cmd_segment(int argc, char **argv) {
             return 0;
         }
         static const char *names[] = {"--checkpoint", "--patcher", "--data", "--split", "--out", "--plot",
-                                      "--plot-windows"};
-        const char **slots[] = {&ckpt, &patcher, &data, &split_name, &out, &plot, &plot_n};
+                                      "--plot-windows", "--columns"};
+        const char **slots[] = {&ckpt, &patcher, &data, &split_name, &out, &plot, &plot_n, &columns_arg};
         int matched = 0;
-        for (int k = 0; k < 7 && !matched; k++) {
+        for (int k = 0; k < 8 && !matched; k++) {
             o = cli_option("segment", argc, argv, &i, names[k], &v);
             if (o < 0) return 2;
             if (o > 0) {
@@ -368,6 +414,9 @@ int cmd_segment(int argc, char **argv) {
         fprintf(stderr, "reinpatch segment: --plot-windows must be an integer in 1..12, got '%s'\n", plot_n);
         return 2;
     }
+    char columns[RP_MAX_COLUMNS][RP_NAME_MAX];
+    int n_columns = 0;
+    if (columns_arg && parse_columns(columns_arg, columns, &n_columns)) return 2;
     const char *model_path = ckpt ? ckpt : patcher;
     if (cli_same_file(out, model_path) || (data && cli_same_file(out, data)) ||
         (plot && (cli_same_file(plot, model_path) || cli_same_file(plot, out))))
@@ -391,6 +440,11 @@ int cmd_segment(int argc, char **argv) {
         r.data.protocol = PROTOCOL_AUTO;
         r.data.n_columns = 0;
     }
+    /* --columns replaces the recipe's data.columns, so that the exported /recipe names them. */
+    if (columns_arg) {
+        for (int k = 0; k < n_columns; k++) memcpy(r.data.columns[k], columns[k], strlen(columns[k]) + 1);
+        r.data.n_columns = n_columns;
+    }
     if (recipe_validate(&r, &err) || recipe_render(&r, &err)) {
         recipe_free(&r);
         return cli_fail("segment", model_path, err.msg);
@@ -409,6 +463,8 @@ int cmd_segment(int argc, char **argv) {
     memset(&tsf, 0, sizeof tsf);
     rp_dataset dset;
     memset(&dset, 0, sizeof dset);
+    int32_t *source_channel = NULL;   /* [selected columns]: the source column of each; NULL = same */
+    int32_t *export_channel = NULL;   /* [windows]: wl.channel mapped through source_channel */
     const float **unit_values = NULL;
     int *unit_lengths = NULL;
     plot_data pd = {0};
@@ -423,6 +479,12 @@ int cmd_segment(int argc, char **argv) {
     if (is_tsf && split >= 0) {
         recipe_free(&r);
         fprintf(stderr, "reinpatch segment: a .tsf collection has no protocol split: use --split all (its default)\n");
+        return 2;
+    }
+    if (is_tsf && columns_arg) {
+        recipe_free(&r);
+        fprintf(stderr, "reinpatch segment: --columns selects CSV columns; a .tsf collection has no named columns "
+                        "(each of its series is one channel)\n");
         return 2;
     }
     int L = r.data.lookback;
@@ -447,11 +509,34 @@ int cmd_segment(int argc, char **argv) {
             goto done;
         pd.tsf = &tsf;
     } else {
+        /* The whole file first, then the selection (--columns, else the recipe's data.columns):
+         * each window's channel is exported as its column's index among the file's value columns
+         * (formats.md), not as its place in the selection. */
+        int n_pick = r.data.n_columns;
+        const char *pick[RP_MAX_COLUMNS];
+        for (int k = 0; k < n_pick; k++) pick[k] = r.data.columns[k];
         rp_trainer loader;
         memset(&loader, 0, sizeof loader);
+        r.data.n_columns = 0;
         int lrc = trainer_load_data(&loader, &r, &err);
+        r.data.n_columns = n_pick;
         series = loader.series;
         if (lrc) goto done;
+        if (n_pick > 0) {
+            source_channel = rp_malloc((size_t)n_pick * sizeof *source_channel, &err);
+            if (!source_channel) goto done;
+            for (int k = 0; k < n_pick; k++) {
+                source_channel[k] = -1;
+                for (int c = 0; c < series.cols; c++)
+                    if (!strcmp(series.col_names[c], pick[k])) source_channel[k] = c;
+            }
+            if (series_select_columns(&series, pick, n_pick, &err)) {
+                size_t n = strlen(err.msg);
+                snprintf(err.msg + n, sizeof err.msg - n, "; the name comes from %s",
+                         columns_arg ? "--columns" : "the recipe's data.columns");
+                goto done;
+            }
+        }
         pd.csv = &series;
         rp_error protocol_err;
         if (dataset_build(&dset, &series, (rp_protocol)r.data.protocol, L, r.data.horizon, &protocol_err)) {
@@ -510,6 +595,12 @@ int cmd_segment(int argc, char **argv) {
     e.horizon = d->horizon;
     e.n_windows = wl.n;
     e.channel = wl.channel;
+    if (source_channel) {
+        export_channel = rp_malloc((size_t)wl.n * sizeof *export_channel, &err);
+        if (!export_channel) goto done;
+        for (int w = 0; w < wl.n; w++) export_channel[w] = source_channel[wl.channel[w]];
+        e.channel = export_channel;
+    }
     e.start_row = wl.start_row;
     e.n_levels = nl;
     e.recipe_text = r.text;
@@ -556,7 +647,7 @@ int cmd_segment(int argc, char **argv) {
     printf("\n");
     if (plot) {
         blame = plot;
-        if (write_plot(plot, &t.model, &pd, &e, model_path, (int)n_show, &err)) goto done;
+        if (write_plot(plot, &t.model, &pd, &e, wl.channel, model_path, (int)n_show, &err)) goto done;
         printf("wrote %s\n", plot);
     }
     status = 0;
@@ -571,6 +662,8 @@ done:
     }
     free(wl.channel);
     free(wl.start_row);
+    free(source_channel);
+    free(export_channel);
     free(x);
     free(unit_values);
     free(unit_lengths);

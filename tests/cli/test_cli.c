@@ -486,6 +486,94 @@ Test(cli, segment_level_stack) {
     free(svg);
 }
 
+/* --columns segments only the named columns, in the given order; each window's channel is still
+ * its column's index in the file, and its boundaries are those of the same window in an export of
+ * every column. */
+Test(cli, segment_columns) {
+    ensure_trained();
+    enum { COLS = 3 };
+    write_scaled_csv(at("cols.csv"), CSV_ROWS, COLS, NULL, NULL);   /* columns ch0, ch1, ch2 */
+    result r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols.csv", "--split", "all", "--out",
+                   "cols_all.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols.csv", "--columns", "ch2,ch0", "--split",
+            "all", "--out", "cols_20.h5", "--plot", "cols_20.svg", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+
+    rp_segexport all, some;
+    rp_error err;
+    cr_assert_eq(segexport_read(at("cols_all.h5"), &all, &err), 0, "%s", err.msg);
+    cr_assert_eq(segexport_read(at("cols_20.h5"), &some, &err), 0, "%s", err.msg);
+    const int per = CSV_ROWS / LOOKBACK, want[2] = {2, 0};
+    cr_assert_eq(all.n_windows, COLS * per);
+    cr_assert_eq(some.n_windows, 2 * per);
+    cr_assert_eq(some.n_levels, all.n_levels);
+    cr_expect_not_null(strstr(some.recipe_text, "ch2"), "the exported recipe does not name the columns: %s",
+                       some.recipe_text);
+    for (int w = 0; w < some.n_windows; w++) {
+        int c = want[w / per], v = c * per + w % per;   /* the same window in the all-columns export */
+        cr_expect_eq(some.channel[w], c, "window %d: channel %d, expected %d", w, some.channel[w], c);
+        cr_expect_eq(some.start_row[w], all.start_row[v]);
+        cr_expect_eq(all.channel[v], c);
+        for (int l = 0; l < some.n_levels; l++) {
+            int K = some.levels[l].K;
+            cr_expect(memcmp(some.levels[l].starts + (size_t)w * K, all.levels[l].starts + (size_t)v * K,
+                             (size_t)K * sizeof(int32_t)) == 0, "window %d level %d: other boundaries", w, l);
+            cr_expect(memcmp(some.levels[l].lengths + (size_t)w * K, all.levels[l].lengths + (size_t)v * K,
+                             (size_t)K * sizeof(int32_t)) == 0, "window %d level %d: other lengths", w, l);
+        }
+    }
+    segexport_free(&all);
+    segexport_free(&some);
+    /* The plot draws the selected series (by name), not the column at the source index. */
+    char *svg = slurp(at("cols_20.svg"));
+    cr_expect_not_null(strstr(svg, "'ch2'"), "the plot names no window of ch2");
+    cr_expect_null(strstr(svg, "'ch1'"), "the plot draws ch1, which was not selected");
+    free(svg);
+
+    /* Without --data: the recipe's own series (generated, columns c0, c1). */
+    r = run("segment", "--checkpoint", "run/checkpoint.h5", "--columns", "c1", "--out", "cols_c1.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    cr_assert_eq(segexport_read(at("cols_c1.h5"), &some, &err), 0, "%s", err.msg);
+    cr_expect_gt(some.n_windows, 0);
+    for (int w = 0; w < some.n_windows; w++) cr_expect_eq(some.channel[w], 1, "window %d", w);
+    segexport_free(&some);
+}
+
+Test(cli, segment_columns_errors) {
+    ensure_trained();
+    write_scaled_csv(at("cols_bad.csv"), CSV_ROWS, 3, NULL, NULL);
+    /* A name the file lacks: a data error naming it and the columns there are. */
+    result r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols_bad.csv", "--columns", "ch0,nope",
+                   "--split", "all", "--out", "cb.h5", NULL);
+    expect_failure(&r, "segment", "unknown column 'nope'");
+    cr_expect_not_null(strstr(r.err, "'ch2'"), "the error lists no available column: %s", r.err);
+    cr_expect_not_null(strstr(r.err, "--columns"), "%s", r.err);
+    result_free(&r);
+    cr_expect_eq(file_size(at("cb.h5")), -1, "a failed segment left cb.h5 behind");
+
+    /* Usage errors (status 2): a name twice, an empty list or name, a .tsf collection. */
+    const char *lists[] = {"ch0,ch0", "", "ch0,,ch1", "ch0,"};
+    const char *needles[] = {"'ch0' is listed twice", "at least one column", "empty column name", "empty column name"};
+    for (int i = 0; i < 4; i++) {
+        r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols_bad.csv", "--columns", lists[i],
+                "--out", "cb.h5", NULL);
+        expect_failure(&r, "segment", needles[i]);
+        cr_expect_eq(r.status, 2, "--columns '%s': status %d", lists[i], r.status);
+        result_free(&r);
+    }
+    const char *root = getenv("REINPATCH_SOURCE_ROOT");
+    char tsf[700];
+    snprintf(tsf, sizeof tsf, "%s/tests/data/tsf/small.tsf", root ? root : ".");
+    r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", tsf, "--columns", "T1", "--out", "cb.h5", NULL);
+    expect_failure(&r, "segment", "a .tsf collection has no named columns");
+    cr_expect_eq(r.status, 2, "status %d", r.status);
+    result_free(&r);
+}
+
 Test(cli, export_refuses_to_overwrite_the_checkpoint) {
     ensure_trained();
     long before = file_size(at("run/checkpoint.h5"));
