@@ -10,6 +10,7 @@
 
 #include "../gradcheck.h"
 #include "backbone/etsmlp.h"
+#include "stack_harness.h"
 
 /* ---- complex exponential smoothing on its own ----------------------------------------------- */
 
@@ -132,14 +133,16 @@ Test(ces, damping_is_clamped_below_one) {
 
 /* ---- the stack ------------------------------------------------------------------------------ */
 
-typedef struct stack_case {
-    rp_etsmlp e;
-    rp_params P;
-    int B, training;
-    unsigned long long seed;
-    float *in, *out, *act, *r, *din;
-    size_t n;
-} stack_case;
+static size_t etsmlp_stack_act_floats(const stack_case *c) { return etsmlp_act_floats(&c->e, c->B); }
+
+static void etsmlp_stack_forward(stack_case *c) {
+    etsmlp_forward(&c->e, &c->P, c->out, c->in, c->B, c->training, c->seed, c->act);
+}
+
+static void etsmlp_stack_backward(stack_case *c) { etsmlp_backward(&c->e, &c->P, c->din, c->r, c->B, c->act); }
+
+static const stack_ops ETSMLP_STACK = {"etsmlp", etsmlp_stack_act_floats, etsmlp_stack_forward,
+                                       etsmlp_stack_backward};
 
 static void stack_case_init(stack_case *c, int B, int K, int d, int expand, int layers, float dropout,
                             rp_norm_kind norm, int training) {
@@ -158,45 +161,7 @@ static void stack_case_init(stack_case *c, int B, int K, int d, int expand, int 
         gc_fill_uniform(c->P.value + m->omega, m->dim, 50 + l, -0.5, 0.5);
         gc_fill_uniform(c->P.value + m->beta, m->dim, 60 + l, 0.5, 1.5);
     }
-    c->B = B;
-    c->training = training;
-    c->seed = 99;
-    c->n = (size_t)B * K * d;
-    c->in = malloc(c->n * sizeof(float));
-    c->out = malloc(c->n * sizeof(float));
-    c->r = malloc(c->n * sizeof(float));
-    c->din = calloc(c->n, sizeof(float));
-    c->act = malloc(etsmlp_act_floats(&c->e, B) * sizeof(float));
-    gc_fill_uniform(c->in, c->n, 71, -1.5, 1.5);
-    gc_fill_uniform(c->r, c->n, 72, -1.0, 1.0);
-}
-
-static void stack_case_free(stack_case *c) {
-    free(c->in); free(c->out); free(c->r); free(c->din); free(c->act);
-    params_free(&c->P);
-}
-
-static double stack_loss(void *ctx) {
-    stack_case *c = ctx;
-    etsmlp_forward(&c->e, &c->P, c->out, c->in, c->B, c->training, c->seed, c->act);
-    return gc_dot(c->r, c->out, c->n);
-}
-
-/* h = 1e-2 for the stacks: their loss sums ~100 float outputs through several layers, whose
- * rounding noise divided by 2h would otherwise reach the small gradients' allowance. */
-static void check_stack_gradients(stack_case *c, gc_options opt) {
-    params_zero_grad(&c->P);
-    memset(c->din, 0, c->n * sizeof(float));
-    etsmlp_forward(&c->e, &c->P, c->out, c->in, c->B, c->training, c->seed, c->act);
-    etsmlp_backward(&c->e, &c->P, c->din, c->r, c->B, c->act);
-    gc_result r = gradcheck(stack_loss, c, c->in, c->din, c->n, opt, "etsmlp stack din");
-    cr_assert(r.ok, "%s", r.msg);
-    for (int i = 0; i < c->P.n_tensors; i++) {
-        const rp_tensor_info *t = &c->P.tensors[i];
-        if (!t->trainable) continue;
-        r = gradcheck(stack_loss, c, c->P.value + t->offset, c->P.grad + t->offset, t->count, opt, t->name);
-        cr_assert(r.ok, "%s", r.msg);
-    }
+    stack_case_buffers(c, &ETSMLP_STACK, B, K, d, training, 99, 71, 72);
 }
 
 Test(etsmlp_stack, gradients_layer_norm_eval) {

@@ -12,6 +12,7 @@
 
 #include "../gradcheck.h"
 #include "backbone/s7.h"
+#include "stack_harness.h"
 
 /* ---- the scan on its own -------------------------------------------------------------------- */
 
@@ -189,14 +190,15 @@ Test(s7_maps, bound_holds_for_every_magnitude) {
 
 /* ---- the stack ------------------------------------------------------------------------------ */
 
-typedef struct stack_case {
-    rp_s7 s;
-    rp_params P;
-    int B, training;
-    unsigned long long seed;
-    float *in, *out, *act, *r, *din;
-    size_t n;
-} stack_case;
+static size_t s7_stack_act_floats(const stack_case *c) { return s7_act_floats(&c->s, c->B); }
+
+static void s7_stack_forward(stack_case *c) {
+    s7_forward(&c->s, &c->P, c->out, c->in, c->B, c->training, c->seed, c->act);
+}
+
+static void s7_stack_backward(stack_case *c) { s7_backward(&c->s, &c->P, c->din, c->r, c->B, c->act); }
+
+static const stack_ops S7_STACK = {"s7", s7_stack_act_floats, s7_stack_forward, s7_stack_backward};
 
 static void stack_case_init(stack_case *c, int B, int K, int d, int N, int layers, float dropout,
                             rp_norm_kind norm, int training) {
@@ -208,49 +210,7 @@ static void stack_case_init(stack_case *c, int B, int K, int d, int N, int layer
     rp_rng rng;
     rng_seed(&rng, 11, 0);
     s7_init(&c->s, &c->P, &rng);
-    c->B = B;
-    c->training = training;
-    c->seed = 1234;
-    c->n = (size_t)B * K * d;
-    c->in = malloc(c->n * sizeof(float));
-    c->out = malloc(c->n * sizeof(float));
-    c->r = malloc(c->n * sizeof(float));
-    c->din = calloc(c->n, sizeof(float));
-    c->act = malloc(s7_act_floats(&c->s, B) * sizeof(float));
-    gc_fill_uniform(c->in, c->n, 21, -1.5, 1.5);
-    gc_fill_uniform(c->r, c->n, 22, -1.0, 1.0);
-}
-
-static void stack_case_free(stack_case *c) {
-    free(c->in); free(c->out); free(c->r); free(c->din); free(c->act);
-    params_free(&c->P);
-}
-
-static double stack_loss(void *ctx) {
-    stack_case *c = ctx;
-    s7_forward(&c->s, &c->P, c->out, c->in, c->B, c->training, c->seed, c->act);
-    return gc_dot(c->r, c->out, c->n);
-}
-
-/* h = 1e-2 for the stacks: their loss sums float outputs through several layers, whose rounding
- * noise divided by 2h would otherwise reach the small gradients' allowance (at h = 1e-3 a few
- * in_proj entries of ~5e-4 miss by 3e-4; at 1e-2 all pass with 10× tighter tolerances too). */
-static void check_stack_gradients(stack_case *c, gc_options opt) {
-    params_zero_grad(&c->P);
-    memset(c->din, 0, c->n * sizeof(float));
-    s7_forward(&c->s, &c->P, c->out, c->in, c->B, c->training, c->seed, c->act);
-    s7_backward(&c->s, &c->P, c->din, c->r, c->B, c->act);
-
-    /* The analytic gradients are taken before any perturbation touches batch-norm buffers; those
-     * only change running statistics, which training-mode outputs do not read. */
-    gc_result r = gradcheck(stack_loss, c, c->in, c->din, c->n, opt, "s7 stack din");
-    cr_assert(r.ok, "%s", r.msg);
-    for (int i = 0; i < c->P.n_tensors; i++) {
-        const rp_tensor_info *t = &c->P.tensors[i];
-        if (!t->trainable) continue;
-        r = gradcheck(stack_loss, c, c->P.value + t->offset, c->P.grad + t->offset, t->count, opt, t->name);
-        cr_assert(r.ok, "%s", r.msg);
-    }
+    stack_case_buffers(c, &S7_STACK, B, K, d, training, 1234, 21, 22);
 }
 
 Test(s7_stack, gradients_layer_norm_eval) {

@@ -18,12 +18,12 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "io/segexport.h"
 #include "io/series.h"
 #include "policy/predict.h"
+#include "tests/run_command.h"
 
 #define LOOKBACK 32
 #define HORIZON 8
@@ -46,69 +46,12 @@ static const char *at(const char *name) {
     return b;
 }
 
-static const char *binary(void) {
-    static char path[1024];
-    const char *root = getenv("REINPATCH_BUILD_ROOT");
-    snprintf(path, sizeof path, "%s/cli/reinpatch", root ? root : "build");
-    return path;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
-typedef struct result {
-    int status;   /* exit status, or 128 + signal */
-    char *out, *err;
-} result;
-
-static void result_free(result *r) {
-    free(r->out);
-    free(r->err);
-}
-
-/* Runs `reinpatch args...` (NULL-terminated) in the work directory; captures stdout/stderr. */
-static result run(const char *first, ...) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = binary();
+/* Runs `reinpatch args...` (NULL-terminated) in the work directory. */
+static command_result run(const char *first, ...) {
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a && n < 31; a = va_arg(ap, const char *)) argv[n++] = a;
+    command_result r = run_reinpatch_v(work, first, ap);
     va_end(ap);
-    argv[n] = NULL;
-    char out_path[700], err_path[700];
-    snprintf(out_path, sizeof out_path, "%s/stdout.%ld", work, (long)getpid());
-    snprintf(err_path, sizeof err_path, "%s/stderr.%ld", work, (long)getpid());
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0 || chdir(work) != 0) _exit(127);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int ws = 0;
-    waitpid(pid, &ws, 0);
-    result r;
-    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
-    unlink(out_path);
-    unlink(err_path);
     return r;
 }
 
@@ -120,7 +63,7 @@ static int count_lines(const char *s) {
 
 /* A failure as the CLI promises it: non-zero, nothing on stdout, exactly one line on stderr that
  * starts with "reinpatch <cmd>: " and contains `needle`. */
-static void expect_failure(result *r, const char *cmd, const char *needle) {
+static void expect_failure(command_result *r, const char *cmd, const char *needle) {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "reinpatch %s: ", cmd);
     cr_expect_neq(r->status, 0, "exit status 0 (stderr: %s)", r->err);
@@ -202,9 +145,9 @@ static void ensure_trained(void) {
     if (file_size(at("run/checkpoint.h5")) <= 0) {
         write_file(at("tiny.yaml"), RECIPE);
         write_scaled_csv(at("scaled.csv"), CSV_ROWS, CHANNELS, NULL, NULL);
-        result r = run("train", "tiny.yaml", "--quiet", NULL);
+        command_result r = run("train", "tiny.yaml", "--quiet", NULL);
         cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-        result_free(&r);
+        command_result_free(&r);
     }
     flock(lock, LOCK_UN);
     close(lock);
@@ -235,23 +178,23 @@ static double json_number(const char *json, const char *key) {
 Test(cli, help) {
     work_dir(getppid());
     mkdir(work, 0755);
-    result r = run("--help", NULL);
+    command_result r = run("--help", NULL);
     cr_expect_eq(r.status, 0);
     cr_expect_not_null(strstr(r.out, "usage: reinpatch"));
-    result_free(&r);
+    command_result_free(&r);
     const char *cmds[] = {"train", "eval", "predict", "segment", "export-patcher", "inspect"};
     for (int i = 0; i < 6; i++) {
         r = run(cmds[i], "--help", NULL);
         cr_expect_eq(r.status, 0, "%s --help: %d", cmds[i], r.status);
         cr_expect_not_null(strstr(r.out, "usage: reinpatch"), "%s --help: %s", cmds[i], r.out);
         cr_expect_str_empty(r.err);
-        result_free(&r);
+        command_result_free(&r);
     }
 }
 
 Test(cli, train_then_eval) {
     ensure_trained();
-    result r = run("eval", "run/checkpoint.h5", NULL);
+    command_result r = run("eval", "run/checkpoint.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect_not_null(strstr(r.out, "\"checkpoint\": \"run/checkpoint.h5\""), "%s", r.out);
     cr_expect_not_null(strstr(r.out, "\"split\": \"test\""), "%s", r.out);
@@ -266,39 +209,39 @@ Test(cli, train_then_eval) {
     cr_assert_not_null(test, "%s", metrics);
     cr_expect_float_eq(json_number(test, "mse"), mse, 1e-5, "metrics.json %s vs eval %s", test, r.out);
     free(metrics);
-    result_free(&r);
+    command_result_free(&r);
 
     r = run("eval", "run/checkpoint.h5", "--split", "val", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect_not_null(strstr(r.out, "\"split\": \"val\""));
     cr_expect(isfinite(json_number(r.out, "mse")));
-    result_free(&r);
+    command_result_free(&r);
 
     /* Another CSV with the same channel count, z-scored with its own train split. */
     r = run("eval", "run/checkpoint.h5", "--data", "scaled.csv", "--split=val", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect_not_null(strstr(r.out, "\"data\": \"scaled.csv\""), "%s", r.out);
     cr_expect(isfinite(json_number(r.out, "mse")), "%s", r.out);
-    result_free(&r);
+    command_result_free(&r);
 }
 
 Test(cli, inspect_checkpoint) {
     ensure_trained();
-    result r = run("inspect", "run/checkpoint.h5", NULL);
+    command_result r = run("inspect", "run/checkpoint.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect_not_null(strstr(r.out, "checkpoint"), "%s", r.out);
     cr_expect_not_null(strstr(r.out, "levels/0/policy"), "%s", r.out);
     cr_expect_not_null(strstr(r.out, "name: \"tiny\""), "%s", r.out);
-    result_free(&r);
+    command_result_free(&r);
 }
 
 Test(cli, predict_in_original_units) {
     ensure_trained();
     double lo, hi;
     write_scaled_csv(at("new.csv"), CSV_ROWS, CHANNELS, &lo, &hi);
-    result r = run("predict", "run/checkpoint.h5", "--data", "new.csv", "--out", "forecast.csv", NULL);
+    command_result r = run("predict", "run/checkpoint.h5", "--data", "new.csv", "--out", "forecast.csv", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     char *csv = slurp(at("forecast.csv"));
     cr_expect_eq(count_lines(csv), HORIZON + 1, "%s", csv);
     cr_expect(strncmp(csv, "date,ch0,ch1\n", 13) == 0, "header: %s", csv);
@@ -330,7 +273,7 @@ Test(cli, predict_in_original_units) {
     char *again = slurp(at("forecast.csv"));
     cr_expect_str_eq(r.out, again);
     free(again);
-    result_free(&r);
+    command_result_free(&r);
 }
 
 Test(cli, denormalize_formula) {
@@ -382,21 +325,21 @@ Test(cli, timestamps) {
 
 Test(cli, export_patcher_then_segment) {
     ensure_trained();
-    result r = run("export-patcher", "run/checkpoint.h5", "patcher.h5", NULL);
+    command_result r = run("export-patcher", "run/checkpoint.h5", "patcher.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     r = run("inspect", "patcher.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect_not_null(strstr(r.out, "patcher"), "%s", r.out);
     cr_expect_not_null(strstr(r.out, "learned"), "%s", r.out);
-    result_free(&r);
+    command_result_free(&r);
 
     /* Non-overlapping windows over a CSV, with a plot. */
     write_scaled_csv(at("seg.csv"), CSV_ROWS, CHANNELS, NULL, NULL);
     r = run("segment", "--patcher", "patcher.h5", "--data", "seg.csv", "--split", "all", "--out", "seg.h5",
             "--plot", "seg.svg", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     rp_segexport e;
     rp_error err;
     cr_assert_eq(segexport_read(at("seg.h5"), &e, &err), 0, "%s", err.msg);
@@ -430,14 +373,14 @@ Test(cli, export_patcher_then_segment) {
     /* The checkpoint's own test split: as many windows as eval scores. */
     r = run("segment", "--checkpoint", "run/checkpoint.h5", "--out", "seg_test.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     r = run("eval", "run/checkpoint.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(segexport_read(at("seg_test.h5"), &e, &err), 0, "%s", err.msg);
     cr_expect_eq(e.n_windows, (int)json_number(r.out, "windows"));
     cr_expect_str_eq(e.split, "test");
     segexport_free(&e);
-    result_free(&r);
+    command_result_free(&r);
 }
 
 /* A two-level stack (learned level-1 patches grouped by a learned level 2): the export holds both
@@ -453,13 +396,13 @@ Test(cli, segment_level_stack) {
                "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16, inputs: all}\n"
                "train: {epochs: 1, batch_size: 32, max_steps_per_epoch: 3, threads: 1}\n"
                "output: {dir: run_stack}\n");
-    result r = run("train", "stack.yaml", "--quiet", NULL);
+    command_result r = run("train", "stack.yaml", "--quiet", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     r = run("segment", "--checkpoint", "run_stack/checkpoint.h5", "--split", "val", "--out", "stack.h5", "--plot",
             "stack.svg", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     rp_segexport e;
     rp_error err;
     cr_assert_eq(segexport_read(at("stack.h5"), &e, &err), 0, "%s", err.msg);
@@ -493,14 +436,14 @@ Test(cli, segment_columns) {
     ensure_trained();
     enum { COLS = 3 };
     write_scaled_csv(at("cols.csv"), CSV_ROWS, COLS, NULL, NULL);   /* columns ch0, ch1, ch2 */
-    result r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols.csv", "--split", "all", "--out",
+    command_result r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols.csv", "--split", "all", "--out",
                    "cols_all.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols.csv", "--columns", "ch2,ch0", "--split",
             "all", "--out", "cols_20.h5", "--plot", "cols_20.svg", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
 
     rp_segexport all, some;
     rp_error err;
@@ -536,7 +479,7 @@ Test(cli, segment_columns) {
     /* Without --data: the recipe's own series (generated, columns c0, c1). */
     r = run("segment", "--checkpoint", "run/checkpoint.h5", "--columns", "c1", "--out", "cols_c1.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     cr_assert_eq(segexport_read(at("cols_c1.h5"), &some, &err), 0, "%s", err.msg);
     cr_expect_gt(some.n_windows, 0);
     for (int w = 0; w < some.n_windows; w++) cr_expect_eq(some.channel[w], 1, "window %d", w);
@@ -547,12 +490,12 @@ Test(cli, segment_columns_errors) {
     ensure_trained();
     write_scaled_csv(at("cols_bad.csv"), CSV_ROWS, 3, NULL, NULL);
     /* A name the file lacks: a data error naming it and the columns there are. */
-    result r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols_bad.csv", "--columns", "ch0,nope",
+    command_result r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", "cols_bad.csv", "--columns", "ch0,nope",
                    "--split", "all", "--out", "cb.h5", NULL);
     expect_failure(&r, "segment", "unknown column 'nope'");
     cr_expect_not_null(strstr(r.err, "'ch2'"), "the error lists no available column: %s", r.err);
     cr_expect_not_null(strstr(r.err, "--columns"), "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     cr_expect_eq(file_size(at("cb.h5")), -1, "a failed segment left cb.h5 behind");
 
     /* Usage errors (status 2): a name twice, an empty list or name, a .tsf collection. */
@@ -563,7 +506,7 @@ Test(cli, segment_columns_errors) {
                 "--out", "cb.h5", NULL);
         expect_failure(&r, "segment", needles[i]);
         cr_expect_eq(r.status, 2, "--columns '%s': status %d", lists[i], r.status);
-        result_free(&r);
+        command_result_free(&r);
     }
     const char *root = getenv("REINPATCH_SOURCE_ROOT");
     char tsf[700];
@@ -571,27 +514,27 @@ Test(cli, segment_columns_errors) {
     r = run("segment", "--checkpoint", "run/checkpoint.h5", "--data", tsf, "--columns", "T1", "--out", "cb.h5", NULL);
     expect_failure(&r, "segment", "a .tsf collection has no named columns");
     cr_expect_eq(r.status, 2, "status %d", r.status);
-    result_free(&r);
+    command_result_free(&r);
 }
 
 Test(cli, export_refuses_to_overwrite_the_checkpoint) {
     ensure_trained();
     long before = file_size(at("run/checkpoint.h5"));
-    result r = run("export-patcher", "run/checkpoint.h5", "run/../run/checkpoint.h5", NULL);
+    command_result r = run("export-patcher", "run/checkpoint.h5", "run/../run/checkpoint.h5", NULL);
     expect_failure(&r, "export-patcher", "checkpoint itself");
-    result_free(&r);
+    command_result_free(&r);
     cr_expect_eq(file_size(at("run/checkpoint.h5")), before);
     r = run("eval", "run/checkpoint.h5", NULL);
     cr_expect_eq(r.status, 0, "checkpoint damaged: %s", r.err);
-    result_free(&r);
+    command_result_free(&r);
 }
 
 Test(cli, bad_inputs) {
     ensure_trained();
     write_file(at("not.h5"), "this is not HDF5\n");
-    result r = run("eval", "not.h5", NULL);
+    command_result r = run("eval", "not.h5", NULL);
     expect_failure(&r, "eval", "not.h5: not an HDF5 file");
-    result_free(&r);
+    command_result_free(&r);
 
     /* A checkpoint cut short. */
     char *ck = NULL;
@@ -608,63 +551,63 @@ Test(cli, bad_inputs) {
     }
     r = run("eval", "cut.h5", NULL);
     expect_failure(&r, "eval", "cut.h5: truncated");
-    result_free(&r);
+    command_result_free(&r);
     r = run("inspect", "cut.h5", NULL);
     expect_failure(&r, "inspect", "cut.h5");
-    result_free(&r);
+    command_result_free(&r);
     r = run("predict", "cut.h5", "--data", "scaled.csv", "--out", "x.csv", NULL);
     expect_failure(&r, "predict", "cut.h5");
-    result_free(&r);
+    command_result_free(&r);
     r = run("eval", "missing.h5", NULL);
     expect_failure(&r, "eval", "missing.h5");
-    result_free(&r);
+    command_result_free(&r);
 
     /* predict: too few rows, wrong column count, no --out */
     write_scaled_csv(at("short.csv"), LOOKBACK - 1, CHANNELS, NULL, NULL);
     r = run("predict", "run/checkpoint.h5", "--data", "short.csv", "--out", "x.csv", NULL);
     expect_failure(&r, "predict", "short.csv: 31 rows");
-    result_free(&r);
+    command_result_free(&r);
     write_scaled_csv(at("wide.csv"), CSV_ROWS, CHANNELS + 1, NULL, NULL);
     r = run("predict", "run/checkpoint.h5", "--data", "wide.csv", "--out", "x.csv", NULL);
     expect_failure(&r, "predict", "wide.csv: 3 value columns");
-    result_free(&r);
+    command_result_free(&r);
     cr_expect_eq(file_size(at("x.csv")), -1, "a failed predict left x.csv behind");
     r = run("predict", "run/checkpoint.h5", "--data", "scaled.csv", NULL);
     expect_failure(&r, "predict", "--out");
-    result_free(&r);
+    command_result_free(&r);
 
     /* eval on data with another channel count; a patcher given as a checkpoint */
     r = run("eval", "run/checkpoint.h5", "--data", "wide.csv", NULL);
     expect_failure(&r, "eval", "wide.csv");
-    result_free(&r);
+    command_result_free(&r);
     r = run("export-patcher", "run/checkpoint.h5", "p2.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    command_result_free(&r);
     r = run("eval", "p2.h5", NULL);
     expect_failure(&r, "eval", "not a checkpoint");
-    result_free(&r);
+    command_result_free(&r);
     r = run("segment", "--patcher", "run/checkpoint.h5", "--out", "s.h5", NULL);
     expect_failure(&r, "segment", "not a patcher");
-    result_free(&r);
+    command_result_free(&r);
 
     /* usage errors */
     r = run("eval", "run/checkpoint.h5", "--split", "tset", NULL);
     expect_failure(&r, "eval", "tset");
-    result_free(&r);
+    command_result_free(&r);
     const char *cmds[] = {"eval", "predict", "segment", "export-patcher", "inspect"};
     for (int i = 0; i < 5; i++) {
         r = run(cmds[i], "run/checkpoint.h5", "--frobnicate", NULL);
         expect_failure(&r, cmds[i], "--frobnicate");
         cr_expect_eq(r.status, 2, "%s: status %d", cmds[i], r.status);
-        result_free(&r);
+        command_result_free(&r);
     }
     r = run("segment", "--patcher", "p2.h5", "--checkpoint", "run/checkpoint.h5", "--out", "s.h5", NULL);
     expect_failure(&r, "segment", "exactly one");
-    result_free(&r);
+    command_result_free(&r);
     r = run("segment", "--patcher", "p2.h5", "--out", "s.h5", "--split", "everything", NULL);
     expect_failure(&r, "segment", "everything");
-    result_free(&r);
+    command_result_free(&r);
     r = run("eval", "run/checkpoint.h5", "--data", NULL);
     expect_failure(&r, "eval", "--data needs a value");
-    result_free(&r);
+    command_result_free(&r);
 }

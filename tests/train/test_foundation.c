@@ -4,14 +4,11 @@
  * receives no update while the backbone trains. Also levels_from's rules and a trainer on a pool
  * dataset whose test split is empty. */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/blas.h"
@@ -24,6 +21,7 @@
 #include "policy/patcher_load.h"
 #include "policy/predict.h"
 #include "policy/train.h"
+#include "tests/run_command.h"
 
 #define LOOKBACK 32
 #define HORIZON 8
@@ -51,59 +49,11 @@ static const char *at(const char *name) {
     return buf[k];
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f, "%s", path);
     fputs(text, f);
     fclose(f);
-}
-
-/* Runs the reinpatch binary in tmpdir; returns the exit status, *err_out (may be NULL) gets
- * stderr (malloc'd). */
-static int run_cli(char **err_out, const char *first, ...) {
-    const char *root = getenv("REINPATCH_BUILD_ROOT");
-    char bin[700];
-    snprintf(bin, sizeof bin, "%s/cli/reinpatch", root ? root : "build");
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = bin;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a && n < 31; a = va_arg(ap, const char *)) argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    char out_path[700], err_path[700];
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmpdir);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmpdir);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0 || chdir(tmpdir) != 0) _exit(127);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int ws = 0;
-    waitpid(pid, &ws, 0);
-    if (err_out) *err_out = slurp(err_path);
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
 }
 
 /* A .tsf collection of generated series (seasonal waves, trends, regime changes, noise), one per
@@ -148,10 +98,10 @@ static void pretrain_tiny(void) {
     write_tsf(at("sources/b.tsf"), B_LEN, 3, 12);
     write_tsf(at("c.tsf"), C_LEN, 4, 13);
     write_file(at("tiny.yaml"), TINY_PATCHER);
-    char *err = NULL;
-    int rc = run_cli(&err, "pretrain-patcher", "tiny.yaml", "--sources", "sources", "--out", "pt", "--quiet", NULL);
-    cr_assert_eq(rc, 0, "pretrain-patcher failed: %s", err);
-    free(err);
+    command_result r = run_reinpatch(tmpdir, "pretrain-patcher", "tiny.yaml", "--sources", "sources", "--out", "pt",
+                                     "--quiet", NULL);
+    cr_assert_eq(r.status, 0, "pretrain-patcher failed: %s", r.err);
+    command_result_free(&r);
 }
 
 /* The recipe a patcher file was trained with, levels and lookback from its attributes. */
@@ -231,11 +181,10 @@ Test(foundation, pretrained_patcher_round_trips_and_segments_an_unseen_source) {
 
     /* The unseen third source, whole series cut into consecutive windows: 100/32 + 64/32 +
      * 31/32 + 96/32 = 3 + 2 + 0 + 3 windows, K = 8 level-1 and 4 level-2 patches each. */
-    char *cerr = NULL;
-    int rc = run_cli(&cerr, "segment", "--patcher", "pt/patcher.h5", "--data", "c.tsf", "--out", "seg.h5", "--plot",
-                     "seg.svg", NULL);
-    cr_assert_eq(rc, 0, "segment failed: %s", cerr);
-    free(cerr);
+    command_result seg = run_reinpatch(tmpdir, "segment", "--patcher", "pt/patcher.h5", "--data", "c.tsf", "--out",
+                                       "seg.h5", "--plot", "seg.svg", NULL);
+    cr_assert_eq(seg.status, 0, "segment failed: %s", seg.err);
+    command_result_free(&seg);
     rp_segexport e;
     cr_assert_eq(segexport_read(at("seg.h5"), &e, &err), 0, "%s", err.msg);
     cr_assert_eq(e.n_windows, 8);

@@ -1,0 +1,93 @@
+/* Running the reinpatch binary from a test as a user would: one child process, started in a given
+ * directory, its stdout and stderr captured whole and its exit status returned (header only, like
+ * tempdir.h). The binary is $REINPATCH_BUILD_ROOT/cli/reinpatch (set by tests/meson.build), or
+ * build/cli/reinpatch when a test executable is run by hand from the source root. */
+#ifndef RP_TESTS_RUN_COMMAND_H
+#define RP_TESTS_RUN_COMMAND_H
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct command_result {
+    int status;        /* exit status, or 128 + signal */
+    char *out, *err;   /* everything the command wrote to stdout and stderr; command_result_free */
+} command_result;
+
+/* The whole file as a string owned by the caller (free); "" when it cannot be read. */
+static inline char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = 0;
+    fclose(f);
+    return s;
+}
+
+/* An absolute path: the command runs in another directory. */
+static inline const char *reinpatch_binary(void) {
+    static char path[1024];
+    const char *root = getenv("REINPATCH_BUILD_ROOT");
+    char cwd[900];
+    if (root) snprintf(path, sizeof path, "%s/cli/reinpatch", root);
+    else snprintf(path, sizeof path, "%s/build/cli/reinpatch", getcwd(cwd, sizeof cwd) ? cwd : ".");
+    return path;
+}
+
+static inline void command_result_free(command_result *r) {
+    free(r->out);
+    free(r->err);
+}
+
+/* Runs `reinpatch first ...` (the arguments up to a NULL, at most 30) in dir. The output goes
+ * through two files in dir named after the test's pid, removed afterwards. */
+static inline command_result run_reinpatch_v(const char *dir, const char *first, va_list ap) {
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = reinpatch_binary();
+    for (const char *a = first; a && n < 31; a = va_arg(ap, const char *)) argv[n++] = a;
+    argv[n] = NULL;
+    char out_path[1024], err_path[1024];
+    snprintf(out_path, sizeof out_path, "%s/stdout.%ld", dir, (long)getpid());
+    snprintf(err_path, sizeof err_path, "%s/stderr.%ld", dir, (long)getpid());
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0 || chdir(dir) != 0) _exit(127);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    command_result r;
+    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    unlink(out_path);
+    unlink(err_path);
+    return r;
+}
+
+static inline command_result run_reinpatch(const char *dir, const char *first, ...) {
+    va_list ap;
+    va_start(ap, first);
+    command_result r = run_reinpatch_v(dir, first, ap);
+    va_end(ap);
+    return r;
+}
+
+#endif
