@@ -33,7 +33,7 @@ typedef struct rp_segexport_level {
 
 typedef struct rp_segexport {
     char *source;       /* data file the windows come from */
-    char *split;        /* "train" | "val" | "test" */
+    char *split;        /* "train" | "val" | "test" | "all" */
     int lookback, horizon;
     int n_windows;      /* W >= 1 */
     int32_t *channel;   /* [W] */
