@@ -133,21 +133,7 @@ static inline float gelu_cdf(float x) {
 
 static inline float gelu_pdf(float x) {
     float t = -0.5f * x * x;
-    t = t > -87.3f ? t : -87.3f;
-    float fn = (t * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = RP_FMAF(fn, -0.693359375f, t);
-    r = RP_FMAF(fn, 2.12194440e-4f, r);
-    float p = 1.9875691500e-4f;
-    p = RP_FMAF(p, r, 1.3981999507e-3f);
-    p = RP_FMAF(p, r, 8.3334519073e-3f);
-    p = RP_FMAF(p, r, 4.1665795894e-2f);
-    p = RP_FMAF(p, r, 1.6666665459e-1f);
-    p = RP_FMAF(p, r, 5.0000001201e-1f);
-    p = RP_FMAF(p * r, r, r) + 1.0f;
-    int32_t bits = ((int32_t)fn + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return 0.39894228040143268f * p * scale;
+    return 0.39894228040143268f * rp_expf_in_range(t > -87.3f ? t : -87.3f);
 }
 
 static void gelu_dropout_block(float *restrict out, float *restrict gate, const float *restrict in,

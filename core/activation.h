@@ -31,10 +31,9 @@
 #define RP_FMAF(a, b, c) ((a) * (b) + (c))
 #endif
 
-/* e^x for x in [-87.3, 88.3] (clamped outside: tiny/huge but finite). */
-static inline float rp_expf(float x) {
-    x = x > -87.3f ? x : -87.3f;
-    x = x < 88.3f ? x : 88.3f;
+/* e^x for x already in [-87.3, 88.3]: callers that know one side of the range skip its clamp
+ * (each clamp is a compare and a blend per vector in the hot loops). */
+static inline float rp_expf_in_range(float x) {
     /* n = round(x / ln 2) by the 1.5·2^23 trick: exact for |n| < 2^22, no libm call. */
     float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     /* r = x - n ln2 in two parts (Cody–Waite), so r is exact to float precision. */
@@ -51,6 +50,13 @@ static inline float rp_expf(float x) {
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
+}
+
+/* e^x for x in [-87.3, 88.3] (clamped outside: tiny/huge but finite). */
+static inline float rp_expf(float x) {
+    x = x > -87.3f ? x : -87.3f;
+    x = x < 88.3f ? x : 88.3f;
+    return rp_expf_in_range(x);
 }
 
 /* The rational approximation of erf on [-4, 4] (erf(±4) rounds to ±1 in float): x·p(x²)/q(x²).
