@@ -28,7 +28,7 @@ static int declare_level(rp_model *m, int l, int units, rp_error *err) {
     if (lv->has_policy) {
         char name[64];
         snprintf(name, sizeof name, "levels/%d/policy", l);
-        lv->n_features = l == 0 ? POLICY_FEATURES_LEVEL1 : POLICY_FEATURES_PATCHES;
+        lv->n_features = (l == 0 ? POLICY_FEATURES_LEVEL1 : POLICY_FEATURES_PATCHES) + (lv->cfg.policy_position ? 1 : 0);
         if (policy_net_declare(&lv->policy, &m->P, name, units, lv->n_features, lv->cfg.policy_channels,
                                lv->cfg.policy_kernel, lv->cfg.policy_layers, err))
             return -1;
@@ -213,8 +213,9 @@ static void level_logits(rp_model *m, rp_model_buffers *b, int l, int B, int G) 
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < rows; i++) {
         float *feat = lb->features + (size_t)i * n * F;
-        if (l == 0) policy_features_level1(b->x_norm + (size_t)i * L, L, feat);
-        else policy_features_patches(b->x_rows + (size_t)i * L, L, b->lv[l - 1].raw_starts + (size_t)i * n, n, feat);
+        if (l == 0) policy_features_level1(b->x_norm + (size_t)i * L, L, feat, F);
+        else policy_features_patches(b->x_rows + (size_t)i * L, L, b->lv[l - 1].raw_starts + (size_t)i * n, n, feat, F);
+        if (lv->cfg.policy_position) policy_features_position(feat, n, F, F - 1);
     }
     policy_net_forward(&lv->policy, &m->P, lb->logits, lb->features, rows, lb->policy_act);
 }

@@ -41,6 +41,7 @@ static int write_level(hid_t file, int i, const rp_level_recipe *l, rp_error *er
     rc = rc || h5_write_attr_int(g, "policy_kernel", l->policy_kernel, err);
     rc = rc || h5_write_attr_int(g, "policy_layers", l->policy_layers, err);
     rc = rc || h5_write_attr_double(g, "prior_scale", l->prior_scale, err);
+    rc = rc || h5_write_attr_int(g, "policy_position", l->policy_position ? 1 : 0, err);
     rc = rc || h5_write_attr_int(g, "trainable", l->trainable ? 1 : 0, err);
     rc = rc || h5_write_attr_string(g, "tokens", TOKENS_NAMES[l->tokens], err);
     H5Gclose(g);
@@ -97,7 +98,7 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
     hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
     if (g < 0) return rp_fail(err, "%s: %s is not a group", path, name);
     char *patching = NULL, *tokens = NULL;
-    int trainable = 0, patching_i = 0, tokens_i = 0;
+    int trainable = 0, patching_i = 0, tokens_i = 0, position = 0;
     int rc = 0;
     rc = rc || h5_read_attr_string(g, "patching", &patching, err);
     rc = rc || h5_read_attr_double(g, "rate", &l->rate, err);
@@ -109,6 +110,8 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
     rc = rc || h5_read_attr_int(g, "policy_kernel", &l->policy_kernel, err);
     rc = rc || h5_read_attr_int(g, "policy_layers", &l->policy_layers, err);
     rc = rc || h5_read_attr_double(g, "prior_scale", &l->prior_scale, err);
+    /* Patchers written before policy.position existed have no such attribute: no position feature. */
+    if (!rc && H5Aexists(g, "policy_position") > 0) rc = h5_read_attr_int(g, "policy_position", &position, err);
     rc = rc || h5_read_attr_int(g, "trainable", &trainable, err);
     rc = rc || h5_read_attr_string(g, "tokens", &tokens, err);
     rc = rc || parse_name(path, i, "patching", patching, PATCHING_NAMES, 3, &patching_i, err);
@@ -117,6 +120,7 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
         l->patching = (rp_patching)patching_i;
         l->tokens = (rp_token_source)tokens_i;
         l->trainable = trainable != 0;
+        l->policy_position = position != 0;
     }
     free(patching);
     free(tokens);

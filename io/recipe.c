@@ -160,6 +160,7 @@ static const field level_fields[] = {
     F_INT("policy.kernel", LV(policy_kernel), 1, NO_LIMIT, ODD),
     F_INT("policy.layers", LV(policy_layers), 1, NO_LIMIT, 0),
     F_DOUBLE("policy.prior_scale", LV(prior_scale), 0, NO_LIMIT, 0),
+    F_BOOL("policy.position", LV(policy_position)),
     F_BOOL("trainable", LV(trainable)),
     F_ENUM("tokens", LV(tokens), token_names),
 };
@@ -211,6 +212,7 @@ static void level_defaults(rp_level_recipe *l) {
     l->policy_kernel = 5;
     l->policy_layers = 2;
     l->prior_scale = 2.0;
+    l->policy_position = false;
     l->trainable = true;
     l->tokens = TOKENS_RAW;
 }

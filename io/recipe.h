@@ -44,6 +44,8 @@ typedef struct rp_level_recipe {
     int policy_kernel;        /* policy.kernel: conv kernel size (odd)         (5) */
     int policy_layers;        /* policy.layers: conv layers                    (2) */
     double prior_scale;       /* policy.prior_scale: strength of the uniform-spacing prior (2.0) */
+    bool policy_position;     /* policy.position: the unit's relative position as one more
+                                 policy feature                                 (false) */
     bool trainable;           /* trainable                                     (true) */
     rp_token_source tokens;   /* tokens: raw | pooled (levels > 1)             (raw) */
 } rp_level_recipe;

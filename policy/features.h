@@ -11,7 +11,10 @@
  *   0 mean   1 standard deviation (population)   2 least-squares slope per step (0 for length 1)
  *   3 length, normalised: len * K / L - 1 (0 when every patch has the average length)
  *   4 first value x_a   5 last value x_{b-1}
- * Features are row-major (units, features). */
+ * With policy.position, one more column follows (policy_features_position): the unit's relative
+ * position 2u/(n−1) − 1 in [−1, 1], so a policy can tell the end of the window (next to the
+ * forecast) from its start; the conv net alone is translation-invariant.
+ * Features are row-major (units, stride), stride >= the count above. */
 #ifndef RP_FEATURES_H
 #define RP_FEATURES_H
 
@@ -19,9 +22,11 @@
 #define POLICY_FEATURES_PATCHES 6
 #define POLICY_FEATURES_LOCAL_WINDOW 5
 
-void policy_features_level1(const float *x, int L, float *feat);  /* feat (L, 4) */
+void policy_features_level1(const float *x, int L, float *feat, int stride);  /* feat (L, stride) */
 /* starts[K]: raw-step starts of the lower level's patches (seg_compose for levels > 2). */
-void policy_features_patches(const float *x, int L, const int *starts, int K,
-                             float *feat);                           /* feat (K, 6) */
+void policy_features_patches(const float *x, int L, const int *starts, int K, float *feat,
+                             int stride);                                      /* feat (K, stride) */
+/* Writes column col of feat (n, stride): 2u/(n−1) − 1 for unit u (0 when n = 1). */
+void policy_features_position(float *feat, int n, int stride, int col);
 
 #endif

@@ -379,6 +379,7 @@ static void save_patcher(const char *path, rp_params *P, rp_recipe *r, int lookb
         l->policy_kernel = 5 + 2 * i;
         l->policy_layers = 2 + i;
         l->prior_scale = 2.0 / 3.0;
+        l->policy_position = i == 0;
         l->trainable = i == 0;
         l->tokens = i == 0 ? TOKENS_RAW : TOKENS_POOLED;
     }
@@ -515,6 +516,7 @@ Test(patcher, round_trip) {
         cr_assert_eq(a->policy_kernel, b->policy_kernel);
         cr_assert_eq(a->policy_layers, b->policy_layers);
         cr_assert_eq(memcmp(&a->prior_scale, &b->prior_scale, sizeof(double)), 0);
+        cr_assert_eq(a->policy_position, b->policy_position, "level %d: policy.position", i);
         cr_assert_eq(a->trainable, b->trainable);
         cr_assert_eq(a->tokens, b->tokens);
     }
@@ -548,6 +550,27 @@ Test(patcher, round_trip) {
     params_free(&P);
     params_free(&Q);
     params_free(&Q0);
+}
+
+/* A patcher written before policy.position existed has no policy_position attribute: it loads
+ * with the position feature off (its policy weights were shaped without it). */
+Test(patcher, file_without_policy_position_loads_as_off) {
+    const char *path = in_dir("old.h5");
+    rp_params P;
+    rp_recipe r, back;
+    rp_error err;
+    save_patcher(path, &P, &r, 96);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "/levels/0", H5P_DEFAULT);
+    cr_assert_gt(H5Aexists(g, "policy_position"), 0, "the writer stores policy_position");
+    cr_assert_geq(H5Adelete(g, "policy_position"), 0);
+    H5Gclose(g);
+    H5Fclose(f);
+    memset(&back, 0, sizeof back);
+    back.levels[0].policy_position = true;
+    cr_assert_eq(patcher_load_recipe(path, &back, &err), 0, "%s", err.msg);
+    cr_assert(!back.levels[0].policy_position);
+    params_free(&P);
 }
 
 Test(patcher, policy_tensor_names) {

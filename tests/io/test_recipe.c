@@ -95,6 +95,7 @@ Test(recipe, defaults) {
         cr_assert_eq(lv->policy_kernel, 5);
         cr_assert_eq(lv->policy_layers, 2);
         cr_assert_eq(lv->prior_scale, 2.0);
+        cr_assert(!lv->policy_position);
         cr_assert(lv->trainable);
         cr_assert_eq(lv->tokens, TOKENS_RAW);
     }
@@ -193,6 +194,7 @@ Test(recipe, full_fixture_every_key) {
     cr_assert_eq(a->policy_kernel, 3);
     cr_assert_eq(a->policy_layers, 1);
     cr_assert_eq(a->prior_scale, 1.5);
+    cr_assert(a->policy_position);
     cr_assert(!a->trainable);
     cr_assert_eq(a->tokens, TOKENS_RAW);
     cr_assert_eq(b->patching, PATCHING_RANDOM);
@@ -205,6 +207,7 @@ Test(recipe, full_fixture_every_key) {
     cr_assert_eq(b->policy_kernel, 7);
     cr_assert_eq(b->policy_layers, 3);
     cr_assert_eq(b->prior_scale, 0.0);
+    cr_assert(b->policy_position);
     cr_assert(b->trainable);
     cr_assert_eq(b->tokens, TOKENS_POOLED);
     cr_assert_str_eq(r.levels_from, "patchers/etth1.h5");

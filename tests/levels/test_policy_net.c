@@ -13,7 +13,7 @@
 Test(policy_features, level1_on_a_ramp) {
     float x[12], f[12 * POLICY_FEATURES_LEVEL1];
     for (int t = 0; t < 12; t++) x[t] = 2.0f * t + 1.0f;
-    policy_features_level1(x, 12, f);
+    policy_features_level1(x, 12, f, POLICY_FEATURES_LEVEL1);
     for (int t = 0; t < 12; t++) {
         const float *ft = f + t * POLICY_FEATURES_LEVEL1;
         cr_assert_float_eq(ft[0], x[t], 0);
@@ -28,11 +28,36 @@ Test(policy_features, level1_on_a_ramp) {
     cr_assert_float_eq(f[3], sqrtf(8.0f / 3.0f), 1e-6);
 }
 
+/* policy.position: one more column, 2u/(n-1) - 1, written at any stride without touching the
+ * other columns; the base features are the same at a wider stride. */
+Test(policy_features, position_column) {
+    enum { L = 9, F = POLICY_FEATURES_LEVEL1 + 1 };
+    float x[L], narrow[L * POLICY_FEATURES_LEVEL1], wide[L * F];
+    for (int t = 0; t < L; t++) x[t] = sinf(0.7f * t);
+    policy_features_level1(x, L, narrow, POLICY_FEATURES_LEVEL1);
+    for (int i = 0; i < L * F; i++) wide[i] = 99.0f;
+    policy_features_level1(x, L, wide, F);
+    for (int t = 0; t < L; t++) {
+        for (int j = 0; j < POLICY_FEATURES_LEVEL1; j++)
+            cr_assert_eq(wide[t * F + j], narrow[t * POLICY_FEATURES_LEVEL1 + j], "t=%d j=%d", t, j);
+        cr_assert_eq(wide[t * F + F - 1], 99.0f, "the base features leave the extra column alone");
+    }
+    policy_features_position(wide, L, F, F - 1);
+    cr_assert_float_eq(wide[F - 1], -1.0f, 0);
+    cr_assert_float_eq(wide[(L - 1) * F + F - 1], 1.0f, 0);
+    cr_assert_float_eq(wide[4 * F + F - 1], 0.0f, 1e-7);
+    cr_assert_float_eq(wide[2 * F + F - 1], -0.5f, 1e-7);
+    for (int t = 0; t < L; t++) cr_assert_eq(wide[t * F], narrow[t * POLICY_FEATURES_LEVEL1], "column 0 kept");
+    float one[1] = {5.0f};
+    policy_features_position(one, 1, 1, 0);
+    cr_assert_eq(one[0], 0.0f, "a single unit sits at 0");
+}
+
 Test(policy_features, patches_mean_std_slope_length_ends) {
     float x[10] = {1, 3, 5, 7, 0, 0, 4, 2, 2, 2};
     int starts[3] = {0, 4, 6};
     float f[3 * POLICY_FEATURES_PATCHES];
-    policy_features_patches(x, 10, starts, 3, f);
+    policy_features_patches(x, 10, starts, 3, f, POLICY_FEATURES_PATCHES);
     const float *a = f, *b = f + POLICY_FEATURES_PATCHES, *c = f + 2 * POLICY_FEATURES_PATCHES;
     cr_assert_float_eq(a[0], 4.0f, 1e-6);
     cr_assert_float_eq(a[1], sqrtf(5.0f), 1e-6);

@@ -9,6 +9,7 @@
 #include "backbone/forecaster.h"
 #include "core/adam.h"
 #include "core/rng.h"
+#include "policy/features.h"
 #include "policy/grpg.h"
 
 static void stack_recipe(rp_recipe *r, rp_rng *rng, int n_levels) {
@@ -31,6 +32,7 @@ static void stack_recipe(rp_recipe *r, rp_rng *rng, int n_levels) {
         lv->policy_layers = 1;
         lv->policy_kernel = 3;
         lv->group_size = 3;
+        lv->policy_position = rng_below(rng, 2);
         units = recipe_level_count(units, lv->rate);
     }
     r->backbone.inputs = rng_below(rng, 2) ? INPUTS_ALL : INPUTS_TOP;
@@ -96,6 +98,17 @@ Test(stack, random_stacks_exact_counts_nested_and_covering) {
         check_rows(&m, &b, B * G);
         for (int l = 0; l < n_levels; l++)
             if (m.levels[l].has_policy) cr_assert(isfinite(b.log_prob[0]) && b.log_prob[0] < 0);
+        /* policy.position: one more feature column, running from -1 to 1 over the level's units. */
+        for (int l = 0; l < n_levels; l++) {
+            const rp_level *lv = &m.levels[l];
+            if (!lv->has_policy) continue;
+            int base = l == 0 ? POLICY_FEATURES_LEVEL1 : POLICY_FEATURES_PATCHES, F = lv->n_features, n = lv->n_units;
+            cr_assert_eq(F, base + (lv->cfg.policy_position ? 1 : 0), "level %d features", l);
+            if (lv->cfg.policy_position) {
+                cr_assert_eq(b.lv[l].features[F - 1], -1.0f);
+                cr_assert_eq(b.lv[l].features[(size_t)(n - 1) * F + F - 1], 1.0f);
+            }
+        }
         model_forward(&m, &b, NULL, B, G, 1, 3);
         for (int i = 0; i < B * G * m.horizon; i++) cr_assert(isfinite(b.forecast[i]));
         model_prepare(&m, &b, x, B, 1);
