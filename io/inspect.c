@@ -145,7 +145,7 @@ static int inspect_patcher(hid_t file, FILE *out, rp_error *err) {
         if (!h5_exists(file, name)) return rp_fail(err, "missing group %s", name);
         hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
         double rate = 0, prior = 0;
-        int patch_len = 0, min_len = 0, max_len = 0, ch = 0, kernel = 0, layers = 0;
+        int patch_len = 0, min_len = 0, max_len = 0, ch = 0, kernel = 0, layers = 0, position = 0;
         rc = rc || h5_read_attr_string(g, "patching", &patching, err);
         rc = rc || h5_read_attr_double(g, "rate", &rate, err);
         rc = rc || h5_read_attr_int(g, "patch_len", &patch_len, err);
@@ -155,11 +155,13 @@ static int inspect_patcher(hid_t file, FILE *out, rp_error *err) {
         rc = rc || h5_read_attr_int(g, "policy_kernel", &kernel, err);
         rc = rc || h5_read_attr_int(g, "policy_layers", &layers, err);
         rc = rc || h5_read_attr_double(g, "prior_scale", &prior, err);
+        if (!rc && H5Aexists(g, "policy_position") > 0) rc = h5_read_attr_int(g, "policy_position", &position, err);
         H5Gclose(g);
         if (!rc)
             fprintf(out, "  level %d: %s, rate %g, patch_len %d, length bounds [%d, %d], "
-                    "policy %d channels x kernel %d x %d layers, prior_scale %g\n",
-                    i, patching, rate, patch_len, min_len, max_len, ch, kernel, layers, prior);
+                    "policy %d channels x kernel %d x %d layers%s, prior_scale %g\n",
+                    i, patching, rate, patch_len, min_len, max_len, ch, kernel, layers,
+                    position ? " + position feature" : "", prior);
         free(patching);
         if (rc) return -1;
     }
