@@ -23,7 +23,9 @@ int rp_fail_prefix(rp_error *err, const char *fmt, ...) {
     va_end(ap);
     char old[RP_ERROR_MSG_MAX];
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* A message longer than the buffer is cut at its end: the prefix (where) always survives. */
+    if (snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old) >= (int)sizeof err->msg)
+        memcpy(err->msg + sizeof err->msg - 4, "...", 4);
     return -1;
 }
 
