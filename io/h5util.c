@@ -391,6 +391,14 @@ int h5_read_attr_int(hid_t obj, const char *name, int *value, rp_error *err) {
     return read_attr(obj, name, H5T_INTEGER, H5T_NATIVE_INT, value, err);
 }
 
+int h5_read_attr_int_or(hid_t obj, const char *name, int absent, int *value, rp_error *err) {
+    if (H5Aexists(obj, name) <= 0) {
+        *value = absent;
+        return 0;
+    }
+    return h5_read_attr_int(obj, name, value, err);
+}
+
 int h5_read_attr_int64(hid_t obj, const char *name, long long *value, rp_error *err) {
     return read_attr(obj, name, H5T_INTEGER, H5T_NATIVE_LLONG, value, err);
 }

@@ -73,6 +73,8 @@ int h5_write_attr_double(hid_t obj, const char *name, double value, rp_error *er
 /* *value is malloc'd; the caller frees it. */
 int h5_read_attr_string(hid_t obj, const char *name, char **value, rp_error *err);
 int h5_read_attr_int(hid_t obj, const char *name, int *value, rp_error *err);
+/* An attribute newer files carry and older ones lack: *value = absent when it is missing. */
+int h5_read_attr_int_or(hid_t obj, const char *name, int absent, int *value, rp_error *err);
 int h5_read_attr_int64(hid_t obj, const char *name, long long *value, rp_error *err);
 int h5_read_attr_double(hid_t obj, const char *name, double *value, rp_error *err);
 

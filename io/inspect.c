@@ -155,7 +155,7 @@ static int inspect_patcher(hid_t file, FILE *out, rp_error *err) {
         rc = rc || h5_read_attr_int(g, "policy_kernel", &kernel, err);
         rc = rc || h5_read_attr_int(g, "policy_layers", &layers, err);
         rc = rc || h5_read_attr_double(g, "prior_scale", &prior, err);
-        if (!rc && H5Aexists(g, "policy_position") > 0) rc = h5_read_attr_int(g, "policy_position", &position, err);
+        rc = rc || h5_read_attr_int_or(g, "policy_position", 0, &position, err);
         H5Gclose(g);
         if (!rc)
             fprintf(out, "  level %d: %s, rate %g, patch_len %d, length bounds [%d, %d], "

@@ -111,7 +111,7 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
     rc = rc || h5_read_attr_int(g, "policy_layers", &l->policy_layers, err);
     rc = rc || h5_read_attr_double(g, "prior_scale", &l->prior_scale, err);
     /* Patchers written before policy.position existed have no such attribute: no position feature. */
-    if (!rc && H5Aexists(g, "policy_position") > 0) rc = h5_read_attr_int(g, "policy_position", &position, err);
+    rc = rc || h5_read_attr_int_or(g, "policy_position", 0, &position, err);
     rc = rc || h5_read_attr_int(g, "trainable", &trainable, err);
     rc = rc || h5_read_attr_string(g, "tokens", &tokens, err);
     rc = rc || parse_name(path, i, "patching", patching, PATCHING_NAMES, 3, &patching_i, err);
