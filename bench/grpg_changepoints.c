@@ -21,6 +21,7 @@
 #include "core/adam.h"
 #include "core/util.h"
 #include "policy/grpg.h"
+#include "policy/predict.h"
 #include "policy/train.h"
 
 typedef struct opts {
@@ -94,36 +95,34 @@ static double changepoint_distance(rp_trainer *t, rp_split_id split, const int *
     rp_model *m = &t->model;
     const rp_level *lv = &m->levels[0];
     int L = d->lookback, K = lv->K, n = d->split[split].n_windows;
-    int bs = t->recipe->train.eval_batch_size;
-    float *x = malloc((size_t)bs * L * sizeof(float));
-    int *starts = malloc((size_t)K * sizeof(int));
+    int32_t *greedy = malloc((size_t)n * K * sizeof(int32_t));
+    int *grid = malloc((size_t)K * sizeof(int));
+    rp_error err = {{0}};
+    if (!greedy || !grid || (use_policy && predict_segment_split(m, &t->buf, d, split, 1, 0, &greedy, &err))) {
+        fprintf(stderr, "grpg_changepoints: cannot segment the split: %s\n", greedy && grid ? err.msg : "out of memory");
+        exit(1);
+    }
+    seg_uniform(L, lv->cfg.rate, grid);
     double sum = 0;
     long long count = 0;
-    for (int s0 = 0; s0 < n; s0 += bs) {
-        int B = n - s0 < bs ? n - s0 : bs;
-        for (int i = 0; i < B; i++) dataset_window(d, split, s0 + i, x + (size_t)i * L, NULL);
-        model_prepare(m, &t->buf, x, B, 1);
-        model_segment(m, &t->buf, B, 1, use_policy ? CUT_EVAL : CUT_WARMUP, 1, (unsigned long long)s0);
-        for (int i = 0; i < B; i++) {
-            memcpy(starts, t->buf.lv[0].starts + (size_t)i * K, (size_t)K * sizeof(int));
-            if (!use_policy) seg_uniform(L, lv->cfg.rate, starts);
-            int ch, start;
-            dataset_window_origin(d, split, s0 + i, &ch, &start);
-            for (int c = 0; c < n_changes; c++) {
-                int p = changes[c] - start;
-                if (p < 1 || p >= L) continue;
-                int best = L;
-                for (int k = 1; k < K; k++) {
-                    int dist = abs(starts[k] - p);
-                    if (dist < best) best = dist;
-                }
-                sum += best;
-                count++;
+    for (int w = 0; w < n; w++) {
+        const int32_t *starts = greedy + (size_t)w * K;
+        int ch, start;
+        dataset_window_origin(d, split, w, &ch, &start);
+        for (int c = 0; c < n_changes; c++) {
+            int p = changes[c] - start;
+            if (p < 1 || p >= L) continue;
+            int best = L;
+            for (int k = 1; k < K; k++) {
+                int dist = abs((use_policy ? starts[k] : grid[k]) - p);
+                if (dist < best) best = dist;
             }
+            sum += best;
+            count++;
         }
     }
-    free(x);
-    free(starts);
+    free(greedy);
+    free(grid);
     if (count_out) *count_out = count;
     return count ? sum / count : NAN;
 }

@@ -456,7 +456,6 @@ int cmd_segment(int argc, char **argv) {
     rp_segexport e;
     memset(&e, 0, sizeof e);
     int status = 1;
-    float *x = NULL;
     rp_series series;
     memset(&series, 0, sizeof series);
     rp_tsf tsf;
@@ -611,32 +610,19 @@ int cmd_segment(int argc, char **argv) {
         e.levels[l].lengths = rp_malloc((size_t)wl.n * m->levels[l].K * sizeof(int32_t), &err);
         if (!e.levels[l].starts || !e.levels[l].lengths) goto done;
     }
-    int Bmax = t.buf.max_windows;
-    x = rp_malloc((size_t)Bmax * L * sizeof(float), &err);
-    if (!x) goto done;
-    for (int w0 = 0; w0 < wl.n; w0 += Bmax) {
-        int B = wl.n - w0 < Bmax ? wl.n - w0 : Bmax;
-        for (int i = 0; i < B; i++) {
-            if (split >= 0)
-                dataset_window(d, (rp_split_id)split, w0 + i, x + (size_t)i * L, NULL);
-            else
-                memcpy(x + (size_t)i * L, dataset_channel(d, wl.channel[w0 + i], NULL) + wl.start_row[w0 + i],
-                       (size_t)L * sizeof(float));
-        }
-        model_prepare(&t.model, &t.buf, x, B, 1);
-        /* Every level, top-down; raw_starts are in time steps at every level. Random levels draw
-         * from streams fixed by the seed and the window's position, so a rerun repeats the file. */
-        predict_segment(&t.model, &t.buf, B, (unsigned long long)r.train.seed, 0x5e9e000000ull + (unsigned long long)w0);
-        for (int l = 0; l < nl; l++) {
-            int K = m->levels[l].K;
-            for (int i = 0; i < B; i++) {
-                const int *raw = t.buf.lv[l].raw_starts + (size_t)i * K;
-                int32_t *st = e.levels[l].starts + (size_t)(w0 + i) * K, *ln = e.levels[l].lengths + (size_t)(w0 + i) * K;
-                for (int k = 0; k < K; k++) {
-                    st[k] = raw[k];
-                    ln[k] = (k + 1 < K ? raw[k + 1] : L) - raw[k];
-                }
-            }
+    /* Every level, top-down; raw_starts are in time steps at every level. Random levels draw
+     * from streams fixed by the seed and the window's position, so a rerun repeats the file. */
+    int32_t *level_starts[RP_MAX_LEVELS];
+    for (int l = 0; l < nl; l++) level_starts[l] = e.levels[l].starts;
+    if (predict_segment_windows(&t.model, &t.buf, d, wl.n, wl.channel, wl.start_row, (unsigned long long)r.train.seed,
+                                0x5e9e000000ull, level_starts, &err))
+        goto done;
+    for (int l = 0; l < nl; l++) {
+        int K = m->levels[l].K;
+        for (int w = 0; w < wl.n; w++) {
+            const int32_t *st = e.levels[l].starts + (size_t)w * K;
+            int32_t *ln = e.levels[l].lengths + (size_t)w * K;
+            for (int k = 0; k < K; k++) ln[k] = (k + 1 < K ? st[k + 1] : L) - st[k];
         }
     }
     blame = out;
@@ -664,7 +650,6 @@ done:
     free(wl.start_row);
     free(source_channel);
     free(export_channel);
-    free(x);
     free(unit_values);
     free(unit_lengths);
     trainer_free(&t);

@@ -58,6 +58,49 @@ void predict_segment(rp_model *m, rp_model_buffers *b, int B, unsigned long long
     model_segment(m, b, B, 1, CUT_EVAL, seed, stream_base);
 }
 
+int predict_segment_windows(rp_model *m, rp_model_buffers *b, const rp_dataset *d, int n,
+                            const int32_t *channel, const int32_t *start_row, unsigned long long seed,
+                            unsigned long long stream_base, int32_t *const *raw_starts, rp_error *err) {
+    int L = m->lookback, Bmax = b->max_windows;
+    float *x = rp_malloc((size_t)Bmax * L * sizeof(float), err);
+    if (!x) return -1;
+    for (int w0 = 0; w0 < n; w0 += Bmax) {
+        int B = n - w0 < Bmax ? n - w0 : Bmax;
+        for (int i = 0; i < B; i++)
+            memcpy(x + (size_t)i * L, dataset_channel(d, channel[w0 + i], NULL) + start_row[w0 + i],
+                   (size_t)L * sizeof(float));
+        model_prepare(m, b, x, B, 1);
+        predict_segment(m, b, B, seed, stream_base + (unsigned long long)w0);
+        for (int l = 0; l < m->n_levels; l++) {
+            size_t K = (size_t)m->levels[l].K;
+            for (size_t j = 0; j < (size_t)B * K; j++) raw_starts[l][(size_t)w0 * K + j] = b->lv[l].raw_starts[j];
+        }
+    }
+    free(x);
+    return 0;
+}
+
+int predict_segment_split(rp_model *m, rp_model_buffers *b, const rp_dataset *d, rp_split_id split,
+                          unsigned long long seed, unsigned long long stream_base,
+                          int32_t *const *raw_starts, rp_error *err) {
+    int n = d->split[split].n_windows;
+    int32_t *channel = rp_malloc((size_t)n * sizeof(int32_t) + 1, err);
+    int32_t *start_row = rp_malloc((size_t)n * sizeof(int32_t) + 1, err);
+    int rc = -1;
+    if (channel && start_row) {
+        for (int w = 0; w < n; w++) {
+            int c, s;
+            dataset_window_origin(d, split, w, &c, &s);
+            channel[w] = c;
+            start_row[w] = s;
+        }
+        rc = predict_segment_windows(m, b, d, n, channel, start_row, seed, stream_base, raw_starts, err);
+    }
+    free(channel);
+    free(start_row);
+    return rc;
+}
+
 void predict_normalize(const float *v, int C, int row0, int L, const double *mean,
                        const double *std, float *x) {
     for (int c = 0; c < C; c++)

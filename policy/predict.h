@@ -14,7 +14,10 @@
 #define RP_PREDICT_H
 
 #include "backbone/forecaster.h"
+#include <stdint.h>
+
 #include "io/checkpoint.h"
+#include "io/dataset.h"
 #include "io/recipe.h"
 
 /* Reads the recipe text stored in a checkpoint and parses it (validated, text rendered) into r,
@@ -42,6 +45,20 @@ void loaded_model_free(rp_loaded_model *lm);
  * buffers b->lv[l].starts and raw_starts (B rows of K_l). */
 void predict_segment(rp_model *m, rp_model_buffers *b, int B, unsigned long long seed,
                      unsigned long long stream_base);
+
+/* predict_segment over many windows of a dataset, in batches of b->max_windows: window w is the
+ * lookback rows of d's channel channel[w] from row start_row[w] (z-scored values). For every
+ * level l, raw_starts[l] (caller-allocated, n × K_l, row-major) receives each window's patch
+ * starts in time steps. A batch starting at window w0 draws its random levels from the streams
+ * (seed, stream_base + w0). Returns 0, or -1 with err set when memory runs out. */
+int predict_segment_windows(rp_model *m, rp_model_buffers *b, const rp_dataset *d, int n,
+                            const int32_t *channel, const int32_t *start_row, unsigned long long seed,
+                            unsigned long long stream_base, int32_t *const *raw_starts, rp_error *err);
+
+/* The same for every window of a dataset split, in the split's window order. */
+int predict_segment_split(rp_model *m, rp_model_buffers *b, const rp_dataset *d, rp_split_id split,
+                          unsigned long long seed, unsigned long long stream_base,
+                          int32_t *const *raw_starts, rp_error *err);
 
 /* x (C, L) channel-major, z-scored: x[c·L + t] = (v[(row0 + t)·C + c] − mean[c]) / std[c], where
  * v is a row-major (rows × C) table in original units. */

@@ -18,6 +18,7 @@
 
 #include "core/util.h"
 #include "io/series.h"
+#include "policy/predict.h"
 #include "policy/train.h"
 
 enum { ROWS = 20000, MEAN_SEGMENT = 50, DATA_SEED = 11 };
@@ -99,35 +100,33 @@ static double changepoint_distance(rp_trainer *t, rp_split_id split, const int *
                                    int uniform, long long *count) {
     const rp_dataset *d = &t->data;
     rp_model *m = &t->model;
-    int L = d->lookback, K = m->levels[0].K, n = d->split[split].n_windows, bs = t->recipe->train.eval_batch_size;
-    float *x = malloc(sizeof(float) * (size_t)bs * L);
-    int *starts = malloc(sizeof(int) * (size_t)K);
-    cr_assert(x && starts);
+    int L = d->lookback, K = m->levels[0].K, n = d->split[split].n_windows;
+    int32_t *greedy = malloc(sizeof(int32_t) * (size_t)n * K);
+    int *grid = malloc(sizeof(int) * (size_t)K);
+    cr_assert(greedy && grid);
+    rp_error err = {{0}};
+    cr_assert_eq(predict_segment_split(m, &t->buf, d, split, 1, 0, &greedy, &err), 0, "%s", err.msg);
+    seg_uniform(L, m->levels[0].cfg.rate, grid);
     double sum = 0;
     *count = 0;
-    for (int s0 = 0; s0 < n; s0 += bs) {
-        int B = n - s0 < bs ? n - s0 : bs;
-        for (int i = 0; i < B; i++) dataset_window(d, split, s0 + i, x + (size_t)i * L, NULL);
-        model_prepare(m, &t->buf, x, B, 1);
-        model_segment(m, &t->buf, B, 1, CUT_EVAL, 1, 0);
-        for (int i = 0; i < B; i++) {
-            if (uniform) seg_uniform(L, m->levels[0].cfg.rate, starts);
-            else memcpy(starts, t->buf.lv[0].starts + (size_t)i * K, sizeof(int) * (size_t)K);
-            int channel, start;
-            dataset_window_origin(d, split, s0 + i, &channel, &start);
-            for (int c = 0; c < n_changes; c++) {
-                int p = changes[c] - start;
-                if (p < 1 || p >= L) continue;
-                int best = L;
-                for (int k = 1; k < K; k++)
-                    if (abs(starts[k] - p) < best) best = abs(starts[k] - p);
-                sum += best;
-                ++*count;
+    for (int w = 0; w < n; w++) {
+        const int32_t *starts = greedy + (size_t)w * K;
+        int channel, start;
+        dataset_window_origin(d, split, w, &channel, &start);
+        for (int c = 0; c < n_changes; c++) {
+            int p = changes[c] - start;
+            if (p < 1 || p >= L) continue;
+            int best = L;
+            for (int k = 1; k < K; k++) {
+                int at = uniform ? grid[k] : starts[k];
+                if (abs(at - p) < best) best = abs(at - p);
             }
+            sum += best;
+            ++*count;
         }
     }
-    free(x);
-    free(starts);
+    free(greedy);
+    free(grid);
     return *count ? sum / (double)*count : NAN;
 }
 

@@ -235,6 +235,22 @@ Test(foundation, pretrained_patcher_round_trips_and_segments_an_unseen_source) {
     for (int l = 0; l < 2; l++)
         for (int i = 0; i < 8 * e.levels[l].K; i++)
             cr_expect_eq(b.lv[l].raw_starts[i], e.levels[l].starts[i], "level %d entry %d", l, i);
+    /* predict_segment_windows with room for 3 windows: batches of 3, 3 and 2 give the same. */
+    rp_model_buffers b3;
+    cr_assert_eq(model_buffers_alloc(&b3, &m1, 3, 1, &err), 0, "%s", err.msg);
+    int32_t ch32[8], start32[8], lv1[8 * 8], lv2[8 * 4];
+    for (int w = 0; w < 8; w++) {
+        ch32[w] = exp_channel[w];
+        start32[w] = exp_start[w];
+    }
+    int32_t *const levels_out[2] = {lv1, lv2};
+    cr_assert_eq(e.levels[0].K, 8);
+    cr_assert_eq(e.levels[1].K, 4);
+    cr_assert_eq(predict_segment_windows(&m1, &b3, &d, 8, ch32, start32, 5, 0, levels_out, &err), 0, "%s", err.msg);
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < 8 * e.levels[l].K; i++)
+            cr_expect_eq(levels_out[l][i], e.levels[l].starts[i], "batched: level %d entry %d", l, i);
+    model_buffers_free(&b3);
     char *svg = slurp(at("seg.svg"));
     cr_expect_not_null(strstr(svg, "series 'S"), "the plot names the .tsf series");
     free(svg);

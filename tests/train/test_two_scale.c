@@ -31,6 +31,7 @@
 
 #include "core/util.h"
 #include "io/generated.h"
+#include "policy/predict.h"
 #include "policy/train.h"
 #include "tests/tempdir.h"
 
@@ -133,21 +134,18 @@ typedef struct outcome {
 
 /* Mean length in rows of the last top-level patch of the greedy segmentation, over a split. */
 static double last_patch_length(rp_trainer *t, rp_split_id split) {
-    const rp_dataset *d = &t->data;
     rp_model *m = &t->model;
-    const rp_level *top = &m->levels[m->n_levels - 1];
-    int L = d->lookback, n = d->split[split].n_windows, bs = t->recipe->train.eval_batch_size;
-    float *x = malloc(sizeof(float) * (size_t)bs * L);
-    cr_assert_not_null(x);
-    double sum = 0;
-    for (int s0 = 0; s0 < n; s0 += bs) {
-        int B = n - s0 < bs ? n - s0 : bs;
-        for (int i = 0; i < B; i++) dataset_window(d, split, s0 + i, x + (size_t)i * L, NULL);
-        model_prepare(m, &t->buf, x, B, 1);
-        model_segment(m, &t->buf, B, 1, CUT_EVAL, 1, 0);
-        for (int i = 0; i < B; i++) sum += L - t->buf.lv[m->n_levels - 1].raw_starts[(size_t)i * top->K + top->K - 1];
+    int top = m->n_levels - 1, K = m->levels[top].K, L = t->data.lookback, n = t->data.split[split].n_windows;
+    int32_t *raw[RP_MAX_LEVELS];
+    for (int l = 0; l < m->n_levels; l++) {
+        raw[l] = malloc(sizeof(int32_t) * (size_t)n * m->levels[l].K);
+        cr_assert_not_null(raw[l]);
     }
-    free(x);
+    rp_error err = {{0}};
+    cr_assert_eq(predict_segment_split(m, &t->buf, &t->data, split, 1, 0, raw, &err), 0, "%s", err.msg);
+    double sum = 0;
+    for (int w = 0; w < n; w++) sum += L - raw[top][(size_t)w * K + K - 1];
+    for (int l = 0; l < m->n_levels; l++) free(raw[l]);
     return sum / n;
 }
 
