@@ -14,8 +14,10 @@ static const char *eval_help =
     "\n"
     "Evaluates a checkpoint with the weights of its best validation epoch on every window of a\n"
     "split (greedy segmentation for learned levels) and prints JSON:\n"
-    "  {\"checkpoint\": ..., \"data\": ..., \"split\": ..., \"mse\": ..., \"mae\": ..., \"windows\": ...}\n"
-    "MSE and MAE are in z-scored units, as in training.\n"
+    "  {\"checkpoint\": ..., \"data\": ..., \"split\": ..., \"mse\": ..., \"mae\": ..., \"windows\": ...,\n"
+    "   \"cuts_off_uniform\": [per level]}\n"
+    "MSE and MAE are in z-scored units, as in training. cuts_off_uniform is the fraction of each\n"
+    "level's interior boundaries that are not where fixed patching puts them.\n"
     "\n"
     "  --split S      val, test (default) or train\n"
     "  --data FILE    evaluate on another CSV with the same channel count (or the recipe's\n"
@@ -124,7 +126,9 @@ int cmd_eval(int argc, char **argv) {
         printf(", \"mse\": %.6f, \"mae\": %.6f", res.mse, res.mae);
     else
         printf(", \"mse\": null, \"mae\": null");
-    printf(", \"windows\": %lld}\n", res.windows);
+    printf(", \"windows\": %lld, \"cuts_off_uniform\": [", res.windows);
+    for (int l = 0; l < res.n_levels; l++) printf("%s%.4f", l ? ", " : "", res.off_uniform[l]);
+    printf("]}\n");
     trainer_free(&t);
     recipe_free(&recipe);
     return isfinite(res.mse) ? 0 : cli_fail("eval", ckpt, "the forecasts are not finite");

@@ -399,6 +399,21 @@ Test(cli, segment_level_stack) {
     command_result r = run("train", "stack.yaml", "--quiet", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     command_result_free(&r);
+    /* eval reports each level's share of cuts off the uniform grid, as metrics.json does. */
+    r = run("eval", "run_stack/checkpoint.h5", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *off = strstr(r.out, "\"cuts_off_uniform\": [");
+    cr_assert_not_null(off, "%s", r.out);
+    char *metrics = slurp(at("run_stack/metrics.json"));
+    const char *mt = strstr(metrics, "\"cuts_off_uniform\": [");
+    cr_assert_not_null(mt, "%s", metrics);
+    size_t len = (size_t)(strchr(off, ']') - off);
+    cr_expect_eq(strncmp(off, mt, len + 1), 0, "eval %s vs metrics.json %s", off, mt);
+    int commas = 0;
+    for (size_t i = 0; i < len; i++) commas += off[i] == ',';
+    cr_expect_eq(commas, 1, "two levels, two entries: %s", off);
+    free(metrics);
+    command_result_free(&r);
     r = run("segment", "--checkpoint", "run_stack/checkpoint.h5", "--split", "val", "--out", "stack.h5", "--plot",
             "stack.svg", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
