@@ -7,6 +7,8 @@
  *        segment_stats lengths  [options] SEG.h5...  (b) patch-length distribution per level
  *        segment_stats agree    [options] A.h5 B.h5  (c) boundary agreement of two exports of the
  *                                                     same windows, against uniform and random
+ *        segment_stats position [options] SEG.h5...  where in the window the short and the long
+ *                                                     patches lie (one row per export and level)
  * options: --seed N    random-boundary baseline (default 2021; window w draws from stream w)
  *          --half H    half-width of the local windows of the activity measures (default 4)
  *          --every N   use every N-th window only (default 1: all)
@@ -38,6 +40,11 @@
  *                length whose cumulative share reaches q), shares of length 1, 1-3, r +- 1 and
  *                >= 2r; "off the grid": interior boundaries not at a uniform position, "k-th !=
  *                uniform k-th": the pretraining report's frac_moved (index by index)
+ *   position     the window cut into 8 equal parts by time step, oldest first: per part, the mean
+ *                length of the patches that cover its steps, each step weighted once (so a part
+ *                covered by one 42-step patch reads 42, by 8-step patches 8; uniform patching
+ *                reads L/K everywhere); then the mean length of the last patch (the most recent
+ *                steps, those next to the forecast)
  *   agreement    exact: |S ∩ T| / (K-1); within ±d: the share of the boundaries of S with a
  *                boundary of T at most d steps away, averaged with the same share from T to S;
  *                both averaged over windows. "moved" rows restrict S to its boundaries that are
@@ -423,6 +430,48 @@ static int cmd_lengths(const opts *o, int n_files, char **files) {
     return 0;
 }
 
+/* ---- where the long patches lie ---- */
+
+enum { POSITION_PARTS = 8 };
+
+static int cmd_position(const opts *o, int n_files, char **files) {
+    printf("| export | level | K | windows | 1st eighth (oldest) | 2nd | 3rd | 4th | 5th | 6th | 7th | 8th (newest) "
+           "| last patch | uniform |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int fi = 0; fi < n_files; fi++) {
+        rp_error err = {{0}};
+        rp_segexport e;
+        if (load_export(files[fi], &e, &err)) {
+            fprintf(stderr, "segment_stats: %s\n", err.msg);
+            return 1;
+        }
+        char label[256];
+        export_label(files[fi], label, sizeof label);
+        int L = e.lookback;
+        for (int l = 0; l < e.n_levels; l++) {
+            int K = e.levels[l].K;
+            double part_sum[POSITION_PARTS] = {0}, last = 0;
+            long long part_steps[POSITION_PARTS] = {0}, used = 0;
+            for (int w = 0; w < e.n_windows; w += o->every) {
+                const int32_t *ln = e.levels[l].lengths + (size_t)w * K, *st = e.levels[l].starts + (size_t)w * K;
+                for (int k = 0; k < K; k++)
+                    for (int t = st[k]; t < st[k] + ln[k]; t++) {
+                        int part = (int)((long long)t * POSITION_PARTS / L);
+                        part_sum[part] += ln[k];
+                        part_steps[part]++;
+                    }
+                last += ln[K - 1];
+                used++;
+            }
+            printf("| %s | %d | %d | %lld |", label, l + 1, K, used);
+            for (int q = 0; q < POSITION_PARTS; q++) printf(" %.2f |", part_steps[q] ? part_sum[q] / part_steps[q] : 0.0);
+            printf(" %.2f | %.2f |\n", used ? last / used : 0.0, (double)L / K);
+        }
+        segexport_free(&e);
+    }
+    return 0;
+}
+
 /* ---- (c) agreement ---- */
 
 /* Shares of S's interior boundaries (starts[1..K-1]) with a boundary of T within d steps;
@@ -562,7 +611,7 @@ static int cmd_agree(const opts *o, char *path_a, char *path_b) {
 /* ---- main ---- */
 
 static const char *usage =
-    "usage: segment_stats activity|lengths [--seed N] [--half H] [--every N] SEG.h5...\n"
+    "usage: segment_stats activity|lengths|position [--seed N] [--half H] [--every N] SEG.h5...\n"
     "       segment_stats agree [--seed N] [--every N] A.h5 B.h5\n"
     "(definitions: the comment at the top of bench/segment_stats.c)\n";
 
@@ -601,6 +650,7 @@ int main(int argc, char **argv) {
     int rc;
     if (!strcmp(cmd, "activity") && n_files >= 1) rc = cmd_activity(&o, n_files, files);
     else if (!strcmp(cmd, "lengths") && n_files >= 1) rc = cmd_lengths(&o, n_files, files);
+    else if (!strcmp(cmd, "position") && n_files >= 1) rc = cmd_position(&o, n_files, files);
     else if (!strcmp(cmd, "agree") && n_files == 2) rc = cmd_agree(&o, files[0], files[1]);
     else {
         fputs(usage, stderr);
