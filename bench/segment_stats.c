@@ -99,6 +99,17 @@ static int load_export(const char *path, rp_segexport *e, rp_error *err) {
     return 0;
 }
 
+/* load_export and export_label for the one-export-per-row tables; says what failed on stderr. */
+static int open_export(const char *path, rp_segexport *e, char *label, size_t size) {
+    rp_error err = {{0}};
+    if (load_export(path, e, &err)) {
+        fprintf(stderr, "segment_stats: %s\n", err.msg);
+        return -1;
+    }
+    export_label(path, label, size);
+    return 0;
+}
+
 /* The export's source CSV; $REINPATCH_DATA/<file name> when the recorded path cannot be read. */
 static int load_source(const rp_segexport *e, rp_series *s, rp_error *err) {
     if (!e->source) return rp_fail(err, "the export names no source");
@@ -364,14 +375,9 @@ static int cmd_lengths(const opts *o, int n_files, char **files) {
            "| length 1 | lengths 1–3 | r ± 1 | ≥ 2r | boundaries off the grid | of those, ±1 from it | k-th ≠ uniform k-th |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int fi = 0; fi < n_files; fi++) {
-        rp_error err = {{0}};
         rp_segexport e;
-        if (load_export(files[fi], &e, &err)) {
-            fprintf(stderr, "segment_stats: %s\n", err.msg);
-            return 1;
-        }
         char label[256];
-        export_label(files[fi], label, sizeof label);
+        if (open_export(files[fi], &e, label, sizeof label)) return 1;
         int L = e.lookback;
         long long *hist = calloc((size_t)L + 1, sizeof *hist);
         int *uni = malloc((size_t)L * sizeof *uni);
@@ -439,14 +445,9 @@ static int cmd_position(const opts *o, int n_files, char **files) {
            "| last patch | uniform |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int fi = 0; fi < n_files; fi++) {
-        rp_error err = {{0}};
         rp_segexport e;
-        if (load_export(files[fi], &e, &err)) {
-            fprintf(stderr, "segment_stats: %s\n", err.msg);
-            return 1;
-        }
         char label[256];
-        export_label(files[fi], label, sizeof label);
+        if (open_export(files[fi], &e, label, sizeof label)) return 1;
         int L = e.lookback;
         for (int l = 0; l < e.n_levels; l++) {
             int K = e.levels[l].K;
