@@ -13,7 +13,7 @@
 
 #include "core/blas.h"
 #include "core/util.h"
-#include "policy/train.h"
+#include "train/train.h"
 
 static double sgemm_gflops(int n) {
     float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));

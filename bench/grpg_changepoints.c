@@ -20,9 +20,9 @@
 
 #include "core/adam.h"
 #include "core/util.h"
-#include "policy/grpg.h"
-#include "policy/predict.h"
-#include "policy/train.h"
+#include "levels/grpg.h"
+#include "train/predict.h"
+#include "train/train.h"
 
 typedef struct opts {
     int rows, segment, lookback, horizon, patch_len, d_model, heads, layers, d_ff, epochs, warmup, batch, group,

@@ -34,7 +34,7 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "policy/train.h"
+#include "train/train.h"
 
 #define MAX_KINDS 3
 #define MAX_RATES 8

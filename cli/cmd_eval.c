@@ -6,8 +6,8 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/util.h"
-#include "policy/predict.h"
-#include "policy/train.h"
+#include "train/predict.h"
+#include "train/train.h"
 
 static const char *eval_help =
     "usage: reinpatch eval CHECKPOINT [--split val|test|train] [--data FILE.csv]\n"

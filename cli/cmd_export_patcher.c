@@ -5,7 +5,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "io/patcher_file.h"
-#include "policy/predict.h"
+#include "train/predict.h"
 
 static const char *export_help =
     "usage: reinpatch export-patcher CHECKPOINT OUT.h5\n"

@@ -9,7 +9,7 @@
 #include "core/blas.h"
 #include "core/util.h"
 #include "io/series.h"
-#include "policy/predict.h"
+#include "train/predict.h"
 
 static const char *predict_help =
     "usage: reinpatch predict CHECKPOINT --data FILE.csv --out FORECAST.csv\n"

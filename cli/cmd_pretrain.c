@@ -21,7 +21,7 @@
 #include "io/patcher_file.h"
 #include "io/pool.h"
 #include "levels/segmentation.h"
-#include "policy/train.h"
+#include "train/train.h"
 
 static const char *pretrain_help =
     "usage: reinpatch pretrain-patcher RECIPE [--set KEY=VALUE]... [--out DIR]\n"

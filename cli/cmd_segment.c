@@ -11,8 +11,8 @@
 #include "io/patcher_file.h"
 #include "io/pool.h"
 #include "io/segexport.h"
-#include "policy/predict.h"
-#include "policy/train.h"
+#include "train/predict.h"
+#include "train/train.h"
 
 static const char *segment_help =
     "usage: reinpatch segment (--checkpoint CK.h5 | --patcher P.h5) [--data FILE.csv|FILE.tsf]\n"

@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "io/checkpoint.h"
-#include "policy/train.h"
+#include "train/train.h"
 
 static const char *train_help =
     "usage: reinpatch train RECIPE [--set KEY=VALUE]... [--out DIR] [--progress | --quiet]\n"

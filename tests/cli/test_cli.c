@@ -22,7 +22,7 @@
 
 #include "io/segexport.h"
 #include "io/series.h"
-#include "policy/predict.h"
+#include "train/predict.h"
 #include "tests/run_command.h"
 
 #define LOOKBACK 32

@@ -6,7 +6,7 @@
 
 #include "core/rng.h"
 #include "levels/sampler.h"
-#include "policy/grpg.h"
+#include "levels/grpg.h"
 
 Test(grpg, advantages_zero_mean_unit_std_per_group) {
     enum { G = 5, W = 4 };

@@ -18,8 +18,8 @@
 
 #include "core/util.h"
 #include "io/series.h"
-#include "policy/predict.h"
-#include "policy/train.h"
+#include "train/predict.h"
+#include "train/train.h"
 
 enum { ROWS = 20000, MEAN_SEGMENT = 50, DATA_SEED = 11 };
 #define NOISE 0.1

@@ -7,8 +7,8 @@
 #include "core/params.h"
 #include "core/rng.h"
 #include "levels/sampler.h"
-#include "policy/features.h"
-#include "policy/policy_net.h"
+#include "levels/features.h"
+#include "levels/policy_net.h"
 
 Test(policy_features, level1_on_a_ramp) {
     float x[12], f[12 * POLICY_FEATURES_LEVEL1];

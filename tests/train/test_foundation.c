@@ -18,9 +18,9 @@
 #include "io/pool.h"
 #include "io/segexport.h"
 #include "levels/segmentation.h"
-#include "policy/patcher_load.h"
-#include "policy/predict.h"
-#include "policy/train.h"
+#include "train/patcher_load.h"
+#include "train/predict.h"
+#include "train/train.h"
 #include "tests/run_command.h"
 
 #define LOOKBACK 32

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backbone/forecaster.h"
+#include "model/forecaster.h"
 #include "core/adam.h"
 #include "core/rng.h"
-#include "policy/features.h"
-#include "policy/grpg.h"
+#include "levels/features.h"
+#include "levels/grpg.h"
 
 static void stack_recipe(rp_recipe *r, rp_rng *rng, int n_levels) {
     recipe_defaults(r);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy/train.h"
+#include "train/train.h"
 #include "tests/tempdir.h"
 
 static char tmpdir[256];

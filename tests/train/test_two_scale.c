@@ -31,8 +31,8 @@
 
 #include "core/util.h"
 #include "io/generated.h"
-#include "policy/predict.h"
-#include "policy/train.h"
+#include "train/predict.h"
+#include "train/train.h"
 #include "tests/tempdir.h"
 
 enum { ROWS = 12000 };

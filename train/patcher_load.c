@@ -1,5 +1,5 @@
-/* levels_from: a level stack loaded from a patcher file (policy/patcher_load.h). */
-#include "policy/patcher_load.h"
+/* levels_from: a level stack loaded from a patcher file (train/patcher_load.h). */
+#include "train/patcher_load.h"
 
 #include <stdlib.h>
 #include <string.h>

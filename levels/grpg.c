@@ -1,4 +1,4 @@
-#include "policy/grpg.h"
+#include "levels/grpg.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* timegm is a BSD/GNU extension: ask glibc for it on top of the project's POSIX level. */
 #define _DEFAULT_SOURCE 1
 
-#include "policy/predict.h"
+#include "train/predict.h"
 
 #include <ctype.h>
 #include <math.h>

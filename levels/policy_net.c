@@ -1,4 +1,4 @@
-#include "policy/policy_net.h"
+#include "levels/policy_net.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -13,7 +13,7 @@
 #ifndef RP_PREDICT_H
 #define RP_PREDICT_H
 
-#include "backbone/forecaster.h"
+#include "model/forecaster.h"
 #include <stdint.h>
 
 #include "io/checkpoint.h"

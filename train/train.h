@@ -10,7 +10,7 @@
 
 #include <stdio.h>
 
-#include "backbone/forecaster.h"
+#include "model/forecaster.h"
 #include "io/dataset.h"
 #include "io/recipe.h"
 #include "io/series.h"

@@ -1,4 +1,4 @@
-#include "policy/features.h"
+#include "levels/features.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "backbone/forecaster.h"
+#include "model/forecaster.h"
 
 #include <math.h>
 #include <omp.h>
@@ -10,7 +10,7 @@
 #include "core/linear.h"
 #include "core/revin.h"
 #include "core/util.h"
-#include "policy/features.h"
+#include "levels/features.h"
 
 static int declare_level(rp_model *m, int l, int units, rp_error *err) {
     rp_level *lv = &m->levels[l];

@@ -18,7 +18,7 @@
 
 #include "core/error.h"
 #include "io/recipe.h"
-#include "policy/train.h"
+#include "train/train.h"
 
 /* Replaces r's levels with the patcher's as above, validates, empties levels_from and re-renders
  * r->text. A no-op when levels_from is empty. On failure r is unchanged. */

@@ -1,4 +1,4 @@
-#include "policy/train.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,8 +10,8 @@
 #include "core/blas.h"
 #include "core/util.h"
 #include "io/checkpoint.h"
-#include "policy/grpg.h"
-#include "policy/patcher_load.h"
+#include "levels/grpg.h"
+#include "train/patcher_load.h"
 
 /* PyTorch's Adam defaults, which PatchTST uses. */
 #define ADAM_BETA1 0.9f

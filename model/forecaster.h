@@ -22,7 +22,7 @@
 #include "io/recipe.h"
 #include "levels/sampler.h"
 #include "levels/tokenizer.h"
-#include "policy/policy_net.h"
+#include "levels/policy_net.h"
 
 typedef struct rp_level {
     rp_level_recipe cfg;
