@@ -21,6 +21,7 @@
 #include "io/patcher_file.h"
 #include "io/pool.h"
 #include "levels/segmentation.h"
+#include "train/history.h"
 #include "train/train.h"
 
 static const char *pretrain_help =
@@ -699,6 +700,7 @@ int cmd_pretrain(int argc, char **argv) {
                             row->log.policy_entropy[l], row->log.patch_len_mean[l], row->log.patch_len_std[l],
                             100 * row->log.frac_moved[l]);
         }
+        if (history_record(&t, &row->log, has_val ? &row->val : NULL, &err)) goto done;
         if (r->output.checkpoint && trainer_save_checkpoint(&t, &err)) goto done;
         if (r->train.patience > 0 && t.epochs_since_best >= r->train.patience) {
             if (progress) fprintf(stderr, "early stop: no val improvement for %d epochs\n", r->train.patience);

@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "levels/grpg.h"
+#include "train/history.h"
 #include "train/patcher_load.h"
 
 /* PyTorch's Adam defaults, which PatchTST uses. */
@@ -505,6 +506,7 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
                             log.policy_entropy[l], log.patch_len_mean[l], log.patch_len_std[l],
                             100 * log.frac_moved[l]);
         }
+        if (history_record(t, &log, &val, err)) return -1;
         if (r->output.checkpoint && trainer_save_checkpoint(t, err)) return -1;
         if (opt && opt->stop_after_epoch > 0 && t->epoch >= opt->stop_after_epoch) {
             if (verbose) fprintf(stderr, "stopped after epoch %d; continue with --resume %s\n", t->epoch, t->run_dir);

@@ -22,6 +22,7 @@
 
 #include "io/segexport.h"
 #include "io/series.h"
+#include "train/history.h"
 #include "train/predict.h"
 #include "tests/run_command.h"
 
@@ -542,6 +543,46 @@ Test(cli, export_refuses_to_overwrite_the_checkpoint) {
     r = run("eval", "run/checkpoint.h5", NULL);
     cr_expect_eq(r.status, 0, "checkpoint damaged: %s", r.err);
     command_result_free(&r);
+}
+
+/* history.csv of a run stopped after epoch 1 and resumed equals the uninterrupted run's, row for
+ * row (every column but the timings), and holds one row per epoch of metrics.json. */
+Test(cli, history_survives_resume) {
+    ensure_trained();
+    command_result r = run("train", "tiny.yaml", "--quiet", "--set", "train.epochs=3", "--out", "hist_whole", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    r = run("train", "tiny.yaml", "--quiet", "--set", "train.epochs=3", "--out", "hist_cut", "--stop-after", "1",
+            NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    rp_history whole, cut;
+    rp_error err;
+    cr_assert_eq(history_read(at("hist_cut/history.csv"), &cut, &err), 0, "%s", err.msg);
+    cr_expect_eq(cut.n_rows, 1, "after --stop-after 1");
+    history_free(&cut);
+    r = run("train", "--resume", "hist_cut", "--quiet", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    cr_assert_eq(history_read(at("hist_whole/history.csv"), &whole, &err), 0, "%s", err.msg);
+    cr_assert_eq(history_read(at("hist_cut/history.csv"), &cut, &err), 0, "%s", err.msg);
+    cr_assert_eq(whole.n_rows, 3);
+    cr_assert_eq(cut.n_rows, 3);
+    cr_expect_eq(cut.n_levels, 1);
+    char *metrics = slurp(at("hist_cut/metrics.json"));
+    cr_expect_eq(json_number(metrics, "epochs"), 3, "%s", metrics);
+    free(metrics);
+    for (int e = 0; e < 3; e++) {
+        rp_history_row a = whole.rows[e], b = cut.rows[e];
+        cr_expect_gt(b.seconds, 0);
+        a.seconds = b.seconds = a.windows_per_second = b.windows_per_second = 0;
+        cr_expect_eq(memcmp(&a, &b, sizeof a), 0, "epoch %d: train %.9g/%.9g val %.9g/%.9g entropy %.9g/%.9g", e + 1,
+                     a.train_loss, b.train_loss, a.val_mse, b.val_mse, a.entropy[0], b.entropy[0]);
+        cr_expect_eq(b.epoch, e + 1);
+        cr_expect(isfinite(b.val_mse) && b.val_mse > 0);
+    }
+    history_free(&whole);
+    history_free(&cut);
 }
 
 Test(cli, bad_inputs) {
