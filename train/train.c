@@ -195,6 +195,8 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
         model_prepare(&t->model, &t->buf, x, B, 1);
         model_segment(&t->model, &t->buf, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed,
                       eval_stream(split, start));
+        model_override_cuts(&t->model, &t->buf, B, t->eval_cuts, ~0u, NULL, (unsigned long long)t->recipe->train.seed,
+                            eval_stream(split, start));
         model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
         count_off_uniform(&t->model, &t->buf, B, off);
         for (int i = 0; i < B; i++) {

@@ -67,6 +67,7 @@ typedef struct rp_trainer {
     long long stop_at_step;  /* > 0: trainer_train_epoch stops after the checkpoint at this step */
     int stopped;             /* set when it did */
     double best_val;
+    rp_cuts eval_cuts;       /* trainer_evaluate cuts every level this way (zero: the model's own) */
     rp_rng rng;
     char run_dir[RP_PATH_MAX];
 } rp_trainer;
@@ -90,7 +91,9 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
  * progress on stderr as rp_train_options.progress says; fills log
  * (train loss, seconds, windows/s and, for learned levels, the GRPG statistics). */
 int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err);
-/* Greedy-segmentation evaluation of a split (all windows, no dropped last batch). */
+/* Greedy-segmentation evaluation of a split (all windows, no dropped last batch); with
+ * t->eval_cuts set, every level is cut that way instead (model_override_cuts; the draws of a
+ * window repeat from run to run). */
 int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err);
 /* Writes <run_dir>/checkpoint.h5 (atomically): parameters, Adam moments, best weights, step,
  * epoch, RNG, early-stopping state, normalisation statistics and the recipe text. */

@@ -667,3 +667,76 @@ Test(cli, bad_inputs) {
     expect_failure(&r, "eval", "--data needs a value");
     command_result_free(&r);
 }
+
+/* The string value after "key": in a JSON line, into out; "" when absent. */
+static void json_string(const char *json, const char *key, char *out, size_t size) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": \"", key);
+    const char *p = strstr(json, pat);
+    out[0] = '\0';
+    if (!p) return;
+    p += strlen(pat);
+    size_t n = strcspn(p, "\"");
+    if (n >= size) n = size - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* eval --cuts on a fixed-patching checkpoint: uniform is plain eval; jitter and random move cuts
+ * off the grid (cuts_off_uniform > 0), score finite MSEs and repeat exactly; bad values are usage
+ * errors (exit 2) that name the value. */
+Test(cli, eval_cuts) {
+    ensure_trained();
+    write_file(at("fixed.yaml"),
+               "name: fixed\n"
+               "data: {path: generated, lookback: 32, horizon: 8, generated: {rows: 600, channels: 2}}\n"
+               "levels:\n"
+               "  - {patching: fixed, rate: 4, patch_len: 8}\n"
+               "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
+               "train: {epochs: 1, batch_size: 32, max_steps_per_epoch: 3, threads: 1}\n"
+               "output: {dir: run_fixed}\n");
+    command_result r = run("train", "fixed.yaml", "--quiet", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    command_result plain = run("eval", "run_fixed/checkpoint.h5", NULL);
+    cr_assert_eq(plain.status, 0, "%s", plain.err);
+    char name[32];
+    json_string(plain.out, "cuts", name, sizeof name);
+    cr_expect_str_eq(name, "greedy", "%s", plain.out);
+    double mse0 = json_number(plain.out, "mse");
+    const char *modes[] = {"uniform", "jitter:1", "jitter:3", "random"};
+    for (int i = 0; i < 4; i++) {
+        r = run("eval", "run_fixed/checkpoint.h5", "--cuts", modes[i], NULL);
+        cr_assert_eq(r.status, 0, "%s: %s", modes[i], r.err);
+        json_string(r.out, "cuts", name, sizeof name);
+        cr_expect_str_eq(name, modes[i], "%s", r.out);
+        double mse = json_number(r.out, "mse");
+        cr_expect(isfinite(mse) && mse > 0, "%s: mse %g", modes[i], mse);
+        const char *bracket = strstr(r.out, "\"cuts_off_uniform\": [");
+        cr_assert_not_null(bracket);
+        double off = strtod(bracket + strlen("\"cuts_off_uniform\": ["), NULL);
+        if (i == 0) {
+            /* Everything from "mse" on: the same numbers and cuts_off_uniform. */
+            cr_expect_str_eq(strstr(r.out, "\"mse\""), strstr(plain.out, "\"mse\""), "uniform %s vs plain %s",
+                             r.out, plain.out);
+            cr_expect_eq(mse, mse0);
+            cr_expect_eq(off, 0.0, "%s", r.out);
+        } else {
+            cr_expect_gt(off, 0.0, "%s moves no cut: %s", modes[i], r.out);
+            cr_expect_neq(mse, mse0, "%s scores as uniform: %s", modes[i], r.out);
+            command_result again = run("eval", "run_fixed/checkpoint.h5", "--cuts", modes[i], NULL);
+            cr_expect_str_eq(again.out, r.out, "%s does not repeat", modes[i]);
+            command_result_free(&again);
+        }
+        command_result_free(&r);
+    }
+    command_result_free(&plain);
+
+    const char *bad[] = {"jitter:0", "jitter:x", "jitter:", "jitter:-2", "jitter:32", "wobbly"};
+    for (int i = 0; i < 6; i++) {
+        r = run("eval", "run_fixed/checkpoint.h5", "--cuts", bad[i], NULL);
+        expect_failure(&r, "eval", bad[i]);
+        cr_expect_eq(r.status, 2, "--cuts %s: status %d", bad[i], r.status);
+        command_result_free(&r);
+    }
+}
