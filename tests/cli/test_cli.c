@@ -174,6 +174,14 @@ static double json_number(const char *json, const char *key) {
     return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
+/* Writes a recipe into the work directory and trains it (quietly); the run must succeed. */
+static void train_recipe(const char *file, const char *text) {
+    write_file(at(file), text);
+    command_result r = run("train", file, "--quiet", NULL);
+    cr_assert_eq(r.status, 0, "%s: %s", file, r.err);
+    command_result_free(&r);
+}
+
 /* ---- tests ---- */
 
 Test(cli, help) {
@@ -388,7 +396,7 @@ Test(cli, export_patcher_then_segment) {
  * levels in time steps, and every level-2 boundary is a level-1 boundary. */
 Test(cli, segment_level_stack) {
     ensure_trained();
-    write_file(at("stack.yaml"),
+    train_recipe("stack.yaml",
                "name: stack\n"
                "data: {path: generated, lookback: 32, horizon: 8, generated: {rows: 600, channels: 2}}\n"
                "levels:\n"
@@ -397,11 +405,8 @@ Test(cli, segment_level_stack) {
                "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16, inputs: all}\n"
                "train: {epochs: 1, batch_size: 32, max_steps_per_epoch: 3, threads: 1}\n"
                "output: {dir: run_stack}\n");
-    command_result r = run("train", "stack.yaml", "--quiet", NULL);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    command_result_free(&r);
     /* eval reports each level's share of cuts off the uniform grid, as metrics.json does. */
-    r = run("eval", "run_stack/checkpoint.h5", NULL);
+    command_result r = run("eval", "run_stack/checkpoint.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     const char *off = strstr(r.out, "\"cuts_off_uniform\": [");
     cr_assert_not_null(off, "%s", r.out);
@@ -687,7 +692,7 @@ static void json_string(const char *json, const char *key, char *out, size_t siz
  * errors (exit 2) that name the value. */
 Test(cli, eval_cuts) {
     ensure_trained();
-    write_file(at("fixed.yaml"),
+    train_recipe("fixed.yaml",
                "name: fixed\n"
                "data: {path: generated, lookback: 32, horizon: 8, generated: {rows: 600, channels: 2}}\n"
                "levels:\n"
@@ -695,10 +700,7 @@ Test(cli, eval_cuts) {
                "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
                "train: {epochs: 1, batch_size: 32, max_steps_per_epoch: 3, threads: 1}\n"
                "output: {dir: run_fixed}\n");
-    command_result r = run("train", "fixed.yaml", "--quiet", NULL);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    command_result_free(&r);
-    command_result plain = run("eval", "run_fixed/checkpoint.h5", NULL);
+    command_result r, plain = run("eval", "run_fixed/checkpoint.h5", NULL);
     cr_assert_eq(plain.status, 0, "%s", plain.err);
     char name[32];
     json_string(plain.out, "cuts", name, sizeof name);
