@@ -512,6 +512,35 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
     return 0;
 }
 
+/* ---- the epoch loop's callback ---- */
+
+typedef struct epoch_rows {
+    epoch_row *rows;
+    int n, progress;
+} epoch_rows;
+
+/* Keeps the epoch's row for the reports (marking the best one) and prints it with --progress. */
+static int keep_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_error *err) {
+    epoch_rows *kept = ctx;
+    epoch_row *row = &kept->rows[kept->n++];
+    row->log = e->log;
+    row->val = e->val;
+    row->steps = e->log.steps;
+    row->policy_active = e->log.policy_active;
+    if (e->best)
+        for (int i = 0; i < kept->n; i++) kept->rows[i].best = i == kept->n - 1;
+    if (kept->progress) {
+        fprintf(stderr, "epoch %d: train %.4f  mean reward %.4f  val mse %.4f  %.1fs%s\n", e->log.epoch + 1,
+                e->log.train_loss, e->log.mean_reward, e->val.mse, e->log.seconds, e->best ? "  (best)" : "");
+        for (int l = 0; l < t->model.n_levels; l++)
+            if (t->model.levels[l].has_policy)
+                fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l + 1,
+                        e->log.policy_entropy[l], e->log.patch_len_mean[l], e->log.patch_len_std[l],
+                        100 * e->log.frac_moved[l]);
+    }
+    return 0;
+}
+
 /* ---- the command ---- */
 
 int cmd_pretrain(int argc, char **argv) {
@@ -659,53 +688,15 @@ int cmd_pretrain(int argc, char **argv) {
                 report.used, report.series, report.n_sources, report.n_sources == 1 ? "" : "s", report.train_windows,
                 report.val_windows);
 
-    /* The epoch loop (as trainer_run, keeping every epoch's log for the report). */
-    const rp_recipe *r = &recipe;
-    rows = rp_calloc((size_t)r->train.epochs, sizeof *rows, &err);
+    /* The trainer's epoch loop, keeping every epoch's log for the report. */
+    rows = rp_calloc((size_t)recipe.train.epochs, sizeof *rows, &err);
     if (!rows) goto done;
-    int n_rows = 0, n_train = t.data.split[SPLIT_TRAIN].n_windows;
-    int steps_full = (n_train + r->train.batch_size - 1) / r->train.batch_size;
+    epoch_rows kept = {.rows = rows, .progress = progress};
+    rp_train_options fit = {.progress = progress, .on_epoch = keep_epoch, .epoch_ctx = &kept};
+    if (trainer_fit(&t, &fit, &err)) goto done;
+    int n_rows = kept.n;
     int has_val = t.data.split[SPLIT_VAL].n_windows > 0;
-    for (int epoch = 0; epoch < r->train.epochs; epoch++) {
-        epoch_row *row = &rows[n_rows];
-        if (trainer_train_epoch(&t, epoch, r->train.max_steps_per_epoch, progress, &row->log, &err)) goto done;
-        row->steps = r->train.max_steps_per_epoch > 0 && steps_full > r->train.max_steps_per_epoch
-                         ? r->train.max_steps_per_epoch : steps_full;
-        row->policy_active = epoch >= r->train.warmup_epochs;
-        if (has_val) {
-            if (trainer_evaluate(&t, SPLIT_VAL, &row->val, &err)) goto done;
-        } else {
-            row->val.mse = row->val.mae = NAN;
-        }
-        n_rows++;
-        t.epoch = epoch + 1;
-        /* Without a validation part the last epoch counts as the best. */
-        if (!has_val || row->val.mse < t.best_val) {
-            t.best_val = has_val ? row->val.mse : t.best_val;
-            t.best_epoch = epoch;
-            t.epochs_since_best = 0;
-            memcpy(t.best_values, t.model.P.value, t.model.P.total * sizeof(float));
-            for (int e = 0; e < n_rows; e++) rows[e].best = e == n_rows - 1;
-        } else {
-            t.epochs_since_best++;
-        }
-        if (progress) {
-            fprintf(stderr, "epoch %d: train %.4f  mean reward %.4f  val mse %.4f  %.1fs%s\n", epoch + 1,
-                    row->log.train_loss, row->log.mean_reward, row->val.mse, row->log.seconds,
-                    t.epochs_since_best == 0 ? "  (best)" : "");
-            for (int l = 0; l < t.model.n_levels; l++)
-                if (t.model.levels[l].has_policy)
-                    fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l + 1,
-                            row->log.policy_entropy[l], row->log.patch_len_mean[l], row->log.patch_len_std[l],
-                            100 * row->log.frac_moved[l]);
-        }
-        if (r->output.checkpoint && trainer_save_checkpoint(&t, &err)) goto done;
-        if (r->train.patience > 0 && t.epochs_since_best >= r->train.patience) {
-            if (progress) fprintf(stderr, "early stop: no val improvement for %d epochs\n", r->train.patience);
-            break;
-        }
-    }
-    memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+    trainer_restore_best(&t);
 
     char path[RP_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/patcher.h5", t.run_dir);
