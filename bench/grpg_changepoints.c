@@ -559,14 +559,13 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) set_opt(&o, argv[i]);
     double v[3], dist[3], ud[3];
     const rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
-    const char *names[3] = {"fixed", "random", "learned"};
     double t0 = rp_now_seconds();
     if (strstr(o.only, "oracle")) run_oracle(&o);
     if (strstr(o.only, "synth")) run_synthetic(&o, 0);
     if (strstr(o.only, "replica")) run_synthetic(&o, 1);
     for (int k = 0; k < 3; k++) {
-        if (o.only[0] && !strstr(o.only, names[k])) continue;
-        if (run_one(&o, kinds[k], names[k], &v[k], &dist[k], &ud[k])) return 1;
+        if (o.only[0] && !strstr(o.only, rp_patching_names[kinds[k]])) continue;
+        if (run_one(&o, kinds[k], rp_patching_names[kinds[k]], &v[k], &dist[k], &ud[k])) return 1;
     }
     if (!o.only[0])
         printf("ratio uniform/learned %.2f   learned < fixed: %s   learned < random: %s   total %.1fs\n",

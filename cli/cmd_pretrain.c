@@ -224,9 +224,6 @@ typedef struct epoch_row {
     int steps, policy_active, best;
 } epoch_row;
 
-static const char *patching_name(rp_patching p) {
-    return p == PATCHING_LEARNED ? "learned" : p == PATCHING_RANDOM ? "random" : "fixed";
-}
 
 /* JSON has no NaN: missing numbers are null. */
 static void json_num(FILE *f, double v) {
@@ -340,7 +337,7 @@ static int write_json(const report_ctx *c, const char *path, rp_error *err) {
         hist_stats(h, &mean, &sd);
         fprintf(f, "%s\n    {\"level\": %d, \"patching\": \"%s\", \"trainable\": %s, \"rate\": %g, \"K\": %d, "
                    "\"units\": %d, \"patches\": %lld, \"mean\": ",
-                l ? "," : "", l + 1, patching_name(lv->cfg.patching), lv->cfg.trainable ? "true" : "false",
+                l ? "," : "", l + 1, rp_patching_names[lv->cfg.patching], lv->cfg.trainable ? "true" : "false",
                 lv->cfg.rate, lv->K, lv->n_units, h->patches);
         json_num(f, mean);
         fputs(", \"std\": ", f);
@@ -429,7 +426,7 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
     fprintf(f, "# Pretrained patcher: %s\n\n", t->recipe->name);
     fprintf(f, "Lookback %d, horizon %d; %d level%s:", p->lookback, p->horizon, m->n_levels, m->n_levels == 1 ? "" : "s");
     for (int l = 0; l < m->n_levels; l++)
-        fprintf(f, "%s level %d %s rate %g (K = %d)", l ? ";" : "", l + 1, patching_name(m->levels[l].cfg.patching),
+        fprintf(f, "%s level %d %s rate %g (K = %d)", l ? ";" : "", l + 1, rp_patching_names[m->levels[l].cfg.patching],
                 m->levels[l].cfg.rate, m->levels[l].K);
     fprintf(f, ". Wall time %.1f s on %d thread%s. Files: `patcher.h5`%s, `pretrain_report.json`.\n\n", c->wall,
             rp_threads(), rp_threads() == 1 ? "" : "s", t->recipe->output.checkpoint ? ", `checkpoint.h5`" : "");
@@ -494,7 +491,7 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
         const level_hist *h = &c->hist[l];
         double mean, sd;
         hist_stats(h, &mean, &sd);
-        fprintf(f, "### Level %d (%s, rate %g, K = %d)\n\n", l + 1, patching_name(lv->cfg.patching), lv->cfg.rate,
+        fprintf(f, "### Level %d (%s, rate %g, K = %d)\n\n", l + 1, rp_patching_names[lv->cfg.patching], lv->cfg.rate,
                 lv->K);
         if (!h->patches) {
             fputs("No windows.\n\n", f);
