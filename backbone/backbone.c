@@ -68,11 +68,3 @@ double backbone_flops(const rp_backbone *bb, int batch) {
     return 0.0;
 }
 
-const char *backbone_kind_name(rp_backbone_kind kind) {
-    switch (kind) {
-    case BACKBONE_TRANSFORMER: return "transformer";
-    case BACKBONE_S7: return "s7";
-    case BACKBONE_ETSMLP: return "etsmlp";
-    }
-    return "unknown";
-}

@@ -39,7 +39,5 @@ void backbone_backward(const rp_backbone *bb, rp_params *P,
                        const float *dout, // (B, K, d)
                        int batch, float *act);
 double backbone_flops(const rp_backbone *bb, int batch);
-/* "transformer", "s7" or "etsmlp". */
-const char *backbone_kind_name(rp_backbone_kind kind);
 
 #endif

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/adam.h"
 #include "core/util.h"
 #include "levels/grpg.h"
 #include "train/predict.h"
@@ -83,6 +82,7 @@ static void make_recipe(const opts *o, rp_patching patching, rp_recipe *r) {
     r->train.entropy_beta = o->beta;
     r->train.backbone_loss = (rp_backbone_loss)o->bloss;
     r->train.max_steps_per_epoch = o->max_steps;
+    r->train.patience = o->epochs; /* never stops early: every epoch is trained */
     r->output.checkpoint = false;
 }
 
@@ -277,6 +277,26 @@ static void probe_greedy(rp_trainer *t, const int *changes, int n_changes) {
     free(y);
 }
 
+typedef struct epoch_line {
+    const char *label;
+    const int *changes;
+    int n_changes;
+} epoch_line;
+
+/* verbose: a line per epoch (learned levels: GRPG statistics and the validation distance). */
+static int print_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_error *err) {
+    const epoch_line *line = ctx;
+    const rp_epoch_log *log = &e->log;
+    fprintf(stderr, "%-7s ep %2d  train %.4f  val %.4f  %.1fs", line->label, log->epoch + 1, log->train_loss,
+            e->val.mse, log->seconds);
+    if (t->model.levels[0].cfg.patching == PATCHING_LEARNED)
+        fprintf(stderr, "  R %.4f |A| %.3f H %.2f moved %.0f%%  dist %.3f", log->mean_reward, log->advantage_spread,
+                log->policy_entropy[0], 100 * log->frac_moved[0],
+                changepoint_distance(t, SPLIT_VAL, line->changes, line->n_changes, 1, NULL));
+    fputc('\n', stderr);
+    return 0;
+}
+
 static int run_one(const opts *o, rp_patching patching, const char *label, double *val_out, double *dist_out,
                    double *udist_out) {
     rp_error err = {{0}};
@@ -290,30 +310,15 @@ static int run_one(const opts *o, rp_patching patching, const char *label, doubl
     rp_trainer t;
     if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
     if (patching == PATCHING_FIXED) reference_mse(&t, SPLIT_VAL, changes, nch);
-    double t0 = rp_now_seconds(), best = INFINITY;
-    for (int e = 0; e < o->epochs; e++) {
-        rp_epoch_log log;
-        if (trainer_train_epoch(&t, e, o->max_steps, 0, &log, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
-        rp_eval_result val;
-        trainer_evaluate(&t, SPLIT_VAL, &val, &err);
-        if (val.mse < best) {
-            best = val.mse;
-            memcpy(t.best_values, t.model.P.value, t.model.P.total * sizeof(float));
-        }
-        if (o->verbose) {
-            fprintf(stderr, "%-7s ep %2d  train %.4f  val %.4f  %.1fs", label, e + 1, log.train_loss, val.mse,
-                    log.seconds);
-            if (patching == PATCHING_LEARNED)
-                fprintf(stderr, "  R %.4f |A| %.3f H %.2f moved %.0f%%  dist %.3f", log.mean_reward,
-                        log.advantage_spread, log.policy_entropy[0], 100 * log.frac_moved[0],
-                        changepoint_distance(&t, SPLIT_VAL, changes, nch, 1, NULL));
-            fputc('\n', stderr);
-        }
-    }
+    double t0 = rp_now_seconds();
+    epoch_line line = {.label = label, .changes = changes, .n_changes = nch};
+    rp_train_options fit = {.on_epoch = o->verbose ? print_epoch : NULL, .epoch_ctx = &line};
+    if (trainer_fit(&t, &fit, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    double best = t.best_val;
     if (patching == PATCHING_LEARNED && o->verbose > 1) show_windows(&t, changes, nch, 6);
     if (o->probe) probe(&t, changes, nch);
     if (o->probe && patching == PATCHING_LEARNED) probe_greedy(&t, changes, nch);
-    memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+    trainer_restore_best(&t);
     long long cnt;
     *val_out = best;
     *dist_out = changepoint_distance(&t, SPLIT_VAL, changes, nch, patching == PATCHING_LEARNED, &cnt);
@@ -396,11 +401,7 @@ static void run_oracle(const opts *o) {
             model_forward(m, b, y, B, 1, 1, (unsigned long long)t.step);
             for (int i = 0; i < B * H; i++) b->dforecast[i] = 2.0f / (float)(B * H) * (b->forecast[i] - y[i]);
             model_backward(m, b, B, 1);
-            t.step++;
-            float lr = (float)o->lr;
-            adam_update(&m->P, "backbone", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
-            adam_update(&m->P, "head", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
-            adam_update(&m->P, "levels/0/tokens", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+            trainer_update(&t, o->lr, TRAIN_BACKBONE);
         }
         double se = 0;
         int bs = r.train.eval_batch_size;
@@ -528,14 +529,7 @@ static void run_synthetic(const opts *o, int reward_kind) {
                                     b->lv[0].dlogits, b->work);
                 policy_net_backward(&lv->policy, &m->P, b->lv[0].dlogits, B, b->lv[0].policy_act);
             }
-            t.step++;
-            float lr = (float)o->lr;
-            if (reward_kind == 1) {
-                adam_update(&m->P, "backbone", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
-                adam_update(&m->P, "head", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
-                adam_update(&m->P, "levels/0/tokens", lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
-            }
-            if (active) adam_update(&m->P, "levels/0/policy", (float)o->policy_lr, 0.9f, 0.999f, 1e-8f, 0, 0, t.step);
+            trainer_update(&t, o->lr, (reward_kind == 1 ? TRAIN_BACKBONE : 0) | (active ? TRAIN_POLICIES : 0));
         }
         rp_eval_result val = {0};
         if (reward_kind == 1) trainer_evaluate(&t, SPLIT_VAL, &val, &err);
@@ -565,14 +559,13 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) set_opt(&o, argv[i]);
     double v[3], dist[3], ud[3];
     const rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
-    const char *names[3] = {"fixed", "random", "learned"};
     double t0 = rp_now_seconds();
     if (strstr(o.only, "oracle")) run_oracle(&o);
     if (strstr(o.only, "synth")) run_synthetic(&o, 0);
     if (strstr(o.only, "replica")) run_synthetic(&o, 1);
     for (int k = 0; k < 3; k++) {
-        if (o.only[0] && !strstr(o.only, names[k])) continue;
-        if (run_one(&o, kinds[k], names[k], &v[k], &dist[k], &ud[k])) return 1;
+        if (o.only[0] && !strstr(o.only, rp_patching_names[kinds[k]])) continue;
+        if (run_one(&o, kinds[k], rp_patching_names[kinds[k]], &v[k], &dist[k], &ud[k])) return 1;
     }
     if (!o.only[0])
         printf("ratio uniform/learned %.2f   learned < fixed: %s   learned < random: %s   total %.1fs\n",

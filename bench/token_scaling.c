@@ -49,11 +49,12 @@ typedef struct measurement {
 } measurement;
 
 static int parse_kind(const char *s, rp_backbone_kind *k) {
-    if (!strcmp(s, "transformer")) *k = BACKBONE_TRANSFORMER;
-    else if (!strcmp(s, "s7")) *k = BACKBONE_S7;
-    else if (!strcmp(s, "etsmlp")) *k = BACKBONE_ETSMLP;
-    else return -1;
-    return 0;
+    for (int i = 0; i < RP_BACKBONE_KINDS; i++)
+        if (!strcmp(s, rp_backbone_names[i])) {
+            *k = (rp_backbone_kind)i;
+            return 0;
+        }
+    return -1;
 }
 
 /* Least-squares slope of log(y) against log(x): the exponent p in y ∝ x^p. */
@@ -279,8 +280,9 @@ static int read_measurements(const char *path, const char *kind_names[], int *n_
 
 int main(int argc, char **argv) {
     const char *recipe_path = "recipes/etth1_fixed.yaml", *svg = NULL, *replot = NULL;
-    const char *kind_names[MAX_KINDS] = {"transformer", "s7", "etsmlp"};
-    int n_kinds = 3, rates[MAX_RATES] = {8, 4, 2, 1}, n_rates = 4, steps = 30, warmup = 5, repeat = 1;
+    const char *kind_names[MAX_KINDS];
+    for (int k = 0; k < RP_BACKBONE_KINDS; k++) kind_names[k] = rp_backbone_names[k];
+    int n_kinds = RP_BACKBONE_KINDS, rates[MAX_RATES] = {8, 4, 2, 1}, n_rates = 4, steps = 30, warmup = 5, repeat = 1;
     const char *sets[64];
     int n_sets = 0;
     static char kinds_buf[256];

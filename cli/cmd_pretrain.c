@@ -21,7 +21,6 @@
 #include "io/patcher_file.h"
 #include "io/pool.h"
 #include "levels/segmentation.h"
-#include "train/history.h"
 #include "train/train.h"
 
 static const char *pretrain_help =
@@ -225,9 +224,6 @@ typedef struct epoch_row {
     int steps, policy_active, best;
 } epoch_row;
 
-static const char *patching_name(rp_patching p) {
-    return p == PATCHING_LEARNED ? "learned" : p == PATCHING_RANDOM ? "random" : "fixed";
-}
 
 /* JSON has no NaN: missing numbers are null. */
 static void json_num(FILE *f, double v) {
@@ -341,7 +337,7 @@ static int write_json(const report_ctx *c, const char *path, rp_error *err) {
         hist_stats(h, &mean, &sd);
         fprintf(f, "%s\n    {\"level\": %d, \"patching\": \"%s\", \"trainable\": %s, \"rate\": %g, \"K\": %d, "
                    "\"units\": %d, \"patches\": %lld, \"mean\": ",
-                l ? "," : "", l + 1, patching_name(lv->cfg.patching), lv->cfg.trainable ? "true" : "false",
+                l ? "," : "", l + 1, rp_patching_names[lv->cfg.patching], lv->cfg.trainable ? "true" : "false",
                 lv->cfg.rate, lv->K, lv->n_units, h->patches);
         json_num(f, mean);
         fputs(", \"std\": ", f);
@@ -430,7 +426,7 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
     fprintf(f, "# Pretrained patcher: %s\n\n", t->recipe->name);
     fprintf(f, "Lookback %d, horizon %d; %d level%s:", p->lookback, p->horizon, m->n_levels, m->n_levels == 1 ? "" : "s");
     for (int l = 0; l < m->n_levels; l++)
-        fprintf(f, "%s level %d %s rate %g (K = %d)", l ? ";" : "", l + 1, patching_name(m->levels[l].cfg.patching),
+        fprintf(f, "%s level %d %s rate %g (K = %d)", l ? ";" : "", l + 1, rp_patching_names[m->levels[l].cfg.patching],
                 m->levels[l].cfg.rate, m->levels[l].K);
     fprintf(f, ". Wall time %.1f s on %d thread%s. Files: `patcher.h5`%s, `pretrain_report.json`.\n\n", c->wall,
             rp_threads(), rp_threads() == 1 ? "" : "s", t->recipe->output.checkpoint ? ", `checkpoint.h5`" : "");
@@ -495,7 +491,7 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
         const level_hist *h = &c->hist[l];
         double mean, sd;
         hist_stats(h, &mean, &sd);
-        fprintf(f, "### Level %d (%s, rate %g, K = %d)\n\n", l + 1, patching_name(lv->cfg.patching), lv->cfg.rate,
+        fprintf(f, "### Level %d (%s, rate %g, K = %d)\n\n", l + 1, rp_patching_names[lv->cfg.patching], lv->cfg.rate,
                 lv->K);
         if (!h->patches) {
             fputs("No windows.\n\n", f);
@@ -510,6 +506,35 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
     }
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) return rp_fail(err, "%s: cannot write the report", path);
+    return 0;
+}
+
+/* ---- the epoch loop's callback ---- */
+
+typedef struct epoch_rows {
+    epoch_row *rows;
+    int n, progress;
+} epoch_rows;
+
+/* Keeps the epoch's row for the reports (marking the best one) and prints it with --progress. */
+static int keep_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_error *err) {
+    epoch_rows *kept = ctx;
+    epoch_row *row = &kept->rows[kept->n++];
+    row->log = e->log;
+    row->val = e->val;
+    row->steps = e->log.steps;
+    row->policy_active = e->log.policy_active;
+    if (e->best)
+        for (int i = 0; i < kept->n; i++) kept->rows[i].best = i == kept->n - 1;
+    if (kept->progress) {
+        fprintf(stderr, "epoch %d: train %.4f  mean reward %.4f  val mse %.4f  %.1fs%s\n", e->log.epoch + 1,
+                e->log.train_loss, e->log.mean_reward, e->val.mse, e->log.seconds, e->best ? "  (best)" : "");
+        for (int l = 0; l < t->model.n_levels; l++)
+            if (t->model.levels[l].has_policy)
+                fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l + 1,
+                        e->log.policy_entropy[l], e->log.patch_len_mean[l], e->log.patch_len_std[l],
+                        100 * e->log.frac_moved[l]);
+    }
     return 0;
 }
 
@@ -660,54 +685,15 @@ int cmd_pretrain(int argc, char **argv) {
                 report.used, report.series, report.n_sources, report.n_sources == 1 ? "" : "s", report.train_windows,
                 report.val_windows);
 
-    /* The epoch loop (as trainer_run, keeping every epoch's log for the report). */
-    const rp_recipe *r = &recipe;
-    rows = rp_calloc((size_t)r->train.epochs, sizeof *rows, &err);
+    /* The trainer's epoch loop, keeping every epoch's log for the report. */
+    rows = rp_calloc((size_t)recipe.train.epochs, sizeof *rows, &err);
     if (!rows) goto done;
-    int n_rows = 0, n_train = t.data.split[SPLIT_TRAIN].n_windows;
-    int steps_full = (n_train + r->train.batch_size - 1) / r->train.batch_size;
+    epoch_rows kept = {.rows = rows, .progress = progress};
+    rp_train_options fit = {.progress = progress, .on_epoch = keep_epoch, .epoch_ctx = &kept};
+    if (trainer_fit(&t, &fit, &err)) goto done;
+    int n_rows = kept.n;
     int has_val = t.data.split[SPLIT_VAL].n_windows > 0;
-    for (int epoch = 0; epoch < r->train.epochs; epoch++) {
-        epoch_row *row = &rows[n_rows];
-        if (trainer_train_epoch(&t, epoch, r->train.max_steps_per_epoch, progress, &row->log, &err)) goto done;
-        row->steps = r->train.max_steps_per_epoch > 0 && steps_full > r->train.max_steps_per_epoch
-                         ? r->train.max_steps_per_epoch : steps_full;
-        row->policy_active = epoch >= r->train.warmup_epochs;
-        if (has_val) {
-            if (trainer_evaluate(&t, SPLIT_VAL, &row->val, &err)) goto done;
-        } else {
-            row->val.mse = row->val.mae = NAN;
-        }
-        n_rows++;
-        t.epoch = epoch + 1;
-        /* Without a validation part the last epoch counts as the best. */
-        if (!has_val || row->val.mse < t.best_val) {
-            t.best_val = has_val ? row->val.mse : t.best_val;
-            t.best_epoch = epoch;
-            t.epochs_since_best = 0;
-            memcpy(t.best_values, t.model.P.value, t.model.P.total * sizeof(float));
-            for (int e = 0; e < n_rows; e++) rows[e].best = e == n_rows - 1;
-        } else {
-            t.epochs_since_best++;
-        }
-        if (progress) {
-            fprintf(stderr, "epoch %d: train %.4f  mean reward %.4f  val mse %.4f  %.1fs%s\n", epoch + 1,
-                    row->log.train_loss, row->log.mean_reward, row->val.mse, row->log.seconds,
-                    t.epochs_since_best == 0 ? "  (best)" : "");
-            for (int l = 0; l < t.model.n_levels; l++)
-                if (t.model.levels[l].has_policy)
-                    fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l + 1,
-                            row->log.policy_entropy[l], row->log.patch_len_mean[l], row->log.patch_len_std[l],
-                            100 * row->log.frac_moved[l]);
-        }
-        if (history_record(&t, &row->log, has_val ? &row->val : NULL, &err)) goto done;
-        if (r->output.checkpoint && trainer_save_checkpoint(&t, &err)) goto done;
-        if (r->train.patience > 0 && t.epochs_since_best >= r->train.patience) {
-            if (progress) fprintf(stderr, "early stop: no val improvement for %d epochs\n", r->train.patience);
-            break;
-        }
-    }
-    memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+    trainer_restore_best(&t);
 
     char path[RP_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/patcher.h5", t.run_dir);

@@ -117,9 +117,6 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
-static const char *patching_name(rp_patching p) {
-    return p == PATCHING_LEARNED ? "learned" : p == PATCHING_RANDOM ? "random" : "fixed";
-}
 
 /* 1, 2, 2.5 or 5 times a power of ten, at least raw. */
 static double nice_step(double raw) {
@@ -177,7 +174,7 @@ static int write_plot(const char *path, const rp_model *m, const plot_data *pd, 
     fputs("</text>\n", f);
     fprintf(f, "<text x=\"%.1f\" y=\"48\" font-size=\"12\" text-anchor=\"middle\" fill=\"#333\">", width / 2);
     for (int l = 0; l < nl; l++)
-        fprintf(f, "%slevel %d: %s, rate %g, K = %d", l ? "; " : "", l + 1, patching_name(m->levels[l].cfg.patching),
+        fprintf(f, "%slevel %d: %s, rate %g, K = %d", l ? "; " : "", l + 1, rp_patching_names[m->levels[l].cfg.patching],
                 e->levels[l].rate, e->levels[l].K);
     fprintf(f, "</text>\n<text x=\"%.1f\" y=\"64\" font-size=\"11\" text-anchor=\"middle\" fill=\"#555\">"
                "Vertical lines: patch boundaries (level 1 dashed). Bands: one row of patches per level, "
@@ -629,7 +626,7 @@ int cmd_segment(int argc, char **argv) {
     if (segexport_write(out, &e, &err)) goto done;
     printf("wrote %s: %d windows (%s split of %s), lookback %d", out, wl.n, split_name, e.source, L);
     for (int l = 0; l < nl; l++)
-        printf(", level %d: %s K=%d", l + 1, patching_name(m->levels[l].cfg.patching), m->levels[l].K);
+        printf(", level %d: %s K=%d", l + 1, rp_patching_names[m->levels[l].cfg.patching], m->levels[l].K);
     printf("\n");
     if (plot) {
         blame = plot;

@@ -11,7 +11,7 @@
 #define RP_ADAM_H
 
 #include "core/params.h"
-#include "io/recipe.h"
+#include "core/kinds.h"
 
 /* Updates every trainable tensor whose name lies under prefix: the name equals prefix or starts
  * with prefix followed by '/' ("" = all; "backbone" matches "backbone/..." but not "backbone2/...").

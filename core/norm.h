@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "core/params.h"
-#include "io/recipe.h"
+#include "core/kinds.h"
 
 #define RP_NORM_EPS 1e-5f
 #define RP_BATCHNORM_MOMENTUM 0.1f

@@ -8,8 +8,6 @@
 #include "io/checkpoint.h"
 #include "io/h5util.h"
 
-static const char *const PATCHING_NAMES[] = {"fixed", "learned", "random"};
-static const char *const TOKENS_NAMES[] = {"raw", "pooled"};
 
 int patcher_is_policy_tensor(const char *name) {
     if (strncmp(name, "levels/", 7) != 0) return 0;
@@ -31,7 +29,7 @@ static int write_level(hid_t file, int i, const rp_level_recipe *l, rp_error *er
         return rp_fail(err, "levels[%d]: invalid patching or tokens value", i);
     }
     int rc = 0;
-    rc = rc || h5_write_attr_string(g, "patching", PATCHING_NAMES[l->patching], err);
+    rc = rc || h5_write_attr_string(g, "patching", rp_patching_names[l->patching], err);
     rc = rc || h5_write_attr_double(g, "rate", l->rate, err);
     rc = rc || h5_write_attr_int(g, "patch_len", l->patch_len, err);
     rc = rc || h5_write_attr_int(g, "min_len", l->min_len, err);
@@ -43,7 +41,7 @@ static int write_level(hid_t file, int i, const rp_level_recipe *l, rp_error *er
     rc = rc || h5_write_attr_double(g, "prior_scale", l->prior_scale, err);
     rc = rc || h5_write_attr_int(g, "policy_position", l->policy_position ? 1 : 0, err);
     rc = rc || h5_write_attr_int(g, "trainable", l->trainable ? 1 : 0, err);
-    rc = rc || h5_write_attr_string(g, "tokens", TOKENS_NAMES[l->tokens], err);
+    rc = rc || h5_write_attr_string(g, "tokens", rp_token_source_names[l->tokens], err);
     H5Gclose(g);
     return rc ? -1 : 0;
 }
@@ -114,8 +112,8 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
     rc = rc || h5_read_attr_int_or(g, "policy_position", 0, &position, err);
     rc = rc || h5_read_attr_int(g, "trainable", &trainable, err);
     rc = rc || h5_read_attr_string(g, "tokens", &tokens, err);
-    rc = rc || parse_name(path, i, "patching", patching, PATCHING_NAMES, 3, &patching_i, err);
-    rc = rc || parse_name(path, i, "tokens", tokens, TOKENS_NAMES, 2, &tokens_i, err);
+    rc = rc || parse_name(path, i, "patching", patching, rp_patching_names, RP_PATCHING_KINDS, &patching_i, err);
+    rc = rc || parse_name(path, i, "tokens", tokens, rp_token_source_names, RP_TOKEN_SOURCES, &tokens_i, err);
     if (!rc) {
         l->patching = (rp_patching)patching_i;
         l->tokens = (rp_token_source)tokens_i;

@@ -63,18 +63,22 @@ typedef struct schema {
 static const char *const protocol_names[] = {
     [PROTOCOL_AUTO] = "auto", [PROTOCOL_ETT_HOURLY] = "ett_hourly",
     [PROTOCOL_ETT_MINUTE] = "ett_minute", [PROTOCOL_RATIO] = "ratio"};
-static const char *const patching_names[] = {
+#define LENGTH(a) (sizeof(a) / sizeof *(a))
+const char *const rp_patching_names[] = {
     [PATCHING_FIXED] = "fixed", [PATCHING_LEARNED] = "learned", [PATCHING_RANDOM] = "random"};
-static const char *const token_names[] = {[TOKENS_RAW] = "raw", [TOKENS_POOLED] = "pooled"};
-static const char *const backbone_names[] = {
+_Static_assert(LENGTH(rp_patching_names) == RP_PATCHING_KINDS, "one name per patching kind");
+const char *const rp_token_source_names[] = {[TOKENS_RAW] = "raw", [TOKENS_POOLED] = "pooled"};
+_Static_assert(LENGTH(rp_token_source_names) == RP_TOKEN_SOURCES, "one name per token source");
+const char *const rp_backbone_names[] = {
     [BACKBONE_TRANSFORMER] = "transformer", [BACKBONE_S7] = "s7", [BACKBONE_ETSMLP] = "etsmlp"};
-static const char *const inputs_names[] = {[INPUTS_TOP] = "top", [INPUTS_ALL] = "all"};
-static const char *const norm_names[] = {[NORM_BATCH] = "batch", [NORM_LAYER] = "layer"};
-static const char *const schedule_names[] = {
-    [SCHEDULE_TYPE3] = "type3", [SCHEDULE_ONECYCLE] = "onecycle", [SCHEDULE_CONSTANT] = "constant"};
-static const char *const optimizer_names[] = {[OPTIMIZER_ADAM] = "adam", [OPTIMIZER_ADAMW] = "adamw"};
-static const char *const backbone_loss_names[] = {
+_Static_assert(LENGTH(rp_backbone_names) == RP_BACKBONE_KINDS, "one name per backbone kind");
+const char *const rp_backbone_inputs_names[] = {[INPUTS_TOP] = "top", [INPUTS_ALL] = "all"};
+_Static_assert(LENGTH(rp_backbone_inputs_names) == RP_BACKBONE_INPUTS, "one name per backbone input");
+const char *const rp_optimizer_names[] = {[OPTIMIZER_ADAM] = "adam", [OPTIMIZER_ADAMW] = "adamw"};
+_Static_assert(LENGTH(rp_optimizer_names) == RP_OPTIMIZERS, "one name per optimizer");
+const char *const rp_backbone_loss_names[] = {
     [BACKBONE_LOSS_ALL] = "all", [BACKBONE_LOSS_GREEDY] = "greedy", [BACKBONE_LOSS_BEST] = "best"};
+_Static_assert(LENGTH(rp_backbone_loss_names) == RP_BACKBONE_LOSSES, "one name per backbone loss");
 
 /* Enum fields are read and written as int. */
 _Static_assert(sizeof(rp_patching) == sizeof(int), "enum size");
@@ -116,31 +120,31 @@ static const field recipe_fields[] = {
     F_INT64("data.generated.seed", R(data.generated_seed), 0),
     {.path = "levels", .type = FIELD_LEVELS, .offset = R(levels), .min = 1, .max = RP_MAX_LEVELS},
     F_STRING("levels_from", levels_from, 0),
-    F_ENUM("backbone.kind", R(backbone.kind), backbone_names),
-    F_ENUM("backbone.inputs", R(backbone.inputs), inputs_names),
+    F_ENUM("backbone.kind", R(backbone.kind), rp_backbone_names),
+    F_ENUM("backbone.inputs", R(backbone.inputs), rp_backbone_inputs_names),
     F_INT("backbone.d_model", R(backbone.d_model), 1, NO_LIMIT, 0),
     F_INT("backbone.n_heads", R(backbone.n_heads), 1, NO_LIMIT, 0),
     F_INT("backbone.n_layers", R(backbone.n_layers), 1, NO_LIMIT, 0),
     F_INT("backbone.d_ff", R(backbone.d_ff), 1, NO_LIMIT, 0),
     F_DOUBLE("backbone.dropout", R(backbone.dropout), 0, 1, MAX_OPEN),
     F_DOUBLE("backbone.head_dropout", R(backbone.head_dropout), 0, 1, MAX_OPEN),
-    F_ENUM("backbone.norm", R(backbone.norm), norm_names),
+    F_ENUM("backbone.norm", R(backbone.norm), rp_norm_names),
     F_INT("backbone.state_size", R(backbone.state_size), 1, NO_LIMIT, 0),
     F_INT("backbone.expand", R(backbone.expand), 1, NO_LIMIT, 0),
     F_INT("train.epochs", R(train.epochs), 1, NO_LIMIT, 0),
     F_INT("train.batch_size", R(train.batch_size), 1, NO_LIMIT, 0),
     F_DOUBLE("train.lr", R(train.lr), 0, NO_LIMIT, MIN_OPEN),
     F_DOUBLE("train.policy_lr", R(train.policy_lr), 0, NO_LIMIT, MIN_OPEN),
-    F_ENUM("train.schedule", R(train.schedule), schedule_names),
+    F_ENUM("train.schedule", R(train.schedule), rp_schedule_names),
     F_DOUBLE("train.pct_start", R(train.pct_start), 0, 1, MIN_OPEN | MAX_OPEN),
-    F_ENUM("train.optimizer", R(train.optimizer), optimizer_names),
+    F_ENUM("train.optimizer", R(train.optimizer), rp_optimizer_names),
     F_DOUBLE("train.weight_decay", R(train.weight_decay), 0, NO_LIMIT, 0),
     F_INT64("train.seed", R(train.seed), 0),
     F_INT("train.threads", R(train.threads), 0, 4096, 0),
     F_INT("train.patience", R(train.patience), 1, NO_LIMIT, 0),
     F_INT("train.max_steps_per_epoch", R(train.max_steps_per_epoch), 0, NO_LIMIT, 0),
     F_INT("train.warmup_epochs", R(train.warmup_epochs), 0, NO_LIMIT, 0),
-    F_ENUM("train.backbone_loss", R(train.backbone_loss), backbone_loss_names),
+    F_ENUM("train.backbone_loss", R(train.backbone_loss), rp_backbone_loss_names),
     F_DOUBLE("train.entropy_beta", R(train.entropy_beta), 0, NO_LIMIT, 0),
     F_DOUBLE("train.policy_anchor", R(train.policy_anchor), 0, NO_LIMIT, 0),
     F_INT("train.checkpoint_every", R(train.checkpoint_every), 0, NO_LIMIT, 0),
@@ -150,7 +154,7 @@ static const field recipe_fields[] = {
 };
 
 static const field level_fields[] = {
-    F_ENUM("patching", LV(patching), patching_names),
+    F_ENUM("patching", LV(patching), rp_patching_names),
     F_DOUBLE("rate", LV(rate), 1, NO_LIMIT, MIN_OPEN),
     F_INT("patch_len", LV(patch_len), 1, NO_LIMIT, 0),
     F_INT("min_len", LV(min_len), 0, NO_LIMIT, 0),
@@ -162,7 +166,7 @@ static const field level_fields[] = {
     F_DOUBLE("policy.prior_scale", LV(prior_scale), 0, NO_LIMIT, 0),
     F_BOOL("policy.position", LV(policy_position)),
     F_BOOL("trainable", LV(trainable)),
-    F_ENUM("tokens", LV(tokens), token_names),
+    F_ENUM("tokens", LV(tokens), rp_token_source_names),
 };
 
 #define N_RECIPE_FIELDS ((int)(sizeof recipe_fields / sizeof *recipe_fields))

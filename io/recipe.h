@@ -15,20 +15,33 @@
 #include <stdbool.h>
 
 #include "core/error.h"
+#include "core/kinds.h"
 
 #define RP_MAX_LEVELS 8
 #define RP_MAX_COLUMNS 64
 #define RP_NAME_MAX 256
 #define RP_PATH_MAX 1024
 
+/* The recipe's enums (rp_norm_kind and rp_schedule are in core/kinds.h), each with its one name
+ * table, indexed by the enum's values: the names recipes, patcher files and reports spell. */
 typedef enum { PATCHING_FIXED, PATCHING_LEARNED, PATCHING_RANDOM } rp_patching;
+enum { RP_PATCHING_KINDS = PATCHING_RANDOM + 1 };
+extern const char *const rp_patching_names[RP_PATCHING_KINDS];
 typedef enum { TOKENS_RAW, TOKENS_POOLED } rp_token_source;
+enum { RP_TOKEN_SOURCES = TOKENS_POOLED + 1 };
+extern const char *const rp_token_source_names[RP_TOKEN_SOURCES];
 typedef enum { BACKBONE_TRANSFORMER, BACKBONE_S7, BACKBONE_ETSMLP } rp_backbone_kind;
+enum { RP_BACKBONE_KINDS = BACKBONE_ETSMLP + 1 };
+extern const char *const rp_backbone_names[RP_BACKBONE_KINDS];
 typedef enum { INPUTS_TOP, INPUTS_ALL } rp_backbone_inputs;
-typedef enum { NORM_BATCH, NORM_LAYER } rp_norm_kind;
-typedef enum { SCHEDULE_TYPE3, SCHEDULE_ONECYCLE, SCHEDULE_CONSTANT } rp_schedule;
+enum { RP_BACKBONE_INPUTS = INPUTS_ALL + 1 };
+extern const char *const rp_backbone_inputs_names[RP_BACKBONE_INPUTS];
 typedef enum { OPTIMIZER_ADAM, OPTIMIZER_ADAMW } rp_optimizer;
+enum { RP_OPTIMIZERS = OPTIMIZER_ADAMW + 1 };
+extern const char *const rp_optimizer_names[RP_OPTIMIZERS];
 typedef enum { BACKBONE_LOSS_ALL, BACKBONE_LOSS_GREEDY, BACKBONE_LOSS_BEST } rp_backbone_loss;
+enum { RP_BACKBONE_LOSSES = BACKBONE_LOSS_BEST + 1 };
+extern const char *const rp_backbone_loss_names[RP_BACKBONE_LOSSES];
 
 typedef struct rp_level_recipe {
     rp_patching patching;     /* patching: fixed | learned | random          (default fixed) */

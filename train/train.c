@@ -247,6 +247,29 @@ static void log_segmentation_stats(const rp_model *m, const rp_model_buffers *b,
     }
 }
 
+void trainer_update(rp_trainer *t, double lr, int parts) {
+    rp_model *m = &t->model;
+    const rp_recipe *r = t->recipe;
+    t->step++;
+    int decoupled = r->train.optimizer == OPTIMIZER_ADAMW;
+    float wd = (float)r->train.weight_decay;
+    if (parts & TRAIN_BACKBONE) {
+        adam_update(&m->P, "backbone/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
+        adam_update(&m->P, "head/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
+    }
+    for (int l = 0; l < m->n_levels; l++) {
+        char name[64];
+        if (parts & TRAIN_BACKBONE) {
+            snprintf(name, sizeof name, "levels/%d/tokens", l);
+            adam_update(&m->P, name, (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
+        }
+        if ((parts & TRAIN_POLICIES) && m->levels[l].has_policy && m->levels[l].cfg.trainable) {
+            snprintf(name, sizeof name, "levels/%d/policy", l);
+            adam_update(&m->P, name, (float)r->train.policy_lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, 0.0f, 0, t->step);
+        }
+    }
+}
+
 /* One optimisation step on the windows idx[0..B). Returns the mean training MSE. */
 static double train_step(rp_trainer *t, const int *idx, int B, double lr, int policy_active, rp_epoch_log *log,
                          float *x, float *y) {
@@ -332,20 +355,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
         model_backward(m, b, B, 1);
     }
 
-    t->step++;
-    int decoupled = r->train.optimizer == OPTIMIZER_ADAMW;
-    float wd = (float)r->train.weight_decay;
-    adam_update(&m->P, "backbone/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
-    adam_update(&m->P, "head/", (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
-    for (int l = 0; l < m->n_levels; l++) {
-        char name[64];
-        snprintf(name, sizeof name, "levels/%d/tokens", l);
-        adam_update(&m->P, name, (float)lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, wd, decoupled, t->step);
-        if (policy_active && m->levels[l].has_policy && m->levels[l].cfg.trainable) {
-            snprintf(name, sizeof name, "levels/%d/policy", l);
-            adam_update(&m->P, name, (float)r->train.policy_lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, 0.0f, 0, t->step);
-        }
-    }
+    trainer_update(t, lr, policy_active ? TRAIN_BACKBONE | TRAIN_POLICIES : TRAIN_BACKBONE);
     return loss_sum / R;
 }
 
@@ -450,6 +460,8 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
     t->step_in_epoch = 0; /* the epoch's steps are all taken */
     /* The statistics were summed per step taken in this call: report their means. */
     double taken = steps - first_step > 0 ? steps - first_step : 1;
+    log->steps = steps - first_step;
+    log->policy_active = policy_active;
     log->train_loss = loss_sum / taken;
     log->seconds = e1 - e0;
     log->windows_per_second = seen / (e1 - e0);
@@ -465,53 +477,41 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
     return 0;
 }
 
-int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err) {
+int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err) {
     const rp_recipe *r = t->recipe;
-    if (opt && opt->out_dir) snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->out_dir);
-    if (rp_mkdir_p(t->run_dir, err)) return -1;
     int progress = opt ? opt->progress : RP_PROGRESS_OFF;
     int verbose = progress || (opt && opt->verbose);
-    double t0 = rp_now_seconds(), train_seconds = 0, train_windows = 0;
+    t->stopped = 0;
     for (int epoch = t->epoch; epoch < r->train.epochs; epoch++) {
         /* A resumed run that had already stopped early stays stopped. */
         if (r->train.patience > 0 && t->epochs_since_best >= r->train.patience) break;
-        rp_epoch_log log;
+        rp_epoch_report e;
         t->stop_at_step = opt ? opt->stop_after_step : 0;
-        if (trainer_train_epoch(t, epoch, r->train.max_steps_per_epoch, progress, &log, err)) return -1;
+        if (trainer_train_epoch(t, epoch, r->train.max_steps_per_epoch, progress, &e.log, err)) return -1;
         if (t->stopped) {
             if (verbose) fprintf(stderr, "stopped at step %lld; continue with --resume %s\n", t->step, t->run_dir);
             return 0;
         }
-        train_seconds += log.seconds;
-        train_windows += log.seconds * log.windows_per_second;
-        rp_eval_result val;
-        if (trainer_evaluate(t, SPLIT_VAL, &val, err)) return -1;
+        if (trainer_evaluate(t, SPLIT_VAL, &e.val, err)) return -1;
         t->epoch = epoch + 1;
-        if (val.mse < t->best_val) {
-            t->best_val = val.mse;
+        /* Without validation windows (a pool with no validation part) the last epoch counts as
+         * the best. */
+        e.best = e.val.windows == 0 || e.val.mse < t->best_val;
+        if (e.best) {
+            if (e.val.windows) t->best_val = e.val.mse;
             t->best_epoch = epoch;
             t->epochs_since_best = 0;
             memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
         } else {
             t->epochs_since_best++;
         }
-        if (verbose) {
-            fprintf(stderr, "epoch %d: train %.4f  val mse %.4f mae %.4f  lr %.2e  %.1fs  %.0f win/s%s\n", epoch + 1,
-                    log.train_loss, val.mse, val.mae, log.lr, log.seconds, log.windows_per_second,
-                    t->epochs_since_best == 0 ? "  (best)" : "");
-            if (log.advantage_spread > 0)
-                fprintf(stderr, "  grpg: mean reward %.4f  mean |advantage| %.3f\n", log.mean_reward,
-                        log.advantage_spread);
-            for (int l = 0; l < t->model.n_levels; l++)
-                if (t->model.levels[l].cfg.patching != PATCHING_FIXED)
-                    fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l,
-                            log.policy_entropy[l], log.patch_len_mean[l], log.patch_len_std[l],
-                            100 * log.frac_moved[l]);
-        }
-        if (history_record(t, &log, &val, err)) return -1;
+        /* history.csv belongs to the run directory, written when the run keeps its files. */
+        if (r->output.checkpoint && history_record(t, &e.log, e.val.windows ? &e.val : NULL, err)) return -1;
+        if (opt && opt->on_epoch && opt->on_epoch(t, &e, opt->epoch_ctx, err)) return -1;
         if (r->output.checkpoint && trainer_save_checkpoint(t, err)) return -1;
         if (opt && opt->stop_after_epoch > 0 && t->epoch >= opt->stop_after_epoch) {
             if (verbose) fprintf(stderr, "stopped after epoch %d; continue with --resume %s\n", t->epoch, t->run_dir);
+            t->stopped = 1;
             return 0;
         }
         if (r->train.patience > 0 && t->epochs_since_best >= r->train.patience) {
@@ -519,11 +519,59 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
             break;
         }
     }
-    /* Test with the weights of the best validation epoch (PatchTST's early-stopping protocol). */
+    return 0;
+}
+
+void trainer_restore_best(rp_trainer *t) {
     memcpy(t->model.P.value, t->best_values, t->model.P.total * sizeof(float));
+}
+
+/* trainer_run's epoch callback: the training throughput for metrics.json and, when verbose, a
+ * line per epoch; then the caller's own callback. */
+typedef struct run_epochs {
+    const rp_train_options *opt;
+    int verbose;
+    double train_seconds, train_windows;
+} run_epochs;
+
+static int run_on_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_error *err) {
+    run_epochs *run = ctx;
+    const rp_epoch_log *log = &e->log;
+    run->train_seconds += log->seconds;
+    run->train_windows += log->seconds * log->windows_per_second;
+    if (run->verbose) {
+        fprintf(stderr, "epoch %d: train %.4f  val mse %.4f mae %.4f  lr %.2e  %.1fs  %.0f win/s%s\n", log->epoch + 1,
+                log->train_loss, e->val.mse, e->val.mae, log->lr, log->seconds, log->windows_per_second,
+                e->best ? "  (best)" : "");
+        if (log->advantage_spread > 0)
+            fprintf(stderr, "  grpg: mean reward %.4f  mean |advantage| %.3f\n", log->mean_reward,
+                    log->advantage_spread);
+        for (int l = 0; l < t->model.n_levels; l++)
+            if (t->model.levels[l].cfg.patching != PATCHING_FIXED)
+                fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l,
+                        log->policy_entropy[l], log->patch_len_mean[l], log->patch_len_std[l],
+                        100 * log->frac_moved[l]);
+    }
+    const rp_train_options *opt = run->opt;
+    return opt && opt->on_epoch ? opt->on_epoch(t, e, opt->epoch_ctx, err) : 0;
+}
+
+int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err) {
+    if (opt && opt->out_dir) snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->out_dir);
+    if (rp_mkdir_p(t->run_dir, err)) return -1;
+    run_epochs run = {.opt = opt, .verbose = opt && (opt->progress || opt->verbose)};
+    rp_train_options fit = {0};
+    if (opt) fit = *opt;
+    fit.on_epoch = run_on_epoch;
+    fit.epoch_ctx = &run;
+    double t0 = rp_now_seconds();
+    if (trainer_fit(t, &fit, err)) return -1;
+    if (t->stopped) return 0;
+    /* Test with the weights of the best validation epoch (PatchTST's early-stopping protocol). */
+    trainer_restore_best(t);
     rp_eval_result val, test;
     if (trainer_evaluate(t, SPLIT_VAL, &val, err) || trainer_evaluate(t, SPLIT_TEST, &test, err)) return -1;
     double wall = rp_now_seconds() - t0;
-    return write_metrics(t, &val, &test, wall, train_seconds > 0 ? train_windows / train_seconds : 0,
+    return write_metrics(t, &val, &test, wall, run.train_seconds > 0 ? run.train_windows / run.train_seconds : 0,
                          out, err);
 }

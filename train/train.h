@@ -27,6 +27,8 @@ typedef struct rp_eval_result {
 
 typedef struct rp_epoch_log {
     int epoch;
+    int steps;               /* optimizer steps taken in this call */
+    int policy_active;       /* 1 once the warm-up epochs are over and a learned level trains */
     double train_loss, val_mse, val_mae, lr, seconds, windows_per_second;
     /* Of `seconds`: segmentation (policy forward, sampling) and the policies' GRPG backward. */
     double policy_seconds;
@@ -37,6 +39,18 @@ typedef struct rp_epoch_log {
     double policy_entropy[RP_MAX_LEVELS];
     double patch_len_mean[RP_MAX_LEVELS], patch_len_std[RP_MAX_LEVELS], frac_moved[RP_MAX_LEVELS];
 } rp_epoch_log;
+
+/* What the epoch loop knows at the end of an epoch. */
+typedef struct rp_epoch_report {
+    rp_epoch_log log;
+    rp_eval_result val;      /* greedy segmentation; windows 0 and NaN metrics when the split is empty */
+    int best;                /* 1 when this epoch's weights became the best (copied to best_values) */
+} rp_epoch_report;
+
+struct rp_trainer;
+/* Called by trainer_fit after each epoch's validation and best-weights bookkeeping, before the
+ * epoch's checkpoint. A non-zero return (with err filled) ends the loop with that status. */
+typedef int (*rp_epoch_callback)(struct rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_error *err);
 
 enum { RP_PROGRESS_OFF = 0, RP_PROGRESS_TERMINAL = 1, RP_PROGRESS_LOG = 2 };
 
@@ -49,6 +63,8 @@ typedef struct rp_train_options {
                                 would (no final evaluation, no metrics.json) */
     long long stop_after_step; /* > 0: the same right after a mid-epoch checkpoint written at this
                                   optimizer step (train.checkpoint_every must divide it) */
+    rp_epoch_callback on_epoch; /* NULL: none */
+    void *epoch_ctx;         /* passed to on_epoch */
 } rp_train_options;
 
 typedef struct rp_trainer {
@@ -83,14 +99,32 @@ int trainer_setup_series(rp_trainer *t, rp_recipe *r, rp_series *series, rp_erro
  * lookback and horizon must be the recipe's. A split may hold no window (a pool's test split):
  * trainer_evaluate then reports windows 0 and NaN metrics. */
 int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_error *err);
-/* Trains to the end (epochs or early stopping), restores the best weights, evaluates val and
- * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). Sets *stopped when it
- * returned early because of opt->stop_after_epoch. */
+/* The epoch loop, the one every training path runs (train, pretrain-patcher, the change-point
+ * bench, the learning test): from epoch t->epoch to train.epochs, each epoch trained
+ * (trainer_train_epoch), validated, the best weights kept in best_values (by validation MSE; the
+ * last epoch when the split is empty), opt->on_epoch called, a checkpoint written when
+ * output.checkpoint is on, and early stopping after train.patience epochs without improvement.
+ * Leaves the last epoch's weights in the model (trainer_restore_best). Sets t->stopped when it
+ * returned early because of opt->stop_after_epoch or opt->stop_after_step; opt->out_dir is not
+ * read (trainer_run's). opt may be NULL. */
+int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err);
+/* Copies best_values into the model's parameters. */
+void trainer_restore_best(rp_trainer *t);
+/* trainer_fit in the run directory (opt->out_dir or the recipe's), with a line per epoch on
+ * stderr when verbose; then, unless stopped early, restores the best weights, evaluates val and
+ * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). */
 int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err);
 /* Trains one epoch (at most `max_steps` steps when > 0) over shuffled training windows, with
  * progress on stderr as rp_train_options.progress says; fills log
  * (train loss, seconds, windows/s and, for learned levels, the GRPG statistics). */
 int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err);
+/* What trainer_update steps: the backbone, head and tokenizers at the given lr, and the trainable
+ * learned levels' policies at train.policy_lr. */
+enum { TRAIN_BACKBONE = 1, TRAIN_POLICIES = 2 };
+/* One optimizer step (t->step advances first, 1-based as PyTorch counts): Adam or AdamW as the
+ * recipe says, with PyTorch's defaults (β1 0.9, β2 0.999, eps 1e-8); policies without weight
+ * decay. Reads the gradients in the parameter slab, does not clear them. */
+void trainer_update(rp_trainer *t, double lr, int parts);
 /* Greedy-segmentation evaluation of a split (all windows, no dropped last batch); with
  * t->eval_cuts set, every level is cut that way instead (model_override_cuts; the draws of a
  * window repeat from run to run). */

@@ -124,11 +124,11 @@ static void check_dispatch_identical(rp_backbone_kind kind) {
     cr_assert_eq(act1, act2);
     cr_assert(flops1 == flops2 && flops1 > 0.0);
     cr_assert(memcmp(P1.value, P2.value, P1.total * sizeof(float)) == 0, "%s: init differs",
-              backbone_kind_name(kind));
-    cr_assert(memcmp(out1, out2, n * sizeof(float)) == 0, "%s: outputs differ", backbone_kind_name(kind));
-    cr_assert(memcmp(din1, din2, n * sizeof(float)) == 0, "%s: input gradients differ", backbone_kind_name(kind));
+              rp_backbone_names[kind]);
+    cr_assert(memcmp(out1, out2, n * sizeof(float)) == 0, "%s: outputs differ", rp_backbone_names[kind]);
+    cr_assert(memcmp(din1, din2, n * sizeof(float)) == 0, "%s: input gradients differ", rp_backbone_names[kind]);
     cr_assert(memcmp(P1.grad, P2.grad, P1.total * sizeof(float)) == 0, "%s: parameter gradients differ",
-              backbone_kind_name(kind));
+              rp_backbone_names[kind]);
     free(in); free(dout); free(out1); free(out2); free(din1); free(din2);
     params_free(&P1);
     params_free(&P2);
@@ -170,7 +170,7 @@ Test(backbone_dispatch, recipe_keys_reach_the_backbone) {
     cr_assert_eq(backbone_declare(&bb, &P, "backbone", &r, 7, &err), -1);
     cr_assert(strstr(err.msg, "state_size"), "%s", err.msg);
     params_free(&P);
-    cr_assert_str_eq(backbone_kind_name(BACKBONE_ETSMLP), "etsmlp");
+    cr_assert_str_eq(rp_backbone_names[BACKBONE_ETSMLP], "etsmlp");
 }
 
 /* ---- learning a generated task ---------------------------------------------------------------- */
@@ -280,7 +280,7 @@ static void learn(rp_backbone_kind kind, int causal, int steps, float lr, double
         adam_update(&m.P, "", lr, 0.9f, 0.999f, 1e-8f, 0.0f, 0, step);
     }
     *final = learner_mse(&m, xte, yte, LEARN_TEST, 0, 0);
-    cr_log_info("%s: held-out MSE %.4f -> %.4f after %d steps", backbone_kind_name(kind), *initial, *final, steps);
+    cr_log_info("%s: held-out MSE %.4f -> %.4f after %d steps", rp_backbone_names[kind], *initial, *final, steps);
 
     free(xtr); free(ytr); free(xte); free(yte);
     free(m.tokens); free(m.out); free(m.dout); free(m.dtokens); free(m.pred); free(m.dpred); free(m.act);

@@ -87,6 +87,7 @@ static void small_recipe(rp_recipe *r, rp_patching patching) {
     r->train.warmup_epochs = 1;
     r->train.entropy_beta = 0.0;
     r->train.seed = 1;
+    r->train.patience = r->train.epochs; /* never stops early: every epoch is trained */
     /* One thread: the model is tiny, and on 2 shared cores the OpenMP/BLIS synchronisation of a
      * second thread makes this several times slower (docs/levels.md). */
     r->train.threads = 1;
@@ -135,7 +136,7 @@ typedef struct outcome {
     long long n_points;
 } outcome;
 
-/* Trains one patching kind the way trainer_run does (best validation epoch restored at the end),
+/* Trains one patching kind with the trainer's epoch loop (best validation epoch restored at the end),
  * then measures validation MSE and the change-point distance on the test split. */
 static outcome train_and_measure(rp_patching patching) {
     rp_error err = {{0}};
@@ -148,18 +149,10 @@ static outcome train_and_measure(rp_patching patching) {
                                               &err), 0, "%s", err.msg);
     rp_trainer t;
     cr_assert_eq(trainer_setup_series(&t, &r, &s, &err), 0, "%s", err.msg);
-    double t0 = rp_now_seconds(), best = INFINITY;
-    for (int e = 0; e < r.train.epochs; e++) {
-        rp_epoch_log log;
-        cr_assert_eq(trainer_train_epoch(&t, e, r.train.max_steps_per_epoch, 0, &log, &err), 0, "%s", err.msg);
-        rp_eval_result val;
-        cr_assert_eq(trainer_evaluate(&t, SPLIT_VAL, &val, &err), 0, "%s", err.msg);
-        if (val.mse < best) {
-            best = val.mse;
-            memcpy(t.best_values, t.model.P.value, t.model.P.total * sizeof(float));
-        }
-    }
-    memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+    double t0 = rp_now_seconds();
+    cr_assert_eq(trainer_fit(&t, NULL, &err), 0, "%s", err.msg);
+    double best = t.best_val;
+    trainer_restore_best(&t);
     outcome o;
     rp_eval_result val;
     cr_assert_eq(trainer_evaluate(&t, SPLIT_VAL, &val, &err), 0, "%s", err.msg);

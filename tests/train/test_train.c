@@ -167,6 +167,56 @@ Test(train, best_weights_are_restored_for_test) {
     recipe_free(&r);
 }
 
+/* trainer_fit's callback sees every epoch once, in order, after its validation: the best flag
+ * follows the validation MSE, the model holds that epoch's weights, and a non-zero return stops
+ * the loop with the callback's error. */
+typedef struct seen_epochs {
+    int n, epochs[8], stop_at;
+    double best_mse;
+} seen_epochs;
+
+static int see_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_error *err) {
+    seen_epochs *seen = ctx;
+    seen->epochs[seen->n++] = e->log.epoch;
+    cr_assert_eq(t->epoch, e->log.epoch + 1);
+    cr_assert_eq(e->log.steps, 6);
+    cr_assert(e->val.windows > 0 && isfinite(e->val.mse));
+    cr_assert_eq(e->best, e->val.mse < seen->best_mse, "epoch %d: best %d, val %g, best so far %g", e->log.epoch,
+                 e->best, e->val.mse, seen->best_mse);
+    if (e->best) {
+        seen->best_mse = e->val.mse;
+        cr_assert_eq(memcmp(t->model.P.value, t->best_values, t->model.P.total * sizeof(float)), 0);
+    }
+    if (seen->stop_at == e->log.epoch) return rp_fail(err, "stopped by the callback at epoch %d", e->log.epoch);
+    return 0;
+}
+
+Test(train, fit_calls_back_after_every_epoch) {
+    rp_recipe r;
+    tiny_recipe(&r, "fit", PATCHING_LEARNED);
+    r.output.checkpoint = false;
+    r.train.lr = 0.05;
+    rp_error err = {{0}};
+    rp_trainer t;
+    cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
+    seen_epochs seen = {.stop_at = -1, .best_mse = INFINITY};
+    rp_train_options opt = {.on_epoch = see_epoch, .epoch_ctx = &seen};
+    cr_assert_eq(trainer_fit(&t, &opt, &err), 0, "%s", err.msg);
+    cr_assert_eq(seen.n, 3);
+    for (int e = 0; e < 3; e++) cr_assert_eq(seen.epochs[e], e);
+    cr_assert_eq(t.best_val, seen.best_mse);
+    cr_assert(!t.stopped);
+    trainer_free(&t);
+
+    cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
+    seen = (seen_epochs){.stop_at = 1, .best_mse = INFINITY};
+    cr_assert_neq(trainer_fit(&t, &opt, &err), 0);
+    cr_assert(strstr(err.msg, "stopped by the callback at epoch 1"), "%s", err.msg);
+    cr_assert_eq(seen.n, 2);
+    trainer_free(&t);
+    recipe_free(&r);
+}
+
 Test(train, every_patching_kind_runs_with_exact_counts) {
     rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
     for (int k = 0; k < 3; k++) {
