@@ -25,27 +25,14 @@
 #include "train/history.h"
 #include "train/predict.h"
 #include "tests/run_command.h"
+#define SHARED_DIR_TAG "cli"
+#include "tests/shared_dir.h"
 
 #define LOOKBACK 32
 #define HORIZON 8
 #define CHANNELS 2
 
 /* ---- running the binary ---- */
-
-static char work[512];
-
-static const char *work_dir(pid_t runner) {
-    snprintf(work, sizeof work, "/tmp/reinpatch-cli-test-%ld", (long)runner);
-    return work;
-}
-
-static const char *at(const char *name) {
-    static char bufs[8][700];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 700, "%s/%s", work, name);
-    return b;
-}
 
 /* Runs `reinpatch args...` (NULL-terminated) in the work directory. */
 static command_result run(const char *first, ...) {
@@ -73,18 +60,6 @@ static void expect_failure(command_result *r, const char *cmd, const char *needl
     cr_expect_eq(count_lines(r->err), 1, "expected one error line, got: %s", r->err);
     cr_expect(strncmp(r->err, prefix, strlen(prefix)) == 0, "'%s' does not start with '%s'", r->err, prefix);
     cr_expect_not_null(strstr(r->err, needle), "'%s' does not mention '%s'", r->err, needle);
-}
-
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-static long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
 /* ---- the shared run ---- */
@@ -138,11 +113,7 @@ static void write_scaled_csv(const char *path, int rows, int cols, double *lo, d
 
 /* Trains the tiny recipe once per Criterion run (the first caller does it, under a lock). */
 static void ensure_trained(void) {
-    work_dir(getppid());
-    mkdir(work, 0755);
-    int lock = open(at("lock"), O_RDWR | O_CREAT, 0644);
-    cr_assert_geq(lock, 0);
-    flock(lock, LOCK_EX);
+    int lock = shared_dir_lock();
     if (file_size(at("run/checkpoint.h5")) <= 0) {
         write_file(at("tiny.yaml"), RECIPE);
         write_scaled_csv(at("scaled.csv"), CSV_ROWS, CHANNELS, NULL, NULL);
@@ -150,20 +121,8 @@ static void ensure_trained(void) {
         cr_assert_eq(r.status, 0, "train failed: %s", r.err);
         command_result_free(&r);
     }
-    flock(lock, LOCK_UN);
-    close(lock);
+    shared_dir_unlock(lock);
     cr_assert_gt(file_size(at("run/checkpoint.h5")), 0, "no checkpoint after training");
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-ReportHook(POST_ALL)(struct criterion_global_stats *stats) {
-    (void)stats;
-    work_dir(getpid());
-    nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The number after "key": in a JSON line; NAN when absent. */
