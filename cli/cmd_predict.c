@@ -9,6 +9,7 @@
 #include "core/blas.h"
 #include "core/util.h"
 #include "io/series.h"
+#include "io/timestamp.h"
 #include "train/predict.h"
 
 static const char *predict_help =
