@@ -627,3 +627,13 @@ void h5_free_names(char **names, int count) {
     for (int i = 0; i < count; i++) free(names[i]);
     free(names);
 }
+
+int h5_read_file_string(const char *file_path, const char *kind, int max_version, const char *path, char **text,
+                        rp_error *err) {
+    *text = NULL;
+    hid_t file = h5_open_checked(file_path, kind, max_version, NULL, err);
+    if (file < 0) return -1;
+    int rc = h5_read_string(file, path, text, err);
+    H5Fclose(file);
+    return rc;
+}
