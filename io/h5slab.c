@@ -8,8 +8,9 @@ static void tensor_dims(const rp_tensor_info *t, hsize_t *dims) {
     for (int i = 0; i < t->ndim; i++) dims[i] = (hsize_t)t->shape[i];
 }
 
-int h5slab_write(hid_t file, const char *group, const rp_params *P, const float *slab, rp_tensor_filter keep,
-                 rp_error *err) {
+/* Writes (write = 1) or reads the selected tensors of slab as /group/<name>. */
+static int transfer(hid_t file, const char *group, const rp_params *P, float *slab, rp_tensor_filter keep, int write,
+                    rp_error *err) {
     char name[RP_PARAM_NAME_MAX + 32];
     for (int i = 0; i < P->n_tensors; i++) {
         const rp_tensor_info *t = &P->tensors[i];
@@ -17,9 +18,17 @@ int h5slab_write(hid_t file, const char *group, const rp_params *P, const float 
         hsize_t dims[RP_PARAM_MAX_DIMS];
         tensor_dims(t, dims);
         snprintf(name, sizeof name, "/%s/%s", group, t->name);
-        if (h5_write_float(file, name, t->ndim, dims, slab + t->offset, err) != 0) return -1;
+        float *values = slab + t->offset;
+        if (write ? h5_write_float(file, name, t->ndim, dims, values, err)
+                  : h5_read_checked(file, name, H5T_NATIVE_FLOAT, t->ndim, dims, values, err))
+            return -1;
     }
     return 0;
+}
+
+int h5slab_write(hid_t file, const char *group, const rp_params *P, const float *slab, rp_tensor_filter keep,
+                 rp_error *err) {
+    return transfer(file, group, P, (float *)slab, keep, 1, err); /* only read from */
 }
 
 int h5slab_check(hid_t file, const char *path, const char *file_kind, const char *group, const rp_params *P,
@@ -61,14 +70,5 @@ int h5slab_check(hid_t file, const char *path, const char *file_kind, const char
 
 int h5slab_read(hid_t file, const char *group, const rp_params *P, float *slab, rp_tensor_filter keep,
                 rp_error *err) {
-    char name[RP_PARAM_NAME_MAX + 32];
-    for (int i = 0; i < P->n_tensors; i++) {
-        const rp_tensor_info *t = &P->tensors[i];
-        if (!selected(keep, t->name)) continue;
-        hsize_t dims[RP_PARAM_MAX_DIMS];
-        tensor_dims(t, dims);
-        snprintf(name, sizeof name, "/%s/%s", group, t->name);
-        if (h5_read_checked(file, name, H5T_NATIVE_FLOAT, t->ndim, dims, slab + t->offset, err)) return -1;
-    }
-    return 0;
+    return transfer(file, group, P, slab, keep, 0, err);
 }
