@@ -157,9 +157,25 @@ static int transformer_threads(int batch) {
 /* What one thread needs to take part in the cross-thread steps. */
 typedef struct team {
     int t, T;          /* this thread, number of threads */
+    int b0, b1;        /* this thread's windows [b0, b1) */
     int N, n0, rows;   /* all rows, this thread's first row and row count */
     double *reduce1, *reduce2;
 } team;
+
+/* Inside a parallel region: this thread's share of the batch's windows, and the arena's buffers
+ * of per-thread batch-norm sums. */
+static team team_of_this_thread(int batch, int K, const arena_layout *A, float *act) {
+    team tm;
+    tm.t = omp_get_thread_num();
+    tm.T = omp_get_num_threads();
+    split_range(batch, tm.t, tm.T, &tm.b0, &tm.b1);
+    tm.N = batch * K;
+    tm.n0 = tm.b0 * K;
+    tm.rows = (tm.b1 - tm.b0) * K;
+    tm.reduce1 = (double *)(act + A->reduce1);
+    tm.reduce2 = (double *)(act + A->reduce2);
+    return tm;
+}
 
 /* Rows [n0, n0 + rows) of r: r = x + dropout(r), mask indexed by global element. */
 static void residual_dropout(float *r, float *mask, const float *x, float p, unsigned long long seed,
@@ -212,7 +228,7 @@ static void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float 
 
 void transformer_forward(const rp_transformer *t, rp_params *P, float *out, const float *in, int batch,
                          int training, unsigned long long dropout_seed, float *act) {
-    const int K = t->n_tokens, N = batch * K, d = t->d_model, f = t->d_ff;
+    const int K = t->n_tokens, d = t->d_model, f = t->d_ff;
     const float p = training ? t->dropout : 0.0f;
     /* Two dropouts in a row on the attention branch (see transformer.h): keep (1 − p)². */
     const float p_attn = 1.0f - (1.0f - p) * (1.0f - p);
@@ -222,16 +238,7 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
 
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        team tm;
-        int b0, b1;
-        tm.t = omp_get_thread_num();
-        tm.T = omp_get_num_threads();
-        split_range(batch, tm.t, tm.T, &b0, &b1);
-        tm.N = N;
-        tm.n0 = b0 * K;
-        tm.rows = (b1 - b0) * K;
-        tm.reduce1 = (double *)(act + A.reduce1);
-        tm.reduce2 = (double *)(act + A.reduce2);
+        const team tm = team_of_this_thread(batch, K, &A, act);
         const size_t od = (size_t)tm.n0 * d, of = (size_t)tm.n0 * f;
         const size_t nd = (size_t)tm.rows * d;
 
@@ -242,7 +249,7 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
             float *base = act + stack_layer_at(&A.frame, l);
             const layer_layout o = layer_layout_of(t, L, batch);
 
-            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, b0, b1, training,
+            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, tm.b0, tm.b1, training,
                                     site_seed(dropout_seed, l, 3), base + o.attn, tm.t);
             residual_dropout(base + o.r1, base + o.mask1, x, p_attn, site_seed(dropout_seed, l, 0), od, nd);
             norm_forward_team(&L->norm1, P, base + o.y1, base + o.stats1, base + o.r1, training, &tm);
@@ -314,16 +321,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
 
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        team tm;
-        int b0, b1;
-        tm.t = omp_get_thread_num();
-        tm.T = omp_get_num_threads();
-        split_range(batch, tm.t, tm.T, &b0, &b1);
-        tm.N = N;
-        tm.n0 = b0 * K;
-        tm.rows = (b1 - b0) * K;
-        tm.reduce1 = (double *)(act + A.reduce1);
-        tm.reduce2 = (double *)(act + A.reduce2);
+        const team tm = team_of_this_thread(batch, K, &A, act);
         const size_t od = (size_t)tm.n0 * d, of = (size_t)tm.n0 * f;
         const size_t nd = (size_t)tm.rows * d, nf = (size_t)tm.rows * f;
         float *gy = act + A.gy, *gx = act + A.gx, *dr2 = act + A.dr2, *dy1 = act + A.dy1, *dr1 = act + A.dr1;
@@ -362,7 +360,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
                 const float *m = base + o.mask1;
                 for (size_t i = od; i < od + nd; i++) dr1[i] *= m[i];
             }
-            attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, b0, b1, training, base + o.attn,
+            attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, tm.b0, tm.b1, training, base + o.attn,
                                      act + A.attn_scratch, tm.t);
 #pragma omp barrier
             /* Parameter gradients over all rows; this thread owns a share of each output dimension. */
