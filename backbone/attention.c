@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/activation.h"
+#include "core/arena.h"
 #include "core/blas.h"
 
 int attention_declare(rp_attention *a, rp_params *P, const char *prefix, int d_model, int n_heads,
@@ -61,7 +62,6 @@ static int head_group(const rp_attention *a) {
  * attention.h) the block-diagonal Kbdᵀ and Vbdᵀ of the group in hand: rebuilt for every group and
  * small enough to stay in L1, instead of B·H/g copies going out to memory and back.
  * N = B·K. Each part starts on a 16-float boundary. */
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 typedef struct act_layout {
     size_t qkvT, probs, pdrop, mask, ctx, slots, total;
@@ -75,17 +75,17 @@ static act_layout layout_of(const rp_attention *a, int batch, int n_tokens) {
     size_t g = (size_t)head_group(a);
     act_layout L;
     L.group_block = g * a->head_dim * g * n_tokens;
-    L.slot_size = 2 * align16(L.group_block);
+    L.slot_size = 2 * rp_align16(L.group_block);
     L.qkvT = 0;
-    L.probs = L.qkvT + align16(3 * d * N);
-    L.pdrop = L.mask = L.probs + align16(att);
+    L.probs = L.qkvT + rp_align16(3 * d * N);
+    L.pdrop = L.mask = L.probs + rp_align16(att);
     if (a->attn_dropout > 0.0f) {
-        L.mask = L.pdrop + align16(att);
-        L.ctx = L.mask + align16(att);
+        L.mask = L.pdrop + rp_align16(att);
+        L.ctx = L.mask + rp_align16(att);
     } else {
         L.ctx = L.pdrop;
     }
-    L.slots = L.ctx + align16(N * d);
+    L.slots = L.ctx + rp_align16(N * d);
     L.total = L.slots + (size_t)RP_ATTENTION_SLOTS * L.slot_size;
     return L;
 }
@@ -104,11 +104,11 @@ typedef struct scratch_layout {
 static scratch_layout scratch_layout_of(const rp_attention *a, int batch, int n_tokens) {
     size_t N = (size_t)batch * n_tokens, d = (size_t)a->d_model;
     size_t g = (size_t)head_group(a);
-    size_t blk = align16(g * a->head_dim * g * n_tokens), scores = align16(g * (size_t)n_tokens * n_tokens);
+    size_t blk = rp_align16(g * a->head_dim * g * n_tokens), scores = rp_align16(g * (size_t)n_tokens * n_tokens);
     scratch_layout S;
     S.dctx = 0;
-    S.dqkvT = S.dctx + align16(N * d);
-    S.slots = S.dqkvT + align16(3 * d * N);
+    S.dqkvT = S.dctx + rp_align16(N * d);
+    S.slots = S.dqkvT + rp_align16(3 * d * N);
     /* offsets within a slot */
     S.kbd = 0;
     S.vbd = S.kbd + blk;
@@ -178,7 +178,7 @@ void attention_forward_range(const rp_attention *a, const rp_params *P, float *o
 
     const size_t block = (size_t)K * gK;  /* attention weights of one (window, group) */
     float *kbd = act + L.slots + (size_t)slot * L.slot_size;
-    float *vbd = kbd + align16(L.group_block);
+    float *vbd = kbd + rp_align16(L.group_block);
     memset(kbd, 0, L.slot_size * sizeof *kbd);
     for (int bg = b0 * G; bg < b1 * G; bg++) {
         const int b = bg / G, h0 = (bg % G) * g;

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backbone/stack.h"
 #include "core/activation.h"
-
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+#include "core/arena.h"
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + rp_expf(-x)); }
 
@@ -227,59 +227,50 @@ typedef struct layer_layout {
 } layer_layout;
 
 typedef struct arena_layout {
-    size_t header, input, layers, layer_size, final_stats;
-    size_t ces_work, gy, gx, du, dpq, dhg, dc, total;
+    rp_stack_frame frame;
+    size_t final_stats, ces_work, gy, gx, du, dpq, dhg, dc, total;
 } arena_layout;
 
 static layer_layout layer_layout_of(const rp_etsmlp *e, int batch) {
     size_t R = (size_t)batch * e->n_tokens, d = (size_t)e->d_model, E = (size_t)e->hidden;
     layer_layout o;
-    size_t at = 0;
-    o.u = at;     at += align16(R * d);
-    o.stats = at; at += align16(norm_stat_floats(&e->layers[0].norm, (int)R));
-    o.pq = at;    at += align16(R * (E + d));
-    o.state = at; at += align16(R * E * 2);
-    o.coef = at;  at += align16(E * 4);
-    o.c = at;     at += align16(R * E);
-    o.hg = at;    at += align16(R * E);
-    o.m = at;     at += align16(R * d);
-    o.mask = at;  at += align16(R * d);
-    o.x = at;     at += align16(R * d);
-    o.total = at;
+    rp_layout l = {0};
+    o.u = layout_take(&l, R * d);
+    o.stats = layout_take(&l, norm_stat_floats(&e->layers[0].norm, (int)R));
+    o.pq = layout_take(&l, R * (E + d));
+    o.state = layout_take(&l, R * E * 2);
+    o.coef = layout_take(&l, E * 4);
+    o.c = layout_take(&l, R * E);
+    o.hg = layout_take(&l, R * E);
+    o.m = layout_take(&l, R * d);
+    o.mask = layout_take(&l, R * d);
+    o.x = layout_take(&l, R * d);
+    o.total = l.total;
     return o;
 }
 
 static arena_layout arena_layout_of(const rp_etsmlp *e, int batch) {
     size_t R = (size_t)batch * e->n_tokens, d = (size_t)e->d_model, E = (size_t)e->hidden;
     arena_layout a;
-    a.header = 0;
-    a.input = 16;
-    a.layers = a.input + align16(R * d);
-    a.layer_size = layer_layout_of(e, batch).total;
-    size_t at = a.layers + a.layer_size * (size_t)e->n_layers;
-    a.final_stats = at; at += align16(norm_stat_floats(&e->norm_final, (int)R));
-    a.ces_work = at;    at += align16(ces_work_floats(&e->layers[0].ces, batch));
-    a.gy = at;  at += align16(R * d);
-    a.gx = at;  at += align16(R * d);
-    a.du = at;  at += align16(R * d);
-    a.dpq = at; at += align16(R * (E + d));
-    a.dhg = at; at += align16(R * E);
-    a.dc = at;  at += align16(R * E);
-    a.total = at;
+    rp_layout l = {0};
+    a.frame = stack_frame(&l, R * d, layer_layout_of(e, batch).total, e->n_layers);
+    a.final_stats = layout_take(&l, norm_stat_floats(&e->norm_final, (int)R));
+    a.ces_work = layout_take(&l, ces_work_floats(&e->layers[0].ces, batch));
+    a.gy = layout_take(&l, R * d);
+    a.gx = layout_take(&l, R * d);
+    a.du = layout_take(&l, R * d);
+    a.dpq = layout_take(&l, R * (E + d));
+    a.dhg = layout_take(&l, R * E);
+    a.dc = layout_take(&l, R * E);
+    a.total = l.total;
     return a;
 }
 
 int etsmlp_declare(rp_etsmlp *e, rp_params *P, const char *prefix, int n_tokens, int d_model,
                    int n_layers, int expand, float dropout, rp_norm_kind norm, rp_error *err) {
-    if (n_tokens <= 0 || d_model <= 0 || expand <= 0)
-        return rp_fail(err, "%s: n_tokens %d, d_model %d and expand %d must be positive", prefix, n_tokens,
-                       d_model, expand);
-    if (n_layers < 1 || n_layers > RP_ETSMLP_MAX_LAYERS)
-        return rp_fail(err, "%s: n_layers %d outside 1..%d", prefix, n_layers, RP_ETSMLP_MAX_LAYERS);
-    if (!(dropout >= 0.0f && dropout < 1.0f))
-        return rp_fail(err, "%s: dropout %g outside [0, 1)", prefix, (double)dropout);
-    if (norm != NORM_BATCH && norm != NORM_LAYER)
-        return rp_fail(err, "%s: unknown norm kind %d", prefix, (int)norm);
+    if (stack_check_args(prefix, n_tokens, d_model, "expand", expand, n_layers, RP_ETSMLP_MAX_LAYERS, dropout, norm,
+                         err))
+        return -1;
     memset(e, 0, sizeof *e);
     e->n_tokens = n_tokens;
     e->d_model = d_model;
@@ -331,14 +322,13 @@ void etsmlp_forward(const rp_etsmlp *e, rp_params *P, float *out, const float *i
     const float p = training ? e->dropout : 0.0f;
     arena_layout A = arena_layout_of(e, batch);
     layer_layout o = layer_layout_of(e, batch);
-    act[A.header + 0] = (float)training;
-    act[A.header + 1] = (float)batch;
-    memcpy(act + A.input, in, Rd * sizeof *act);
+    stack_header_write(act, training, batch);
+    memcpy(act + A.frame.input, in, Rd * sizeof *act);
 
-    const float *x = act + A.input;
+    const float *x = act + A.frame.input;
     for (int l = 0; l < e->n_layers; l++) {
         const rp_etsmlp_layer *L = &e->layers[l];
-        float *base = act + A.layers + (size_t)l * A.layer_size;
+        float *base = act + stack_layer_at(&A.frame, l);
         float *u = base + o.u, *pq = base + o.pq, *c = base + o.c, *hg = base + o.hg, *m = base + o.m;
         float *xo = base + o.x;
 
@@ -367,21 +357,21 @@ void etsmlp_backward(const rp_etsmlp *e, rp_params *P, float *din, const float *
     const size_t Rd = (size_t)R * d, RE = (size_t)R * E;
     arena_layout A = arena_layout_of(e, batch);
     layer_layout o = layer_layout_of(e, batch);
-    const int training = act[A.header + 0] != 0.0f;
+    const int training = stack_header_training(act);
     const float p = training ? e->dropout : 0.0f;
     float *gy = act + A.gy, *gx = act + A.gx, *du = act + A.du, *dpq = act + A.dpq;
     float *dhg = act + A.dhg, *dc = act + A.dc;
 
     /* The final norm: gy = ∂L/∂x_L. */
-    const float *xl = e->n_layers > 0 ? act + A.layers + (size_t)(e->n_layers - 1) * A.layer_size + o.x
-                                      : act + A.input;
+    const float *xl = e->n_layers > 0 ? act + stack_layer_at(&A.frame, e->n_layers - 1) + o.x
+                                      : act + A.frame.input;
     memset(gy, 0, Rd * sizeof *gy);
     norm_backward(&e->norm_final, P, gy, dout, xl, act + A.final_stats, R, training);
 
     for (int l = e->n_layers - 1; l >= 0; l--) {
         const rp_etsmlp_layer *L = &e->layers[l];
-        const float *base = act + A.layers + (size_t)l * A.layer_size;
-        const float *x = l == 0 ? act + A.input : base - A.layer_size + o.x;
+        const float *base = act + stack_layer_at(&A.frame, l);
+        const float *x = l == 0 ? act + A.frame.input : base - A.frame.layer_size + o.x;
         const float *pq = base + o.pq, *m = base + o.m;
 
         /* x' = x + dropout(m ⊙ σ(q)): the skip gives gx = gy; the branch gets gy ⊙ mask */

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backbone/stack.h"
 #include "core/activation.h"
-
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+#include "core/arena.h"
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + rp_expf(-x)); }
 
@@ -232,58 +232,49 @@ typedef struct layer_layout {
 
 /* The whole arena: header (mode), a copy of the input, the layers, then backward workspace. */
 typedef struct arena_layout {
-    size_t header, input, layers, layer_size;
+    rp_stack_frame frame;
     size_t scan_work, gy, gx, dr, dy, dg, dvq, dz, total;
 } arena_layout;
 
 static layer_layout layer_layout_of(const rp_s7 *s, int batch) {
     size_t R = (size_t)batch * s->n_tokens, d = (size_t)s->d_model, N = (size_t)s->state_size;
     layer_layout o;
-    size_t at = 0;
-    o.z = at;     at += align16(R * (d + 2 * N));
-    o.h = at;     at += align16(R * d * N);
-    o.y = at;     at += align16(R * d);
-    o.g = at;     at += align16(R * d);
-    o.vq = at;    at += align16(R * 2 * d);
-    o.r = at;     at += align16(R * d);
-    o.mask = at;  at += align16(R * d);
-    o.out = at;   at += align16(R * d);
-    o.stats = at; at += align16(norm_stat_floats(&s->layers[0].norm, (int)R));
-    o.total = at;
+    rp_layout l = {0};
+    o.z = layout_take(&l, R * (d + 2 * N));
+    o.h = layout_take(&l, R * d * N);
+    o.y = layout_take(&l, R * d);
+    o.g = layout_take(&l, R * d);
+    o.vq = layout_take(&l, R * 2 * d);
+    o.r = layout_take(&l, R * d);
+    o.mask = layout_take(&l, R * d);
+    o.out = layout_take(&l, R * d);
+    o.stats = layout_take(&l, norm_stat_floats(&s->layers[0].norm, (int)R));
+    o.total = l.total;
     return o;
 }
 
 static arena_layout arena_layout_of(const rp_s7 *s, int batch) {
     size_t R = (size_t)batch * s->n_tokens, d = (size_t)s->d_model, N = (size_t)s->state_size;
     arena_layout a;
-    a.header = 0;
-    a.input = 16;
-    a.layers = a.input + align16(R * d);
-    a.layer_size = layer_layout_of(s, batch).total;
-    size_t at = a.layers + a.layer_size * (size_t)s->n_layers;
-    a.scan_work = at; at += align16(s7_scan_work_floats(batch, s->d_model, s->state_size));
-    a.gy = at;  at += align16(R * d);
-    a.gx = at;  at += align16(R * d);
-    a.dr = at;  at += align16(R * d);
-    a.dy = at;  at += align16(R * d);
-    a.dg = at;  at += align16(R * d);
-    a.dvq = at; at += align16(R * 2 * d);
-    a.dz = at;  at += align16(R * (d + 2 * N));
-    a.total = at;
+    rp_layout l = {0};
+    a.frame = stack_frame(&l, R * d, layer_layout_of(s, batch).total, s->n_layers);
+    a.scan_work = layout_take(&l, s7_scan_work_floats(batch, s->d_model, s->state_size));
+    a.gy = layout_take(&l, R * d);
+    a.gx = layout_take(&l, R * d);
+    a.dr = layout_take(&l, R * d);
+    a.dy = layout_take(&l, R * d);
+    a.dg = layout_take(&l, R * d);
+    a.dvq = layout_take(&l, R * 2 * d);
+    a.dz = layout_take(&l, R * (d + 2 * N));
+    a.total = l.total;
     return a;
 }
 
 int s7_declare(rp_s7 *s, rp_params *P, const char *prefix, int n_tokens, int d_model, int n_layers,
                int state_size, float dropout, rp_norm_kind norm, rp_error *err) {
-    if (n_tokens <= 0 || d_model <= 0 || state_size <= 0)
-        return rp_fail(err, "%s: n_tokens %d, d_model %d and state_size %d must be positive", prefix,
-                       n_tokens, d_model, state_size);
-    if (n_layers < 1 || n_layers > RP_S7_MAX_LAYERS)
-        return rp_fail(err, "%s: n_layers %d outside 1..%d", prefix, n_layers, RP_S7_MAX_LAYERS);
-    if (!(dropout >= 0.0f && dropout < 1.0f))
-        return rp_fail(err, "%s: dropout %g outside [0, 1)", prefix, (double)dropout);
-    if (norm != NORM_BATCH && norm != NORM_LAYER)
-        return rp_fail(err, "%s: unknown norm kind %d", prefix, (int)norm);
+    if (stack_check_args(prefix, n_tokens, d_model, "state_size", state_size, n_layers, RP_S7_MAX_LAYERS, dropout,
+                         norm, err))
+        return -1;
     memset(s, 0, sizeof *s);
     s->n_tokens = n_tokens;
     s->d_model = d_model;
@@ -347,14 +338,13 @@ void s7_forward(const rp_s7 *s, rp_params *P, float *out, const float *in, int b
     const float p = training ? s->dropout : 0.0f;
     arena_layout A = arena_layout_of(s, batch);
     layer_layout o = layer_layout_of(s, batch);
-    act[A.header + 0] = (float)training;
-    act[A.header + 1] = (float)batch;
-    memcpy(act + A.input, in, Rd * sizeof *act);
+    stack_header_write(act, training, batch);
+    memcpy(act + A.frame.input, in, Rd * sizeof *act);
 
-    const float *x = act + A.input;
+    const float *x = act + A.frame.input;
     for (int l = 0; l < s->n_layers; l++) {
         const rp_s7_layer *L = &s->layers[l];
-        float *base = act + A.layers + (size_t)l * A.layer_size;
+        float *base = act + stack_layer_at(&A.frame, l);
         float *z = base + o.z, *y = base + o.y, *g = base + o.g, *vq = base + o.vq, *r = base + o.r;
 
         linear_forward(z, x, P->value + L->in_proj.weight, P->value + L->in_proj.bias, R, d, d + 2 * N);
@@ -381,7 +371,7 @@ void s7_backward(const rp_s7 *s, rp_params *P, float *din, const float *dout, in
     const size_t Rd = (size_t)R * d;
     arena_layout A = arena_layout_of(s, batch);
     layer_layout o = layer_layout_of(s, batch);
-    const int training = act[A.header + 0] != 0.0f;
+    const int training = stack_header_training(act);
     const float p = training ? s->dropout : 0.0f;
     float *gy = act + A.gy, *gx = act + A.gx, *dr = act + A.dr, *dy = act + A.dy, *dg = act + A.dg;
     float *dvq = act + A.dvq, *dz = act + A.dz;
@@ -389,8 +379,8 @@ void s7_backward(const rp_s7 *s, rp_params *P, float *din, const float *dout, in
     memcpy(gy, dout, Rd * sizeof *gy);
     for (int l = s->n_layers - 1; l >= 0; l--) {
         const rp_s7_layer *L = &s->layers[l];
-        const float *base = act + A.layers + (size_t)l * A.layer_size;
-        const float *x = l == 0 ? act + A.input : base - A.layer_size + o.out;
+        const float *base = act + stack_layer_at(&A.frame, l);
+        const float *x = l == 0 ? act + A.frame.input : base - A.frame.layer_size + o.out;
         const float *vq = base + o.vq;
 
         /* norm: gy = ∂L/∂out → dr = ∂L/∂r */
@@ -442,7 +432,7 @@ void s7_transitions(const rp_s7 *s, const rp_params *P, int layer, int batch, co
     const size_t R = (size_t)batch * s->n_tokens;
     arena_layout A = arena_layout_of(s, batch);
     layer_layout o = layer_layout_of(s, batch);
-    const float *z = act + A.layers + (size_t)layer * A.layer_size + o.z;
+    const float *z = act + stack_layer_at(&A.frame, layer) + o.z;
     const float *lam = P->value + s->layers[layer].lambda;
     for (size_t i = 0; i < R; i++)
         for (int c = 0; c < d; c++)

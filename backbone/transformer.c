@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backbone/stack.h"
 #include "core/activation.h"
+#include "core/arena.h"
 #include "core/blas.h"
 
 /* Threading: one parallel region per forward and per backward. Each thread owns a contiguous range
@@ -17,8 +19,6 @@
  * operation this removes ~100 fork/joins per step and keeps each thread's rows in its own cache.
  * Results are bit-identical for a given thread count; batch-norm statistics (column sums combined
  * in thread order) may differ in the last bit between thread counts. */
-
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Where each activation of one layer lives, in floats from the layer's start. */
 typedef struct layer_layout {
@@ -39,19 +39,19 @@ typedef struct layer_layout {
 static layer_layout layer_layout_of(const rp_transformer *t, const rp_transformer_layer *L, int batch) {
     size_t N = (size_t)batch * t->n_tokens, d = (size_t)t->d_model, f = (size_t)t->d_ff;
     layer_layout o;
-    size_t at = 0;
-    o.attn = at;   at += align16(attention_act_floats(&L->attn, batch, t->n_tokens));
-    o.r1 = at;     at += align16(N * d);
-    o.mask1 = at;  at += align16(N * d);
-    o.y1 = at;     at += align16(N * d);
-    o.stats1 = at; at += align16(norm_stat_floats(&L->norm1, (int)N));
-    o.g = at;      at += align16(N * f);
-    o.gate = at;   at += align16(N * f);
-    o.r2 = at;     at += align16(N * d);
-    o.mask3 = at;  at += align16(N * d);
-    o.y2 = at;     at += align16(N * d);
-    o.stats2 = at; at += align16(norm_stat_floats(&L->norm2, (int)N));
-    o.total = at;
+    rp_layout l = {0};
+    o.attn = layout_take(&l, attention_act_floats(&L->attn, batch, t->n_tokens));
+    o.r1 = layout_take(&l, N * d);
+    o.mask1 = layout_take(&l, N * d);
+    o.y1 = layout_take(&l, N * d);
+    o.stats1 = layout_take(&l, norm_stat_floats(&L->norm1, (int)N));
+    o.g = layout_take(&l, N * f);
+    o.gate = layout_take(&l, N * f);
+    o.r2 = layout_take(&l, N * d);
+    o.mask3 = layout_take(&l, N * d);
+    o.y2 = layout_take(&l, N * d);
+    o.stats2 = layout_take(&l, norm_stat_floats(&L->norm2, (int)N));
+    o.total = l.total;
     return o;
 }
 
@@ -62,47 +62,38 @@ static layer_layout layer_layout_of(const rp_transformer *t, const rp_transforme
 #define FF_CHUNK 32768
 
 typedef struct arena_layout {
-    size_t header, input, layers, layer_size;
+    rp_stack_frame frame;
     size_t attn_scratch, gy, gx, dr2, dy1, dr1, dh, reduce1, reduce2, hchunk, total;
 } arena_layout;
 
 static arena_layout arena_layout_of(const rp_transformer *t, int batch) {
     size_t N = (size_t)batch * t->n_tokens, d = (size_t)t->d_model, f = (size_t)t->d_ff;
     arena_layout a;
-    a.header = 0;
-    a.input = 16;
-    a.layers = a.input + align16(N * d);
-    a.layer_size = layer_layout_of(t, &t->layers[0], batch).total;
-    size_t at = a.layers + a.layer_size * (size_t)t->n_layers;
-    a.attn_scratch = at; at += align16(attention_scratch_floats(&t->layers[0].attn, batch, t->n_tokens));
-    a.gy = at;  at += align16(N * d);
-    a.gx = at;  at += align16(N * d);
-    a.dr2 = at; at += align16(N * d);
-    a.dy1 = at; at += align16(N * d);
-    a.dr1 = at; at += align16(N * d);
-    a.dh = at;  at += align16(N * f);
+    rp_layout l = {0};
+    a.frame = stack_frame(&l, N * d, layer_layout_of(t, &t->layers[0], batch).total, t->n_layers);
+    a.attn_scratch = layout_take(&l, attention_scratch_floats(&t->layers[0].attn, batch, t->n_tokens));
+    a.gy = layout_take(&l, N * d);
+    a.gx = layout_take(&l, N * d);
+    a.dr2 = layout_take(&l, N * d);
+    a.dy1 = layout_take(&l, N * d);
+    a.dr1 = layout_take(&l, N * d);
+    a.dh = layout_take(&l, N * f);
     /* RP_TRANSFORMER_MAX_THREADS × 2d doubles each (a double is two floats of the arena) */
-    a.reduce1 = at; at += align16((size_t)RP_TRANSFORMER_MAX_THREADS * 2 * d * 2);
-    a.reduce2 = at; at += align16((size_t)RP_TRANSFORMER_MAX_THREADS * 2 * d * 2);
-    a.hchunk = at;  at += (size_t)RP_TRANSFORMER_MAX_THREADS * align16(f > FF_CHUNK ? f : FF_CHUNK);
-    a.total = at;
+    a.reduce1 = layout_take(&l, (size_t)RP_TRANSFORMER_MAX_THREADS * 2 * d * 2);
+    a.reduce2 = layout_take(&l, (size_t)RP_TRANSFORMER_MAX_THREADS * 2 * d * 2);
+    a.hchunk = layout_take(&l, (size_t)RP_TRANSFORMER_MAX_THREADS * rp_align16(f > FF_CHUNK ? f : FF_CHUNK));
+    a.total = l.total;
     return a;
 }
 
 int transformer_declare(rp_transformer *t, rp_params *P, const char *prefix, int n_tokens, int d_model,
                         int n_heads, int n_layers, int d_ff, float dropout, rp_norm_kind norm,
                         rp_error *err) {
-    if (n_tokens <= 0 || d_model <= 0 || d_ff <= 0)
-        return rp_fail(err, "%s: n_tokens %d, d_model %d and d_ff %d must be positive", prefix, n_tokens,
-                       d_model, d_ff);
-    if (n_layers < 1 || n_layers > RP_TRANSFORMER_MAX_LAYERS)
-        return rp_fail(err, "%s: n_layers %d outside 1..%d", prefix, n_layers, RP_TRANSFORMER_MAX_LAYERS);
-    if (!(dropout >= 0.0f && dropout < 1.0f))
-        return rp_fail(err, "%s: dropout %g outside [0, 1)", prefix, (double)dropout);
+    if (stack_check_args(prefix, n_tokens, d_model, "d_ff", d_ff, n_layers, RP_TRANSFORMER_MAX_LAYERS, dropout, norm,
+                         err))
+        return -1;
     if (d_model > RP_TRANSFORMER_MAX_DIM)
         return rp_fail(err, "%s: d_model %d above the supported %d", prefix, d_model, RP_TRANSFORMER_MAX_DIM);
-    if (norm != NORM_BATCH && norm != NORM_LAYER)
-        return rp_fail(err, "%s: unknown norm kind %d", prefix, (int)norm);
     memset(t, 0, sizeof *t);
     t->n_tokens = n_tokens;
     t->d_model = d_model;
@@ -166,9 +157,25 @@ static int transformer_threads(int batch) {
 /* What one thread needs to take part in the cross-thread steps. */
 typedef struct team {
     int t, T;          /* this thread, number of threads */
+    int b0, b1;        /* this thread's windows [b0, b1) */
     int N, n0, rows;   /* all rows, this thread's first row and row count */
     double *reduce1, *reduce2;
 } team;
+
+/* Inside a parallel region: this thread's share of the batch's windows, and the arena's buffers
+ * of per-thread batch-norm sums. */
+static team team_of_this_thread(int batch, int K, const arena_layout *A, float *act) {
+    team tm;
+    tm.t = omp_get_thread_num();
+    tm.T = omp_get_num_threads();
+    split_range(batch, tm.t, tm.T, &tm.b0, &tm.b1);
+    tm.N = batch * K;
+    tm.n0 = tm.b0 * K;
+    tm.rows = (tm.b1 - tm.b0) * K;
+    tm.reduce1 = (double *)(act + A->reduce1);
+    tm.reduce2 = (double *)(act + A->reduce2);
+    return tm;
+}
 
 /* Rows [n0, n0 + rows) of r: r = x + dropout(r), mask indexed by global element. */
 static void residual_dropout(float *r, float *mask, const float *x, float p, unsigned long long seed,
@@ -221,44 +228,34 @@ static void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float 
 
 void transformer_forward(const rp_transformer *t, rp_params *P, float *out, const float *in, int batch,
                          int training, unsigned long long dropout_seed, float *act) {
-    const int K = t->n_tokens, N = batch * K, d = t->d_model, f = t->d_ff;
+    const int K = t->n_tokens, d = t->d_model, f = t->d_ff;
     const float p = training ? t->dropout : 0.0f;
     /* Two dropouts in a row on the attention branch (see transformer.h): keep (1 − p)². */
     const float p_attn = 1.0f - (1.0f - p) * (1.0f - p);
     const arena_layout A = arena_layout_of(t, batch);
-    act[A.header + 0] = (float)training;
-    act[A.header + 1] = (float)batch;
+    stack_header_write(act, training, batch);
     const int T = transformer_threads(batch);
 
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        team tm;
-        int b0, b1;
-        tm.t = omp_get_thread_num();
-        tm.T = omp_get_num_threads();
-        split_range(batch, tm.t, tm.T, &b0, &b1);
-        tm.N = N;
-        tm.n0 = b0 * K;
-        tm.rows = (b1 - b0) * K;
-        tm.reduce1 = (double *)(act + A.reduce1);
-        tm.reduce2 = (double *)(act + A.reduce2);
+        const team tm = team_of_this_thread(batch, K, &A, act);
         const size_t od = (size_t)tm.n0 * d, of = (size_t)tm.n0 * f;
         const size_t nd = (size_t)tm.rows * d;
 
-        memcpy(act + A.input + od, in + od, nd * sizeof *act);
-        const float *x = act + A.input;
+        memcpy(act + A.frame.input + od, in + od, nd * sizeof *act);
+        const float *x = act + A.frame.input;
         for (int l = 0; l < t->n_layers; l++) {
             const rp_transformer_layer *L = &t->layers[l];
-            float *base = act + A.layers + (size_t)l * A.layer_size;
+            float *base = act + stack_layer_at(&A.frame, l);
             const layer_layout o = layer_layout_of(t, L, batch);
 
-            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, b0, b1, training,
+            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, tm.b0, tm.b1, training,
                                     site_seed(dropout_seed, l, 3), base + o.attn, tm.t);
             residual_dropout(base + o.r1, base + o.mask1, x, p_attn, site_seed(dropout_seed, l, 0), od, nd);
             norm_forward_team(&L->norm1, P, base + o.y1, base + o.stats1, base + o.r1, training, &tm);
 
             /* FF1 → GELU → dropout in chunks of rows whose h fits this thread's cache-sized buffer */
-            float *h = act + A.hchunk + (size_t)tm.t * align16(f > FF_CHUNK ? f : FF_CHUNK);
+            float *h = act + A.hchunk + (size_t)tm.t * rp_align16(f > FF_CHUNK ? f : FF_CHUNK);
             const int chunk = f > FF_CHUNK ? 1 : FF_CHUNK / f;
             for (int r0 = 0; r0 < tm.rows; r0 += chunk) {
                 const int nr = tm.rows - r0 < chunk ? tm.rows - r0 : chunk;
@@ -317,23 +314,14 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
                           float *act) {
     const int K = t->n_tokens, N = batch * K, d = t->d_model, f = t->d_ff;
     const arena_layout A = arena_layout_of(t, batch);
-    const int training = act[A.header + 0] != 0.0f;
+    const int training = stack_header_training(act);
     const float p = training ? t->dropout : 0.0f;
     const float p_attn = 1.0f - (1.0f - p) * (1.0f - p);
     const int T = transformer_threads(batch);
 
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        team tm;
-        int b0, b1;
-        tm.t = omp_get_thread_num();
-        tm.T = omp_get_num_threads();
-        split_range(batch, tm.t, tm.T, &b0, &b1);
-        tm.N = N;
-        tm.n0 = b0 * K;
-        tm.rows = (b1 - b0) * K;
-        tm.reduce1 = (double *)(act + A.reduce1);
-        tm.reduce2 = (double *)(act + A.reduce2);
+        const team tm = team_of_this_thread(batch, K, &A, act);
         const size_t od = (size_t)tm.n0 * d, of = (size_t)tm.n0 * f;
         const size_t nd = (size_t)tm.rows * d, nf = (size_t)tm.rows * f;
         float *gy = act + A.gy, *gx = act + A.gx, *dr2 = act + A.dr2, *dy1 = act + A.dy1, *dr1 = act + A.dr1;
@@ -342,9 +330,9 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
         memcpy(gy + od, dout + od, nd * sizeof *gy);
         for (int l = t->n_layers - 1; l >= 0; l--) {
             const rp_transformer_layer *L = &t->layers[l];
-            const float *base = act + A.layers + (size_t)l * A.layer_size;
+            const float *base = act + stack_layer_at(&A.frame, l);
             const layer_layout o = layer_layout_of(t, L, batch);
-            const float *x = l == 0 ? act + A.input : act + A.layers + (size_t)(l - 1) * A.layer_size + o.y2;
+            const float *x = l == 0 ? act + A.frame.input : act + stack_layer_at(&A.frame, l - 1) + o.y2;
 
             /* norm2: gy = ∂L/∂y2 → dr2 = ∂L/∂r2 */
             memset(dr2 + od, 0, nd * sizeof *dr2);
@@ -372,7 +360,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
                 const float *m = base + o.mask1;
                 for (size_t i = od; i < od + nd; i++) dr1[i] *= m[i];
             }
-            attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, b0, b1, training, base + o.attn,
+            attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, tm.b0, tm.b1, training, base + o.attn,
                                      act + A.attn_scratch, tm.t);
 #pragma omp barrier
             /* Parameter gradients over all rows; this thread owns a share of each output dimension. */

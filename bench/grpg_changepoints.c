@@ -1,4 +1,4 @@
-/* Experiment driver for the learned-patching test (tests/levels/test_grpg_learning.c): trains the
+/* Experiment driver for the learned-patching test (tests/train/test_grpg_learning.c): trains the
  * same small forecaster with fixed, random and learned patching on a change-point series
  * (series_generate_changepoints) and reports validation MSE and how close the boundaries sit to
  * the true change points (validation split; the test measures on the test split).
@@ -549,7 +549,7 @@ static void run_synthetic(const opts *o, int reward_kind) {
 
 int main(int argc, char **argv) {
     rp_choose_omp_waiting(argv); /* as the reinpatch command does (core/util.h) */
-    /* Defaults = the test's configuration (tests/levels/test_grpg_learning.c). */
+    /* Defaults = the test's configuration (tests/train/test_grpg_learning.c). */
     opts o = {.rows = 20000, .segment = 50, .lookback = 150, .horizon = 8, .patch_len = 1, .d_model = 16,
               .heads = 2, .layers = 1, .d_ff = 32, .epochs = 10, .warmup = 1, .batch = 64, .group = 8,
               .min_len = 3, .pchannels = 8, .pkernel = 5, .players = 2, .max_steps = 40, .threads = 1,

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/util.h"
 #include "io/series.h"
+#include "io/timestamp.h"
 #include "reinpatch.h"
 #include "train/predict.h"
 

@@ -71,21 +71,3 @@ float lr_schedule(rp_schedule kind, double base_lr, int epoch, int step_in_epoch
         return (float)base_lr;
     }
 }
-
-float schedule_beta1(rp_schedule kind, float beta1, int epoch, int step_in_epoch, int steps_per_epoch,
-                     int epochs, double pct_start) {
-    switch (kind) {
-    case SCHEDULE_TYPE3:
-        return 0.95f;
-    case SCHEDULE_ONECYCLE: {
-        double total = (double)epochs * steps_per_epoch;
-        double s = (double)epoch * steps_per_epoch + step_in_epoch;
-        if (s > total - 1.0) s = total - 1.0;
-        if (s < 0.0) s = 0.0;
-        return (float)onecycle(total, s, pct_start, 0.95, 0.85, 0.95);
-    }
-    case SCHEDULE_CONSTANT:
-    default:
-        return beta1;
-    }
-}

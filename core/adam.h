@@ -33,15 +33,11 @@ void adam_update(rp_params *P, const char *prefix, float lr, float beta1, float 
  *   pct_start) with its defaults (anneal_strategy 'cos', div_factor 25, final_div_factor 1e4,
  *   three_phase off), stepped once per batch as PatchTST does with lradj='TST': the lr of global
  *   step s is the scheduler's value after s calls to scheduler.step().
- * SCHEDULE_CONSTANT: base_lr throughout (no OneCycleLR artefact). */
+ * SCHEDULE_CONSTANT: base_lr throughout (no OneCycleLR artefact).
+ * Only the learning rate follows PatchTST: its OneCycleLR (cycle_momentum on) also rewrites Adam's
+ * β1 (0.95 all run under type3; 0.95 → 0.85 → 0.95 under onecycle), while reinpatch keeps β1 at
+ * 0.9 for every schedule (train/train.c, trainer_update). */
 float lr_schedule(rp_schedule kind, double base_lr, int epoch, int step_in_epoch, int steps_per_epoch,
                   int epochs, double pct_start);
-
-/* Adam's β1 as PatchTST's loop leaves it. OneCycleLR(cycle_momentum = True) rewrites β1: its
- * constructor sets 0.95 (max_momentum), and for ONECYCLE it then follows the inverse cosine cycle
- * 0.95 → 0.85 → 0.95. For TYPE3 it stays 0.95 all run; for CONSTANT this returns `beta1`. Callers
- * who want PatchTST's exact optimizer pass this as adam_update's beta1. */
-float schedule_beta1(rp_schedule kind, float beta1, int epoch, int step_in_epoch, int steps_per_epoch,
-                     int epochs, double pct_start);
 
 #endif

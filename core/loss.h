@@ -5,19 +5,13 @@
 
 #include <stddef.h>
 
-/* mean over all n elements of (pred − target)² */
+/* Mean over n elements of (pred − target)²: each difference in float (the forecast's own
+ * precision), squared and summed in double. */
 float mse_forward(const float *pred, const float *target, size_t n);
-/* dpred += dloss · 2 (pred − target) / n;  dloss = ∂L/∂mse (1 when the MSE is the loss). */
-void mse_backward(float *dpred, const float *pred, const float *target, size_t n, float dloss);
-
-/* One MSE per row (a window's forecast): loss[r] = mean_j (pred[r, j] − target[r, j])². */
-void mse_rows_forward(float *loss,          // (rows)
-                      const float *pred,    // (rows, cols)
-                      const float *target,  // (rows, cols)
-                      int rows, int cols);
-/* dpred[r, j] += dloss[r] · 2 (pred[r, j] − target[r, j]) / cols */
-void mse_rows_backward(float *dpred,        // (rows, cols)
-                       const float *dloss,  // (rows)
-                       const float *pred, const float *target, int rows, int cols);
+/* The gradient of a mean of squared errors over `count` elements with respect to n of its
+ * predictions (count >= n; the other elements come in other calls: the other rows of a batch, the
+ * other rollouts of a group): dpred[i] += 2 (pred[i] − target[i]) / count, with 2 / count
+ * rounded to float once. */
+void mse_backward(float *dpred, const float *pred, const float *target, size_t n, size_t count);
 
 #endif

@@ -19,18 +19,21 @@ void revin_forward(float *out, float *mean, float *std, const float *in, int row
     }
 }
 
-void revin_denorm_forward(float *out, const float *in, const float *mean, const float *std, int rows, int len) {
+void revin_denorm_forward(float *out, const float *in, const float *mean, const float *std, int rows, int group,
+                          int len) {
     for (int r = 0; r < rows; r++) {
         const float *z = in + (size_t)r * len;
         float *y = out + (size_t)r * len;
-        for (int j = 0; j < len; j++) y[j] = z[j] * std[r] + mean[r];
+        const float mu = mean[r / group], sd = std[r / group];
+        for (int j = 0; j < len; j++) y[j] = z[j] * sd + mu;
     }
 }
 
-void revin_denorm_backward(float *din, const float *dout, const float *std, int rows, int len) {
+void revin_denorm_backward(float *din, const float *dout, const float *std, int rows, int group, int len) {
     for (int r = 0; r < rows; r++) {
         const float *g = dout + (size_t)r * len;
         float *d = din + (size_t)r * len;
-        for (int j = 0; j < len; j++) d[j] += g[j] * std[r];
+        const float sd = std[r / group];
+        for (int j = 0; j < len; j++) d[j] += g[j] * sd;
     }
 }

@@ -15,16 +15,18 @@ void revin_forward(float *out,        // (rows, len)
                    float *std,        // (rows)
                    const float *in,   // (rows, len)
                    int rows, int len);
-/* out = in · std + mean per row (the forecast, `len` = horizon). In place allowed. */
+/* out[r] = in[r] · std[w] + mean[w] with w = r / group: the forecast (`len` = horizon) in the
+ * units of its window; `group` consecutive rows (a window's rollouts) share the window's
+ * statistics. In place allowed. */
 void revin_denorm_forward(float *out,        // (rows, len)
                           const float *in,   // (rows, len)
-                          const float *mean, // (rows)
-                          const float *std,  // (rows)
-                          int rows, int len);
-/* din += dout · std */
+                          const float *mean, // (rows / group)
+                          const float *std,  // (rows / group)
+                          int rows, int group, int len);
+/* din[r] += dout[r] · std[r / group] */
 void revin_denorm_backward(float *din,        // (rows, len)
                            const float *dout, // (rows, len)
-                           const float *std,  // (rows)
-                           int rows, int len);
+                           const float *std,  // (rows / group)
+                           int rows, int group, int len);
 
 #endif

@@ -4,28 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/h5util.h"
+#include "io/h5slab.h"
 
 /* The slabs a checkpoint holds for every tensor, in file order. */
 static const char *const SLAB_GROUPS[] = {"params", "adam_m", "adam_v", "best"};
 enum { SLAB_VALUE, SLAB_ADAM_M, SLAB_ADAM_V, SLAB_BEST, N_SLABS };
-
-static void tensor_dims(const rp_tensor_info *t, hsize_t *dims) {
-    for (int i = 0; i < t->ndim; i++) dims[i] = (hsize_t)t->shape[i];
-}
-
-static int write_slab(hid_t file, const char *group, const rp_params *P, const float *slab,
-                      rp_error *err) {
-    char name[RP_PARAM_NAME_MAX + 32];
-    for (int i = 0; i < P->n_tensors; i++) {
-        const rp_tensor_info *t = &P->tensors[i];
-        hsize_t dims[RP_PARAM_MAX_DIMS];
-        tensor_dims(t, dims);
-        snprintf(name, sizeof name, "/%s/%s", group, t->name);
-        if (h5_write_float(file, name, t->ndim, dims, slab + t->offset, err) != 0) return -1;
-    }
-    return 0;
-}
 
 int checkpoint_save(const char *path, const rp_params *P, const rp_run_state *s,
                     const float *best_values, rp_error *err) {
@@ -51,71 +34,15 @@ int checkpoint_save(const char *path, const rp_params *P, const rp_run_state *s,
     rc = rc || h5_write_string(file, "/recipe", s->recipe_text ? s->recipe_text : "", err);
     rc = rc || h5_write_double(file, "/normalization/mean", 1, &channels, s->mean, err);
     rc = rc || h5_write_double(file, "/normalization/std", 1, &channels, s->std, err);
-    rc = rc || write_slab(file, SLAB_GROUPS[SLAB_VALUE], P, P->value, err);
-    rc = rc || write_slab(file, SLAB_GROUPS[SLAB_ADAM_M], P, P->adam_m, err);
-    rc = rc || write_slab(file, SLAB_GROUPS[SLAB_ADAM_V], P, P->adam_v, err);
-    if (best_values) rc = rc || write_slab(file, SLAB_GROUPS[SLAB_BEST], P, best_values, err);
+    rc = rc || h5slab_write(file, SLAB_GROUPS[SLAB_VALUE], P, P->value, NULL, err);
+    rc = rc || h5slab_write(file, SLAB_GROUPS[SLAB_ADAM_M], P, P->adam_m, NULL, err);
+    rc = rc || h5slab_write(file, SLAB_GROUPS[SLAB_ADAM_V], P, P->adam_v, NULL, err);
+    if (best_values) rc = rc || h5slab_write(file, SLAB_GROUPS[SLAB_BEST], P, best_values, NULL, err);
     if (rc) {
         h5_atomic_abort(file, tmp);
         return rp_fail_prefix(err, "writing checkpoint %s", path);
     }
     return h5_atomic_commit(file, tmp, path, err);
-}
-
-/* Checks that group holds exactly P's tensors with P's shapes. */
-static int check_slab(hid_t file, const char *path, const char *group, const rp_params *P,
-                      rp_error *err) {
-    char **names = NULL;
-    int count = 0;
-    char loc[RP_PARAM_NAME_MAX + 32];
-    snprintf(loc, sizeof loc, "/%s", group);
-    if (h5_list_datasets(file, loc, &names, &count, err) != 0) return -1;
-    int rc = 0;
-    for (int i = 0; i < count && !rc; i++)
-        if (!params_find(P, names[i]))
-            rc = rp_fail(err, "%s: tensor '%s' (in /%s) is not declared by the model", path,
-                         names[i], group);
-    h5_free_names(names, count);
-    for (int i = 0; i < P->n_tensors && !rc; i++) {
-        const rp_tensor_info *t = &P->tensors[i];
-        snprintf(loc, sizeof loc, "/%s/%s", group, t->name);
-        if (!h5_exists(file, loc)) {
-            rc = rp_fail(err, "%s: tensor '%s' is declared by the model but missing from /%s",
-                         path, t->name, group);
-            break;
-        }
-        hsize_t got[RP_PARAM_MAX_DIMS], want[RP_PARAM_MAX_DIMS];
-        int got_ndim = 0;
-        if (h5_dataset_shape(file, loc, &got_ndim, got, RP_PARAM_MAX_DIMS, err) != 0) {
-            rc = rp_fail_prefix(err, "%s: tensor '%s'", path, t->name);
-            break;
-        }
-        tensor_dims(t, want);
-        int same = got_ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = got[d] == want[d];
-        if (!same) {
-            char a[128], b[128];
-            h5_format_shape(a, sizeof a, got_ndim, got);
-            h5_format_shape(b, sizeof b, t->ndim, want);
-            rc = rp_fail(err, "%s: tensor '%s' has shape %s in the file, the model declares %s",
-                         path, t->name, a, b);
-        }
-    }
-    return rc;
-}
-
-static int read_slab(hid_t file, const char *group, const rp_params *P, float *slab,
-                     rp_error *err) {
-    char name[RP_PARAM_NAME_MAX + 32];
-    for (int i = 0; i < P->n_tensors; i++) {
-        const rp_tensor_info *t = &P->tensors[i];
-        hsize_t dims[RP_PARAM_MAX_DIMS];
-        tensor_dims(t, dims);
-        snprintf(name, sizeof name, "/%s/%s", group, t->name);
-        if (h5_read_checked(file, name, H5T_NATIVE_FLOAT, t->ndim, dims, slab + t->offset, err))
-            return -1;
-    }
-    return 0;
 }
 
 int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best_values,
@@ -153,7 +80,7 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
                                st.std, err);
 
     int n_slabs = file_has_best ? N_SLABS : SLAB_BEST;
-    for (int k = 0; k < n_slabs && !rc; k++) rc = check_slab(file, path, SLAB_GROUPS[k], P, err);
+    for (int k = 0; k < n_slabs && !rc; k++) rc = h5slab_check(file, path, "file", SLAB_GROUPS[k], P, NULL, err);
     /* Read everything into staging slabs first, so that a failure halfway leaves P whole. */
     const float *current[N_SLABS] = {P->value, P->adam_m, P->adam_v, best_values};
     for (int k = 0; k < n_slabs && !rc; k++) {
@@ -164,7 +91,7 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
             break;
         }
         memcpy(stage[k], current[k], P->total * sizeof(float));
-        rc = read_slab(file, SLAB_GROUPS[k], P, stage[k], err);
+        rc = h5slab_read(file, SLAB_GROUPS[k], P, stage[k], NULL, err);
     }
     H5Fclose(file);
 
@@ -186,12 +113,7 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
 }
 
 int checkpoint_read_recipe(const char *path, char **recipe_text, rp_error *err) {
-    *recipe_text = NULL;
-    hid_t file = h5_open_checked(path, "checkpoint", RP_CHECKPOINT_FORMAT_VERSION, NULL, err);
-    if (file < 0) return -1;
-    int rc = h5_read_string(file, "/recipe", recipe_text, err);
-    H5Fclose(file);
-    return rc;
+    return h5_read_file_string(path, "checkpoint", RP_CHECKPOINT_FORMAT_VERSION, "/recipe", recipe_text, err);
 }
 
 void checkpoint_state_free(rp_run_state *s) {

@@ -7,6 +7,8 @@
  * counting the date column, the way a spreadsheet numbers them. */
 #include "io/series.h"
 
+#include "io/lines.h"
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -19,45 +21,6 @@
 /* Cell text in messages is cut to this many bytes so one huge cell cannot crowd out the
  * location. */
 #define CELL_SHOWN_MAX 64
-
-int rp_read_text_file(const char *path, char **data, size_t *len, rp_error *err) {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rp_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return rp_fail(err, "%s: out of memory", path);
-    }
-    for (;;) {
-        if (cap - n < 2) {
-            if (cap > SIZE_MAX / 2) break;
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                fclose(f);
-                return rp_fail(err, "%s: out of memory reading %zu bytes", path, cap * 2);
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    if (read_error) {
-        free(buf);
-        return rp_fail(err, "%s: read error", path);
-    }
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return 0;
-}
 
 void series_free(rp_series *s) {
     if (!s) return;
@@ -141,26 +104,6 @@ int series_select_columns(rp_series *s, const char *const *names, int n_names, r
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
-typedef struct csv_reader {
-    const char *path;
-    char *buf, *end;        /* whole file, NUL-terminated at end */
-    char *line, *line_end;  /* current line [line, line_end), '\r' of CRLF excluded */
-    char *next;             /* first byte of the following line */
-    int line_no;            /* 1-based */
-} csv_reader;
-
-/* Advances to the next physical line; returns 0 at end of input. */
-static int next_line(csv_reader *rd) {
-    if (rd->next >= rd->end) return 0;
-    rd->line = rd->next;
-    char *nl = memchr(rd->line, '\n', (size_t)(rd->end - rd->line));
-    char *stop = nl ? nl : rd->end;
-    rd->next = nl ? nl + 1 : rd->end;
-    if (stop > rd->line && stop[-1] == '\r') stop--;
-    rd->line_end = stop;
-    rd->line_no++;
-    return 1;
-}
 
 static int is_blank(const char *s, const char *e) {
     for (; s < e; s++)
@@ -170,13 +113,13 @@ static int is_blank(const char *s, const char *e) {
 
 /* True when nothing but blank lines follows the current line. Trailing blank lines carry no
  * data, so they are accepted; a blank line with rows after it is an error. */
-static int only_blank_lines_left(const csv_reader *rd) { return is_blank(rd->next, rd->end); }
+static int only_blank_lines_left(const rp_lines *rd) { return is_blank(rd->next, rd->end); }
 
 /* Cuts the current line into fields in place: each field becomes a NUL-terminated string
  * (quoted fields "..." are unescaped, "" being a literal quote; a quoted field may not span
  * lines). Stores up to max_fields pointers, returns the total field count, or -1 with
  * *bad_field set (1-based) for an unterminated or malformed quoted field. */
-static int split_fields(csv_reader *rd, char **fields, int max_fields, int *bad_field) {
+static int split_fields(rp_lines *rd, char **fields, int max_fields, int *bad_field) {
     char *p = rd->line, *e = rd->line_end;
     int n = 0;
     for (;;) {
@@ -255,7 +198,7 @@ static void shown(const char *cell, char out[CELL_SHOWN_MAX + 4]) {
     }
 }
 
-static int cell_error(const csv_reader *rd, int col, const char *name, const char *cell, cell_status st,
+static int cell_error(const rp_lines *rd, int col, const char *name, const char *cell, cell_status st,
                       rp_error *err) {
     char text[CELL_SHOWN_MAX + 4];
     shown(cell, text);
@@ -276,13 +219,13 @@ static int cell_error(const csv_reader *rd, int col, const char *name, const cha
 
 /* Whether the first cell of the current line is text (not a number). Works on a copy of the
  * line, because the main loop splits the original in place. Returns 1, 0, or -1 (out of memory). */
-static int first_cell_is_text(const csv_reader *rd, rp_error *err) {
+static int first_cell_is_text(const rp_lines *rd, rp_error *err) {
     size_t n = (size_t)(rd->line_end - rd->line);
     char *copy = rp_malloc(n + 1, err);
     if (!copy) return -1;
     memcpy(copy, rd->line, n);
     copy[n] = '\0';
-    csv_reader probe = {.path = rd->path, .buf = copy, .end = copy + n, .line = copy, .line_end = copy + n};
+    rp_lines probe = {.path = rd->path, .buf = copy, .end = copy + n, .line = copy, .line_end = copy + n};
     char *first = NULL;
     int bad = 0;
     int text = 0;
@@ -301,12 +244,10 @@ static int is_date_name(const char *name) {
     return 0;
 }
 
-static int parse_csv(csv_reader *rd, rp_series *out, rp_error *err) {
+static int parse_csv(rp_lines *rd, rp_series *out, rp_error *err) {
     const char *path = rd->path;
-    /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name. */
-    if (rd->end - rd->next >= 3 && memcmp(rd->next, "\xEF\xBB\xBF", 3) == 0) rd->next += 3;
     if (is_blank(rd->next, rd->end)) return rp_fail(err, "%s: empty file", path);
-    next_line(rd);
+    lines_next(rd);
     if (is_blank(rd->line, rd->line_end)) return rp_fail(err, "%s:1: empty header line", path);
 
     /* Header. Quotes only shrink fields, so commas + 1 bounds the field count. */
@@ -333,7 +274,7 @@ static int parse_csv(csv_reader *rd, rp_series *out, rp_error *err) {
             }
     }
 
-    if (!next_line(rd) || (is_blank(rd->line, rd->line_end) && only_blank_lines_left(rd))) {
+    if (!lines_next(rd) || (is_blank(rd->line, rd->line_end) && only_blank_lines_left(rd))) {
         rp_fail(err, "%s: header only, no data rows", path);
         goto done;
     }
@@ -349,9 +290,10 @@ static int parse_csv(csv_reader *rd, rp_series *out, rp_error *err) {
         goto done;
     }
 
-    /* Rows: at most one per remaining newline, plus a last line without one. */
-    size_t max_rows = 1;
-    for (const char *p = rd->line; (p = memchr(p, '\n', (size_t)(rd->end - p))) != NULL; p++) max_rows++;
+    /* Rows: the current (first data) line, whose break lines_next has cut, then at most one per
+     * newline after it, plus a last line without one. */
+    size_t max_rows = 2;
+    for (const char *p = rd->next; (p = memchr(p, '\n', (size_t)(rd->end - p))) != NULL; p++) max_rows++;
     if (max_rows > (size_t)INT32_MAX || (size_t)cols > SIZE_MAX / sizeof(float) / max_rows) {
         rp_fail(err, "%s: too large (%zu lines × %d columns)", path, max_rows, cols);
         goto done;
@@ -405,7 +347,7 @@ static int parse_csv(csv_reader *rd, rp_series *out, rp_error *err) {
             }
         }
         rows++;
-    } while (next_line(rd));
+    } while (lines_next(rd));
     out->rows = rows;
     rc = 0;
 done:
@@ -416,14 +358,11 @@ done:
 
 int csv_read(const char *path, rp_series *out, rp_error *err) {
     memset(out, 0, sizeof *out);
-    csv_reader rd = {.path = path};
-    size_t len;
-    if (rp_read_text_file(path, &rd.buf, &len, err)) return -1;
-    rd.end = rd.buf + len;
-    rd.next = rd.buf;
+    rp_lines rd;
+    if (lines_open(&rd, path, err)) return -1;
     int rc = parse_csv(&rd, out, err);
     if (rc == 0) rc = (out->source = dup_string(path, err)) ? 0 : -1;
-    free(rd.buf);
+    lines_close(&rd);
     if (rc) series_free(out);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* The standard forecasting protocol (DESIGN.md §1, docs/data.md): split borders, z-scoring with
+/* The standard forecasting protocol (docs/method.md §1, docs/data.md): split borders, z-scoring with
  * train statistics, stride-1 windows, one channel per sample. */
 #include "io/dataset.h"
 

@@ -1,4 +1,4 @@
-/* The standard forecasting protocol (DESIGN.md §1): split borders, z-scoring with train
+/* The standard forecasting protocol (docs/method.md §1): split borders, z-scoring with train
  * statistics, stride-1 windows, channel independence.
  *
  * A split is a row range [begin, end) of the series. Windows of a split start at every row s with

@@ -115,7 +115,7 @@ int series_generate(rp_series *out, int rows, int cols, unsigned long long seed,
     return 0;
 }
 
-/* Piecewise-constant regimes for the learned-patching test (tests/levels/test_grpg_learning.c).
+/* Piecewise-constant regimes for the learned-patching test (tests/train/test_grpg_learning.c).
  *
  * Regime lengths are drawn uniformly from [mean_segment/2, 3·mean_segment/2] (so two changes are
  * never closer than mean_segment/2 rows); the rows where a new regime starts are the change rows,

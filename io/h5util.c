@@ -330,44 +330,41 @@ static hid_t open_attr(hid_t obj, const char *name, H5T_class_t cls, rp_error *e
     return attr;
 }
 
+/* Reads a scalar string, variable- or fixed-length, of a dataset (is_attr 0) or an attribute into
+ * a malloc'd copy. Returns 0; 1 when HDF5 cannot read it (the caller names it); -1 when memory
+ * runs out (err set). */
+static int read_scalar_text(hid_t id, int is_attr, hid_t ftype, char **out, rp_error *err) {
+    int variable = H5Tis_variable_str(ftype) > 0;
+    size_t size = variable ? 0 : H5Tget_size(ftype);
+    hid_t mt = variable ? vlen_string_type() : H5Tcopy(H5T_C_S1);
+    if (!variable) H5Tset_size(mt, size);
+    char *s = NULL, *buf = variable ? NULL : rp_calloc(size + 1, 1, err);
+    void *dst = variable ? (void *)&s : (void *)buf;
+    int rc = 0;
+    if (!variable && !buf)
+        rc = -1;
+    else if ((is_attr ? H5Aread(id, mt, dst) : H5Dread(id, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst)) < 0)
+        rc = 1;
+    if (variable && rc == 0) {
+        size_t n = s ? strlen(s) : 0;
+        buf = rp_malloc(n + 1, err);
+        if (buf) memcpy(buf, s ? s : "", n + 1);
+        else rc = -1;
+    }
+    if (s) H5free_memory(s);
+    H5Tclose(mt);
+    if (rc) free(buf);
+    else *out = buf;
+    return rc;
+}
+
 int h5_read_attr_string(hid_t obj, const char *name, char **value, rp_error *err) {
     *value = NULL;
     hid_t attr = open_attr(obj, name, H5T_STRING, err);
     if (attr < 0) return -1;
     hid_t ftype = H5Aget_type(attr);
-    int rc = 0;
-    if (H5Tis_variable_str(ftype) > 0) {
-        hid_t mt = vlen_string_type();
-        char *s = NULL;
-        if (H5Aread(attr, mt, &s) < 0) {
-            rc = h5_fail(err, obj, NULL, "cannot read string attribute");
-        } else {
-            size_t n = s ? strlen(s) : 0;
-            *value = rp_malloc(n + 1, err);
-            if (*value) {
-                memcpy(*value, s ? s : "", n + 1);
-            } else {
-                rc = -1;
-            }
-            if (s) H5free_memory(s);
-        }
-        H5Tclose(mt);
-    } else {
-        size_t size = H5Tget_size(ftype);
-        char *buf = rp_calloc(size + 1, 1, err);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, size);
-        if (!buf) {
-            rc = -1;
-        } else if (H5Aread(attr, mt, buf) < 0) {
-            free(buf);
-            rc = h5_fail(err, obj, NULL, "cannot read string attribute");
-        } else {
-            buf[size] = 0;
-            *value = buf;
-        }
-        H5Tclose(mt);
-    }
+    int rc = read_scalar_text(attr, 1, ftype, value, err);
+    if (rc > 0) rc = h5_fail(err, obj, NULL, "cannot read string attribute");
     H5Tclose(ftype);
     H5Aclose(attr);
     return rc;
@@ -529,38 +526,10 @@ int h5_read_string(hid_t loc, const char *path, char **text, rp_error *err) {
     if (d < 0) return -1;
     hid_t ftype = H5Dget_type(d), space = H5Dget_space(d);
     int rc = 0;
-    if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1) {
+    if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1)
         rc = h5_fail(err, loc, path, "not a scalar string dataset");
-    } else if (H5Tis_variable_str(ftype) > 0) {
-        hid_t mt = vlen_string_type();
-        char *s = NULL;
-        if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) < 0) {
-            rc = h5_fail(err, loc, path, "cannot read string");
-        } else {
-            size_t n = s ? strlen(s) : 0;
-            *text = rp_malloc(n + 1, err);
-            if (*text)
-                memcpy(*text, s ? s : "", n + 1);
-            else
-                rc = -1;
-            H5Dvlen_reclaim(mt, space, H5P_DEFAULT, &s);
-        }
-        H5Tclose(mt);
-    } else {
-        size_t size = H5Tget_size(ftype);
-        char *buf = rp_calloc(size + 1, 1, err);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, size);
-        if (!buf) {
-            rc = -1;
-        } else if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-            free(buf);
-            rc = h5_fail(err, loc, path, "cannot read string");
-        } else {
-            *text = buf;
-        }
-        H5Tclose(mt);
-    }
+    else if ((rc = read_scalar_text(d, 0, ftype, text, err)) > 0)
+        rc = h5_fail(err, loc, path, "cannot read string");
     H5Tclose(ftype);
     H5Sclose(space);
     H5Dclose(d);
@@ -626,4 +595,14 @@ int h5_list_datasets(hid_t loc, const char *path, char ***names, int *count, rp_
 void h5_free_names(char **names, int count) {
     for (int i = 0; i < count; i++) free(names[i]);
     free(names);
+}
+
+int h5_read_file_string(const char *file_path, const char *kind, int max_version, const char *path, char **text,
+                        rp_error *err) {
+    *text = NULL;
+    hid_t file = h5_open_checked(file_path, kind, max_version, NULL, err);
+    if (file < 0) return -1;
+    int rc = h5_read_string(file, path, text, err);
+    H5Fclose(file);
+    return rc;
 }

@@ -100,6 +100,9 @@ int h5_read_checked(hid_t loc, const char *path, hid_t mem_type, int ndim, const
                     void *data, rp_error *err);
 /* Reads a scalar string dataset; *text is malloc'd, the caller frees it. */
 int h5_read_string(hid_t loc, const char *path, char **text, rp_error *err);
+/* The same from a file of `kind` (opened and checked by h5_open_checked, then closed). */
+int h5_read_file_string(const char *file_path, const char *kind, int max_version, const char *path, char **text,
+                        rp_error *err);
 
 /* Formats a shape as "[16 x 48]" (or "[]" for a scalar). */
 void h5_format_shape(char *buf, size_t size, int ndim, const hsize_t *dims);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "io/checkpoint.h"
-#include "io/h5util.h"
+#include "io/h5slab.h"
 
 
 int patcher_is_policy_tensor(const char *name) {
@@ -61,15 +61,7 @@ int patcher_save(const char *path, const rp_params *P, const rp_recipe *r, rp_er
     rc = rc || h5_write_attr_int(file, "n_levels", r->n_levels, err);
     for (int i = 0; i < r->n_levels && !rc; i++) rc = write_level(file, i, &r->levels[i], err);
     rc = rc || h5_create_groups(file, "/params", err);
-    for (int i = 0; i < P->n_tensors && !rc; i++) {
-        const rp_tensor_info *t = &P->tensors[i];
-        if (!patcher_is_policy_tensor(t->name)) continue;
-        char name[RP_PARAM_NAME_MAX + 16];
-        hsize_t dims[RP_PARAM_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-        snprintf(name, sizeof name, "/params/%s", t->name);
-        rc = h5_write_float(file, name, t->ndim, dims, P->value + t->offset, err);
-    }
+    rc = rc || h5slab_write(file, "params", P, P->value, patcher_is_policy_tensor, err);
     rc = rc || h5_write_string(file, "/recipe", r->text ? r->text : "", err);
     if (rc) {
         h5_atomic_abort(file, tmp);
@@ -162,51 +154,16 @@ int patcher_load_params(const char *path, rp_params *P, rp_error *err) {
     if (!P->value) return rp_fail(err, "%s: parameters are not allocated", path);
     hid_t file = h5_open_checked(path, "patcher", RP_PATCHER_FORMAT_VERSION, NULL, err);
     if (file < 0) return -1;
-    char **names = NULL;
-    int count = 0, rc = 0;
+    /* Read into a copy first, so that a failure halfway leaves P whole. */
     float *stage = NULL;
-    rc = h5_list_datasets(file, "/params", &names, &count, err);
-    for (int i = 0; i < count && !rc; i++) {
-        const rp_tensor_info *t = params_find(P, names[i]);
-        if (!t || !patcher_is_policy_tensor(names[i]))
-            rc = rp_fail(err, "%s: policy tensor '%s' is not declared by the model", path,
-                         names[i]);
-    }
-    h5_free_names(names, count);
+    int rc = h5slab_check(file, path, "patcher", "params", P, patcher_is_policy_tensor, err);
     if (!rc) {
         stage = rp_malloc(P->total * sizeof(float) + 1, err);
         rc = stage ? 0 : -1;
     }
-    if (!rc) memcpy(stage, P->value, P->total * sizeof(float));
-    for (int i = 0; i < P->n_tensors && !rc; i++) {
-        const rp_tensor_info *t = &P->tensors[i];
-        if (!patcher_is_policy_tensor(t->name)) continue;
-        char name[RP_PARAM_NAME_MAX + 16];
-        snprintf(name, sizeof name, "/params/%s", t->name);
-        if (!h5_exists(file, name)) {
-            rc = rp_fail(err, "%s: policy tensor '%s' is declared by the model but missing "
-                         "from the patcher", path, t->name);
-            break;
-        }
-        hsize_t got[RP_PARAM_MAX_DIMS], want[RP_PARAM_MAX_DIMS];
-        int got_ndim = 0;
-        if (h5_dataset_shape(file, name, &got_ndim, got, RP_PARAM_MAX_DIMS, err) != 0) {
-            rc = -1;
-            break;
-        }
-        for (int d = 0; d < t->ndim; d++) want[d] = (hsize_t)t->shape[d];
-        int same = got_ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = got[d] == want[d];
-        if (!same) {
-            char a[128], b[128];
-            h5_format_shape(a, sizeof a, got_ndim, got);
-            h5_format_shape(b, sizeof b, t->ndim, want);
-            rc = rp_fail(err, "%s: tensor '%s' has shape %s in the patcher, the model declares "
-                         "%s", path, t->name, a, b);
-            break;
-        }
-        rc = h5_read_checked(file, name, H5T_NATIVE_FLOAT, t->ndim, want, stage + t->offset,
-                             err);
+    if (!rc) {
+        memcpy(stage, P->value, P->total * sizeof(float));
+        rc = h5slab_read(file, "params", P, stage, patcher_is_policy_tensor, err);
     }
     H5Fclose(file);
     if (!rc) memcpy(P->value, stage, P->total * sizeof(float));
@@ -215,12 +172,7 @@ int patcher_load_params(const char *path, rp_params *P, rp_error *err) {
 }
 
 int patcher_read_recipe(const char *path, char **recipe_text, rp_error *err) {
-    *recipe_text = NULL;
-    hid_t file = h5_open_checked(path, "patcher", RP_PATCHER_FORMAT_VERSION, NULL, err);
-    if (file < 0) return -1;
-    int rc = h5_read_string(file, "/recipe", recipe_text, err);
-    H5Fclose(file);
-    return rc;
+    return h5_read_file_string(path, "patcher", RP_PATCHER_FORMAT_VERSION, "/recipe", recipe_text, err);
 }
 
 int patcher_read_model_recipe(const char *path, rp_recipe *r, rp_error *err) {

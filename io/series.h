@@ -29,10 +29,6 @@ typedef struct rp_series {
 int csv_read(const char *path, rp_series *out, rp_error *err);
 void series_free(rp_series *s);
 
-/* Reads a whole file into a NUL-terminated buffer of *len bytes (the NUL not counted), owned by
- * the caller (free()). The CSV and .tsf readers share it. */
-int rp_read_text_file(const char *path, char **data, size_t *len, rp_error *err);
-
 /* Keeps only the named columns, in the given order; an unknown name is an error. */
 int series_select_columns(rp_series *s, const char *const *names, int n_names, rp_error *err);
 

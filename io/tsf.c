@@ -7,9 +7,11 @@
  * field separator). The reference loader (convert_tsf_to_dataframe in the archive's code) is the
  * behaviour followed here; where it is lax we are stricter, and each case is commented.
  *
- * The whole file is read in one go and lines are cut in place: data lines of several hundred KB
- * (one long daily series) need no line buffer. */
+ * The whole file is read in one go and lines are cut in place (io/lines.h): data lines of several
+ * hundred KB (one long daily series) need no line buffer. */
 #include "io/series.h"
+
+#include "io/lines.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,11 +27,7 @@
 typedef enum { ATTR_STRING, ATTR_DATE, ATTR_NUMERIC } attr_type;
 
 typedef struct tsf_reader {
-    const char *path;
-    char *end;               /* end of the file buffer (NUL there) */
-    char *line, *line_end;   /* current line [line, line_end), '\r' of CRLF excluded */
-    char *next;
-    int line_no;
+    rp_lines in;
     rp_tsf_missing policy;
     int n_attr;
     char *attr_name[MAX_ATTRIBUTES];  /* point into the file buffer */
@@ -39,21 +37,9 @@ typedef struct tsf_reader {
     int cap_series;
 } tsf_reader;
 
-static int next_line(tsf_reader *rd) {
-    if (rd->next >= rd->end) return 0;
-    rd->line = rd->next;
-    char *nl = memchr(rd->line, '\n', (size_t)(rd->end - rd->line));
-    char *stop = nl ? nl : rd->end;
-    rd->next = nl ? nl + 1 : rd->end;
-    if (stop > rd->line && stop[-1] == '\r') stop--;
-    *stop = '\0'; /* '\r', '\n' or the buffer's NUL: ours to overwrite */
-    rd->line_end = stop;
-    rd->line_no++;
-    return 1;
-}
 
 static int is_blank_line(const tsf_reader *rd) {
-    for (const char *p = rd->line; p < rd->line_end; p++)
+    for (const char *p = rd->in.line; p < rd->in.line_end; p++)
         if (!isspace((unsigned char)*p)) return 0;
     return 1;
 }
@@ -111,9 +97,9 @@ static int parse_bool(const char *s, bool *out) {
 
 /* One '@' line of the header. Returns 1 on @data, 0 for another directive, -1 on error. */
 static int header_directive(tsf_reader *rd, rp_tsf *out, rp_error *err) {
-    const char *path = rd->path;
-    int line = rd->line_no;
-    char *p = rd->line + 1;
+    const char *path = rd->in.path;
+    int line = rd->in.line_no;
+    char *p = rd->in.line + 1;
     char *keyword = p;
     while (*p && *p != ' ' && *p != '\t') p++;
     if (*p) *p++ = '\0';
@@ -201,12 +187,12 @@ static int is_number(const char *s) {
 }
 
 static int data_line(tsf_reader *rd, rp_tsf *out, rp_error *err) {
-    const char *path = rd->path;
-    int line = rd->line_no;
+    const char *path = rd->in.path;
+    int line = rd->in.line_no;
     char *field[MAX_ATTRIBUTES] = {NULL};
-    char *p = rd->line;
+    char *p = rd->in.line;
     int colons = 0;
-    for (const char *q = rd->line; q < rd->line_end; q++) colons += *q == ':';
+    for (const char *q = rd->in.line; q < rd->in.line_end; q++) colons += *q == ':';
     if (colons != rd->n_attr)
         return rp_fail(err, "%s:%d: expected %d ':'-separated fields (%d attribute%s, then the values), got %d",
                        path, line, rd->n_attr + 1, rd->n_attr, rd->n_attr == 1 ? "" : "s", colons + 1);
@@ -220,15 +206,15 @@ static int data_line(tsf_reader *rd, rp_tsf *out, rp_error *err) {
         if (i == rd->name_attr && field[i][0] == '\0') bad = "a non-empty series name";
         if (bad)
             return rp_fail(err, "%s:%d:%d: attribute '%s': expected %s, got '%s'", path, line,
-                           (int)(field[i] - rd->line) + 1, rd->attr_name[i], bad, field[i]);
+                           (int)(field[i] - rd->in.line) + 1, rd->attr_name[i], bad, field[i]);
     }
     const char *name = field[rd->name_attr >= 0 ? rd->name_attr : 0];
     char *values_text = p;
-    if (values_text >= rd->line_end || *values_text == '\0')
+    if (values_text >= rd->in.line_end || *values_text == '\0')
         return rp_fail(err, "%s:%d: series '%s' is empty (no values after the last ':')", path, line, name);
 
     int n_values = 1;
-    for (const char *q = values_text; q < rd->line_end; q++) n_values += *q == ',';
+    for (const char *q = values_text; q < rd->in.line_end; q++) n_values += *q == ',';
     float *values = rp_malloc(sizeof(float) * (size_t)n_values, err);
     if (!values) return -1;
     int n_missing = 0;
@@ -236,7 +222,7 @@ static int data_line(tsf_reader *rd, rp_tsf *out, rp_error *err) {
         char *cell = p;
         while (*p && *p != ',') p++;
         *p++ = '\0'; /* the last cell ends on the line's NUL; p is not read again */
-        int col = (int)(cell - rd->line) + 1;
+        int col = (int)(cell - rd->in.line) + 1;
         while (*cell == ' ' || *cell == '\t') cell++;
         char *tail = cell + strlen(cell);
         while (tail > cell && (tail[-1] == ' ' || tail[-1] == '\t')) *--tail = '\0';
@@ -312,23 +298,23 @@ static int data_line(tsf_reader *rd, rp_tsf *out, rp_error *err) {
 }
 
 static int parse_tsf(tsf_reader *rd, rp_tsf *out, rp_error *err) {
-    const char *path = rd->path;
+    const char *path = rd->in.path;
     int in_data = 0;
-    while (next_line(rd)) {
+    while (lines_next(&rd->in)) {
         /* Blank lines carry no series and no metadata; the reference loader rejects them, but
          * nothing is lost by passing over them. */
         if (is_blank_line(rd)) continue;
-        if (rd->line[0] == '#') continue;
+        if (rd->in.line[0] == '#') continue;
         if (!in_data) {
-            if (rd->line[0] != '@')
-                return rp_fail(err, "%s:%d: data line before @data (missing @data?)", path, rd->line_no);
+            if (rd->in.line[0] != '@')
+                return rp_fail(err, "%s:%d: data line before @data (missing @data?)", path, rd->in.line_no);
             int rc = header_directive(rd, out, err);
             if (rc < 0) return -1;
             in_data = rc == 1;
             continue;
         }
-        if (rd->line[0] == '@')
-            return rp_fail(err, "%s:%d: directive after @data", path, rd->line_no);
+        if (rd->in.line[0] == '@')
+            return rp_fail(err, "%s:%d: directive after @data", path, rd->in.line_no);
         if (data_line(rd, out, err)) return -1;
     }
     if (!in_data) return rp_fail(err, "%s: missing @data (no series found)", path);
@@ -340,16 +326,11 @@ static int parse_tsf(tsf_reader *rd, rp_tsf *out, rp_error *err) {
 
 int tsf_read(const char *path, rp_tsf_missing policy, rp_tsf *out, rp_error *err) {
     memset(out, 0, sizeof *out);
-    tsf_reader rd = {.path = path, .policy = policy, .name_attr = -1, .date_attr = -1};
-    char *buf;
-    size_t len;
-    if (rp_read_text_file(path, &buf, &len, err)) return -1;
-    rd.end = buf + len;
-    rd.next = buf;
-    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) rd.next += 3; /* UTF-8 byte-order mark */
+    tsf_reader rd = {.policy = policy, .name_attr = -1, .date_attr = -1};
+    if (lines_open(&rd.in, path, err)) return -1;
     int rc = parse_tsf(&rd, out, err);
     if (rc == 0) rc = (out->source = dup_text(path, strlen(path), err)) ? 0 : -1;
-    free(buf);
+    lines_close(&rd.in);
     if (rc) tsf_free(out);
     return rc;
 }

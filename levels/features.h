@@ -1,4 +1,4 @@
-/* What a boundary policy sees: per-unit features computed from the data alone (DESIGN §2), never
+/* What a boundary policy sees: per-unit features computed from the data alone (docs/method.md §3), never
  * from the backbone, so a trained policy stack is a standalone patcher.
  *
  * Level 1 (units = time steps of the RevIN-normalised window x[L]), POLICY_FEATURES_LEVEL1 per step:

@@ -1,4 +1,4 @@
-/* Group-relative policy gradient for the boundary policies (DESIGN §4).
+/* Group-relative policy gradient for the boundary policies (docs/method.md §7).
  *
  * Rollouts are grouped by window: group w holds the G segmentations sampled for window w, rollout
  * g of group w is row w*G + g everywhere below. With N = n_groups * G, the policy loss of a level is

@@ -1,5 +1,5 @@
 /* The boundary policy of one level: a small 1-D convolutional net over the n units of a window
- * that scores each of the n-1 gaps between them (DESIGN §2).
+ * that scores each of the n-1 gaps between them (docs/method.md §3).
  *
  *   h_0 = features                                             (n, F)
  *   h_l = GELU(conv_l(h_{l-1})),  l = 1..layers                (n, channels), kernel odd,

@@ -1,4 +1,4 @@
-/* The exact-K boundary sampler of a patch level (DESIGN §2) and its log-probability.
+/* The exact-K boundary sampler of a patch level (docs/method.md §4) and its log-probability.
  *
  * A policy emits one logit s_j per gap (n-1 of them). A segmentation is K-1 distinct gaps drawn
  * one after another: step i picks gap j_i from softmax(s) restricted to a candidate set F_i.

@@ -5,7 +5,7 @@
  * [0, n-2] is the cut between unit j and unit j+1, so choosing gap j makes a segment start at
  * j + 1. A segmentation is therefore also a set of K-1 gaps.
  *
- * K comes from the level's compression rate: K = ceil(n / rate) (DESIGN §2), and optional bounds
+ * K comes from the level's compression rate: K = ceil(n / rate) (docs/method.md §2), and optional bounds
  * on segment length (min_len, max_len; 0 = unbounded) restrict which sets of gaps are valid.
  * rp_seg_spec holds these four numbers; seg_spec_init checks that at least one valid
  * segmentation exists, so every sampler below can always finish with exactly K segments. */

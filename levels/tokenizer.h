@@ -1,4 +1,4 @@
-/* From patches to tokens (DESIGN §3).
+/* From patches to tokens (docs/method.md §5).
  *
  * Raw tokenizer (level 1, and level l > 1 built "the same way from that span"):
  * a patch [a, b) of the raw window x[L] is read together with `overlap` steps of context past its

@@ -8,6 +8,7 @@
 
 #include "core/blas.h"
 #include "core/linear.h"
+#include "core/loss.h"
 #include "core/revin.h"
 #include "core/util.h"
 #include "levels/features.h"
@@ -352,18 +353,10 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
     }
     backbone_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, training, dropout_seed, b->backbone_act);
     linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head.weight, m->P.value + m->head.bias, R, T * d, H);
-    for (int r = 0; r < R; r++) {
-        const float mu = b->mean[r / G], sd = b->std[r / G];
-        const float *fn = b->forecast_norm + (size_t)r * H;
-        float *f = b->forecast + (size_t)r * H;
-        for (int t = 0; t < H; t++) f[t] = fn[t] * sd + mu;
-        if (y) {
-            const float *yt = y + (size_t)(r / G) * H;
-            double s = 0;
-            for (int t = 0; t < H; t++) s += (double)(f[t] - yt[t]) * (f[t] - yt[t]);
-            b->row_loss[r] = (float)(s / H);
-        }
-    }
+    revin_denorm_forward(b->forecast, b->forecast_norm, b->mean, b->std, R, G, H);
+    if (y)
+        for (int r = 0; r < R; r++)
+            b->row_loss[r] = mse_forward(b->forecast + (size_t)r * H, y + (size_t)(r / G) * H, (size_t)H);
 }
 
 void model_backward(rp_model *m, rp_model_buffers *b, int B, int G) {
@@ -371,10 +364,8 @@ void model_backward(rp_model *m, rp_model_buffers *b, int B, int G) {
     int R = B * G;
     /* RevIN⁻¹ is y = z·std + mean with statistics of the input alone: dz = dy·std. */
     float *dforecast_norm = b->forecast_norm; /* the forward value is no longer needed: reuse it */
-    for (int r = 0; r < R; r++) {
-        const float sd = b->std[r / G];
-        for (int t = 0; t < H; t++) dforecast_norm[(size_t)r * H + t] = b->dforecast[(size_t)r * H + t] * sd;
-    }
+    memset(dforecast_norm, 0, (size_t)R * H * sizeof(float));
+    revin_denorm_backward(dforecast_norm, b->dforecast, b->std, R, G, H);
     memset(b->dencoded, 0, (size_t)R * T * d * sizeof(float));
     linear_backward(b->dencoded, m->P.grad + m->head.weight, m->P.grad + m->head.bias, dforecast_norm, b->encoded,
                     m->P.value + m->head.weight, R, T * d, H);

@@ -1,6 +1,6 @@
 /* The forecaster: RevIN → level stack (segmentation → tokens) → shared backbone → flatten head
  * → RevIN⁻¹. One code path for fixed, random and learned patching: they differ only in where the
- * boundaries come from (DESIGN.md §3).
+ * boundaries come from (docs/method.md §5).
  *
  * Levels: level 0 cuts the L steps into K_0 = ceil(L / rate_0) patches; level l > 0 groups the
  * K_{l-1} patches below into K_l = ceil(K_{l-1} / rate_l) contiguous groups. A rollout's

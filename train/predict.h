@@ -1,7 +1,7 @@
 /* Inference helpers shared by `reinpatch predict`, `segment` and `export-patcher`: a model rebuilt
- * from a checkpoint, the level-1 segmentation in evaluation mode, the forecast of the horizon
- * after the last lookback rows of a series in original units, and timestamp continuation for the
- * forecast file.
+ * from a checkpoint, every level's segmentation in evaluation mode (one batch, or many windows
+ * batch by batch), and the forecast of the horizon after the last lookback rows of a series in
+ * original units. (The forecast file's timestamps: io/timestamp.h.)
  *
  * Units: a dataset z-scores every channel with its train-split statistics (io/dataset.h) and the
  * model forecasts in those z-scored units; predict_last_window maps a raw series into them with
@@ -75,33 +75,5 @@ void predict_denormalize(const float *z, int C, int H, const double *mean, const
  * L, non-finite values in the window or the forecast. */
 int predict_last_window(rp_model *m, rp_model_buffers *b, const float *v, int rows, int C,
                         const double *mean, const double *std, float *out, rp_error *err);
-
-/* ---- timestamps ---- */
-
-/* A parsed timestamp and how it was written, so that continuations look like the input.
- * Accepted: "YYYY-MM-DD", "YYYY-MM-DD HH:MM", "YYYY-MM-DD HH:MM:SS" with '-', '/' or '.' between
- * the date fields, 1- or 2-digit month, day and hour, and ' ' or 'T' before the time
- * ("2016-07-01 00:00:00", "2016/7/1 0:00", "2016-07-01T00:00"). */
-typedef struct rp_timestamp {
-    int year, mon, day, hour, min, sec;
-    char date_sep, time_sep;   /* '-' '/' '.'; ' ' or 'T' */
-    int pad_mon, pad_day, pad_hour; /* 1: zero-padded ("07"), 0: not ("7"), -1: cannot tell
-                                       (two digits, value >= 10); formatting treats != 0 as padded */
-    int has_time, has_sec;
-} rp_timestamp;
-
-/* 0 when s is one of the accepted forms with a valid date and time, -1 otherwise. */
-int rp_timestamp_parse(const char *s, rp_timestamp *t);
-/* Seconds since 1970-01-01 00:00:00 UTC (timegm: no time zone, no DST). */
-long long rp_timestamp_seconds(const rp_timestamp *t);
-/* Writes t in fmt's style into buf. */
-void rp_timestamp_format(const rp_timestamp *t, const rp_timestamp *fmt, char *buf, size_t size);
-
-/* The n timestamps that continue a series whose last two are prev and last, written like last.
- * The step is last − prev: whole calendar months when both fall on the same day of the month at
- * the same time (or both on the last day of their months), e.g. monthly or yearly data; else a
- * fixed number of seconds. out[i] receives malloc'd strings (free each). Returns -1 (out
- * untouched) when either timestamp does not parse or the step is not positive. */
-int rp_timestamps_continue(const char *prev, const char *last, int n, char **out);
 
 #endif

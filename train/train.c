@@ -8,6 +8,7 @@
 
 #include "core/adam.h"
 #include "core/blas.h"
+#include "core/loss.h"
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "levels/grpg.h"
@@ -295,6 +296,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     int greedy_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_GREEDY;
     model_forward(m, b, y, B, G, !greedy_only, rp_mix_seed(seed, (unsigned long long)t->step));
     double loss_sum = 0;
+    memset(b->dforecast, 0, (size_t)R * H * sizeof(float));
     for (int w = 0; w < B; w++) {
         int best = w * G;
         for (int g = 0; g < G; g++)
@@ -302,10 +304,10 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
         for (int g = 0; g < G; g++) {
             int row = w * G + g;
             loss_sum += b->row_loss[row];
-            float scale = best_only ? (row == best ? 2.0f / ((float)B * H) : 0.0f) : 2.0f / ((float)R * H);
-            const float *f = b->forecast + (size_t)row * H, *yt = y + (size_t)w * H;
-            float *df = b->dforecast + (size_t)row * H;
-            for (int h = 0; h < H; h++) df[h] = scale * (f[h] - yt[h]);
+            /* `all`: the mean over every rollout's steps; `best`: over the best rollouts' alone. */
+            if (best_only && row != best) continue;
+            mse_backward(b->dforecast + (size_t)row * H, b->forecast + (size_t)row * H, y + (size_t)w * H, (size_t)H,
+                         (size_t)(best_only ? B : R) * H);
         }
     }
     if (!greedy_only) model_backward(m, b, B, G);
@@ -348,10 +350,8 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
         model_prepare(m, b, x, B, 1);
         model_segment(m, b, B, 1, CUT_EVAL, seed, 0);
         model_forward(m, b, y, B, 1, 1, rp_mix_seed(seed ^ 0x9eed, (unsigned long long)t->step));
-        for (int w = 0; w < B; w++)
-            for (int h = 0; h < H; h++)
-                b->dforecast[(size_t)w * H + h] =
-                    2.0f / ((float)B * H) * (b->forecast[(size_t)w * H + h] - y[(size_t)w * H + h]);
+        memset(b->dforecast, 0, (size_t)B * H * sizeof(float));
+        mse_backward(b->dforecast, b->forecast, y, (size_t)B * H, (size_t)B * H);
         model_backward(m, b, B, 1);
     }
 

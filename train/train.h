@@ -2,7 +2,7 @@
  *
  * One loop serves every patching kind: fixed and random levels use one rollout per window
  * (plain supervised training); a learned level samples G rollouts per window and trains its
- * policy with GRPG (DESIGN.md §4) while the backbone trains on the same batched pass.
+ * policy with GRPG (docs/method.md §7) while the backbone trains on the same batched pass.
  *
  * Ownership: rp_trainer owns the series, dataset, model and buffers it loads; trainer_free. */
 #ifndef RP_TRAIN_H

@@ -1,8 +1,8 @@
 /* The reinpatch command line end to end: a tiny recipe on generated data is trained once (by the
  * first test that needs it, shared through a directory named after the Criterion runner's pid),
  * then eval, inspect, predict, export-patcher and segment run on its checkpoint as a user would
- * run them, plus every documented bad input (one error line, non-zero exit), and unit tests of
- * the de-normalisation and timestamp helpers `predict` relies on. */
+ * run them, plus every documented bad input (one error line, non-zero exit). The helpers `predict`
+ * relies on have their own tests: tests/train/test_predict.c, tests/io/test_timestamp.c. */
 /* nftw (XSI) and flock (BSD) on top of the project's POSIX level. */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE 1
@@ -242,53 +242,6 @@ Test(cli, predict_in_original_units) {
     cr_expect_str_eq(r.out, again);
     free(again);
     command_result_free(&r);
-}
-
-Test(cli, denormalize_formula) {
-    /* z-scored forecast (C=2 channels × H=3, channel-major) back to original units (H × C). */
-    const float z[6] = {0, 1, -2, 0.5f, -1, 3};
-    const double mean[2] = {5000, -20}, std[2] = {100, 0.5};
-    float out[6];
-    predict_denormalize(z, 2, 3, mean, std, out);
-    const float want[6] = {5000, -19.75f, 5100, -20.5f, 4800, -18.5f};
-    for (int i = 0; i < 6; i++) cr_expect_float_eq(out[i], want[i], 1e-3, "out[%d] = %g", i, out[i]);
-    /* normalise then de-normalise is the identity */
-    const float v[8] = {5100, -20, 4900, -21, 5000, -19.5f, 5050, -20.25f}; /* 4 rows × 2 */
-    float x[6], back[6];
-    predict_normalize(v, 2, 1, 3, mean, std, x); /* rows 1..3 */
-    cr_expect_float_eq(x[0], -1.0f, 1e-6);       /* (4900 - 5000) / 100 */
-    cr_expect_float_eq(x[3], -2.0f, 1e-6);       /* (-21 + 20) / 0.5 */
-    predict_denormalize(x, 2, 3, mean, std, back);
-    for (int t = 0; t < 3; t++)
-        for (int c = 0; c < 2; c++) cr_expect_float_eq(back[t * 2 + c], v[(t + 1) * 2 + c], 1e-3);
-}
-
-static void expect_continue(const char *prev, const char *last, int n, const char *const *want) {
-    char *out[8];
-    cr_assert_eq(rp_timestamps_continue(prev, last, n, out), 0, "%s, %s did not parse", prev, last);
-    for (int i = 0; i < n; i++) {
-        cr_expect_str_eq(out[i], want[i], "after %s, %s: step %d", prev, last, i + 1);
-        free(out[i]);
-    }
-}
-
-Test(cli, timestamps) {
-    expect_continue("2016-07-01 00:00:00", "2016-07-01 01:00:00", 2,
-                    (const char *[]){"2016-07-01 02:00:00", "2016-07-01 03:00:00"});
-    expect_continue("2016/7/1 23:30", "2016/7/1 23:45", 2, (const char *[]){"2016/7/2 0:00", "2016/7/2 0:15"});
-    expect_continue("2016-07-01 22:00:00", "2016-07-01 23:00:00", 1, (const char *[]){"2016-07-02 00:00:00"});
-    expect_continue("2016-12-31 22:00:00", "2016-12-31 23:00:00", 1, (const char *[]){"2017-01-01 00:00:00"});
-    expect_continue("2020-02-27", "2020-02-28", 2, (const char *[]){"2020-02-29", "2020-03-01"});
-    expect_continue("2020-01-31", "2020-02-29", 2, (const char *[]){"2020-03-31", "2020-04-30"});
-    expect_continue("2002-01-15", "2002-02-15", 1, (const char *[]){"2002-03-15"});
-    expect_continue("2002-01-01T06:00", "2002-01-08T06:00", 1, (const char *[]){"2002-01-15T06:00"});
-    char *out[2];
-    cr_expect_eq(rp_timestamps_continue("week 1", "week 2", 2, out), -1);
-    cr_expect_eq(rp_timestamps_continue("2016-07-01 01:00", "2016-07-01 01:00", 2, out), -1);
-    cr_expect_eq(rp_timestamps_continue("2016-02-30", "2016-03-01", 2, out), -1);
-    rp_timestamp t;
-    cr_expect_eq(rp_timestamp_parse("2016-07-01 00:00:00", &t), 0);
-    cr_expect_eq(rp_timestamp_seconds(&t), 1467331200LL);
 }
 
 Test(cli, export_patcher_then_segment) {

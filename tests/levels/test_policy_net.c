@@ -1,5 +1,6 @@
 /* Policy features, the boundary net (backward vs finite differences) and its prior/init. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,11 +152,17 @@ static void check_net_gradients(int n, int F, int C, int k, int layers, int B) {
     net_case_free(&c);
 }
 
-Test(policy_net, backward_matches_finite_differences) {
-    check_net_gradients(17, 4, 6, 3, 2, 3);
-    check_net_gradients(9, 6, 5, 5, 1, 2);
-    check_net_gradients(6, 4, 3, 1, 3, 2);
-    check_net_gradients(8, 4, 3, 3, 0, 2);
+typedef struct net_shape {
+    int n, features, channels, kernel, layers, batch;
+} net_shape;
+
+ParameterizedTestParameters(policy_net, backward_matches_finite_differences) {
+    static net_shape shapes[] = {{17, 4, 6, 3, 2, 3}, {9, 6, 5, 5, 1, 2}, {6, 4, 3, 1, 3, 2}, {8, 4, 3, 3, 0, 2}};
+    return cr_make_param_array(net_shape, shapes, sizeof shapes / sizeof *shapes);
+}
+
+ParameterizedTest(net_shape *s, policy_net, backward_matches_finite_differences) {
+    check_net_gradients(s->n, s->features, s->channels, s->kernel, s->layers, s->batch);
 }
 
 /* Backward accumulates: two calls give twice the gradient. */
@@ -215,41 +222,50 @@ Test(policy_net, prior_shape) {
 
 /* At init the net's scores are exactly zero, so logits == prior, greedy decoding reproduces
  * seg_uniform exactly, and sampling stays near it. */
-Test(policy_net, init_greedy_is_uniform_and_sampling_stays_near) {
-    static const struct { int n; double rate; int mn, mx; } cases[] = {
-        {336, 8.0, 0, 0}, {336, 8.0, 4, 16}, {42, 4.0, 0, 0}, {100, 3.7, 0, 0},
-        {50, 1.5, 0, 0},  {96, 12.0, 0, 0},  {337, 16.0, 1, 0}, {10, 3.0, 0, 0}};
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        int n = cases[ci].n;
-        double rate = cases[ci].rate;
-        net_case c;
-        net_case_build(&c, n, POLICY_FEATURES_LEVEL1, 8, 5, 2, 2, rate);
-        net_loss(&c);
-        float prior[400];
-        cr_assert_eq(policy_prior(prior, n, rate, 2.0, NULL), 0);
-        for (int b = 0; b < c.B; b++)
-            for (int j = 0; j < n - 1; j++) cr_assert(c.logits[b * (n - 1) + j] == prior[j]);
-        rp_seg_spec spec;
-        rp_error err;
-        cr_assert_eq(seg_spec_for_rate(&spec, n, rate, cases[ci].mn, cases[ci].mx, &err), 0, "%s", err.msg);
-        void *work = malloc(seg_workspace_bytes(&spec));
-        int uni[400], starts[400], order[400];
-        cr_assert_eq(seg_uniform(n, rate, uni), spec.K);
-        for (int b = 0; b < c.B; b++) {
-            seg_greedy(&spec, c.logits + b * (n - 1), starts, order, work);
-            cr_assert_eq(memcmp(starts, uni, sizeof(int) * (size_t)spec.K), 0, "n=%d rate=%g", n, rate);
-        }
-        /* Sampling: most boundaries land on the uniform grid (about 2/3 at prior_scale 2 for
-         * n = 336, rate 8; docs/levels.md). */
-        rp_rng r;
-        rng_seed(&r, 3, ci);
-        int on = 0, total = 0;
-        for (int t = 0; t < 200; t++) {
-            seg_sample(&spec, c.logits, &r, starts, order, work);
-            for (int k = 1; k < spec.K; k++) on += prior[starts[k] - 1] == 0.0f, total++;
-        }
-        if (total) cr_assert_gt((double)on / total, 0.5, "n=%d rate=%g: %d of %d on grid", n, rate, on, total);
-        free(work);
-        net_case_free(&c);
+typedef struct init_case {
+    int n;
+    double rate;
+    int mn, mx;
+    int stream; /* the sampling stream */
+} init_case;
+
+ParameterizedTestParameters(policy_net, init_greedy_is_uniform_and_sampling_stays_near) {
+    static init_case cases[] = {
+        {336, 8.0, 0, 0, 0}, {336, 8.0, 4, 16, 1}, {42, 4.0, 0, 0, 2}, {100, 3.7, 0, 0, 3},
+        {50, 1.5, 0, 0, 4},  {96, 12.0, 0, 0, 5},  {337, 16.0, 1, 0, 6}, {10, 3.0, 0, 0, 7}};
+    return cr_make_param_array(init_case, cases, sizeof cases / sizeof *cases);
+}
+
+ParameterizedTest(init_case *ic, policy_net, init_greedy_is_uniform_and_sampling_stays_near) {
+    int n = ic->n;
+    double rate = ic->rate;
+    net_case c;
+    net_case_build(&c, n, POLICY_FEATURES_LEVEL1, 8, 5, 2, 2, rate);
+    net_loss(&c);
+    float prior[400];
+    cr_assert_eq(policy_prior(prior, n, rate, 2.0, NULL), 0);
+    for (int b = 0; b < c.B; b++)
+        for (int j = 0; j < n - 1; j++) cr_assert(c.logits[b * (n - 1) + j] == prior[j]);
+    rp_seg_spec spec;
+    rp_error err;
+    cr_assert_eq(seg_spec_for_rate(&spec, n, rate, ic->mn, ic->mx, &err), 0, "%s", err.msg);
+    void *work = malloc(seg_workspace_bytes(&spec));
+    int uni[400], starts[400], order[400];
+    cr_assert_eq(seg_uniform(n, rate, uni), spec.K);
+    for (int b = 0; b < c.B; b++) {
+        seg_greedy(&spec, c.logits + b * (n - 1), starts, order, work);
+        cr_assert_eq(memcmp(starts, uni, sizeof(int) * (size_t)spec.K), 0, "n=%d rate=%g", n, rate);
     }
+    /* Sampling: most boundaries land on the uniform grid (about 2/3 at prior_scale 2 for
+     * n = 336, rate 8; docs/levels.md). */
+    rp_rng r;
+    rng_seed(&r, 3, (unsigned long long)ic->stream);
+    int on = 0, total = 0;
+    for (int t = 0; t < 200; t++) {
+        seg_sample(&spec, c.logits, &r, starts, order, work);
+        for (int k = 1; k < spec.K; k++) on += prior[starts[k] - 1] == 0.0f, total++;
+    }
+    if (total) cr_assert_gt((double)on / total, 0.5, "n=%d rate=%g: %d of %d on grid", n, rate, on, total);
+    free(work);
+    net_case_free(&c);
 }

@@ -1,6 +1,7 @@
 /* The training loop as a whole on a tiny model: determinism, resume equivalence, early stopping
  * with best weights restored, and the three patching kinds running through one code path. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,29 +218,31 @@ Test(train, fit_calls_back_after_every_epoch) {
     recipe_free(&r);
 }
 
-Test(train, every_patching_kind_runs_with_exact_counts) {
-    rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
-    for (int k = 0; k < 3; k++) {
-        rp_recipe r;
-        tiny_recipe(&r, "kinds", kinds[k]);
-        r.train.epochs = 1;
-        rp_error err = {{0}};
-        rp_trainer t;
-        cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
-        rp_train_options opt = {0};
-        cr_assert_eq(trainer_run(&t, &opt, NULL, &err), 0, "%s", err.msg);
-        /* The last batch's segmentations: exactly K segments, in order, covering the window. */
-        const rp_level *lv = &t.model.levels[0];
-        cr_assert_eq(lv->K, 8);
-        for (int row = 0; row < 8; row++) {
-            cr_assert_eq(seg_check(&lv->spec, t.buf.lv[0].starts + (size_t)row * lv->K, &err), 0, "%s", err.msg);
-        }
-        rp_eval_result test;
-        cr_assert_eq(trainer_evaluate(&t, SPLIT_TEST, &test, &err), 0, "%s", err.msg);
-        cr_assert(isfinite(test.mse));
-        trainer_free(&t);
-        recipe_free(&r);
-    }
+ParameterizedTestParameters(train, every_patching_kind_runs_with_exact_counts) {
+    static rp_patching kinds[] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
+    return cr_make_param_array(rp_patching, kinds, sizeof kinds / sizeof *kinds);
+}
+
+ParameterizedTest(rp_patching *kind, train, every_patching_kind_runs_with_exact_counts) {
+    rp_recipe r;
+    tiny_recipe(&r, rp_patching_names[*kind], *kind);
+    r.train.epochs = 1;
+    rp_error err = {{0}};
+    rp_trainer t;
+    cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
+    rp_train_options opt = {0};
+    cr_assert_eq(trainer_run(&t, &opt, NULL, &err), 0, "%s", err.msg);
+    /* The last batch's segmentations: exactly K segments, in order, covering the window. */
+    const rp_level *lv = &t.model.levels[0];
+    cr_assert_eq(lv->K, 8);
+    for (int row = 0; row < 8; row++)
+        cr_assert_eq(seg_check(&lv->spec, t.buf.lv[0].starts + (size_t)row * lv->K, &err), 0, "%s: %s",
+                     rp_patching_names[*kind], err.msg);
+    rp_eval_result test;
+    cr_assert_eq(trainer_evaluate(&t, SPLIT_TEST, &test, &err), 0, "%s", err.msg);
+    cr_assert(isfinite(test.mse), "%s: test mse %g", rp_patching_names[*kind], test.mse);
+    trainer_free(&t);
+    recipe_free(&r);
 }
 
 Test(train, frozen_policy_is_bit_identical_after_training) {

@@ -115,7 +115,7 @@ Test(two_scale, generator_structure_and_determinism) {
 /* Shared by both stacks; only `levels` differs. prior_scale: 2 (the default) keeps the step-level
  * policies near the grid, which is where the 1-level stack does best (with prior_scale 0 its val MSE
  * is 0.62 on seed 1, 0.54 on seed 2); level 2 starts from uniform over sets (prior_scale 0), as in
- * tests/levels/test_grpg_learning.c, so that boundaries far from the grid get explored. */
+ * tests/train/test_grpg_learning.c, so that boundaries far from the grid get explored. */
 static const char *BASE_RECIPE =
     "name: two_scale\n"
     "data: {protocol: ratio, lookback: 128, horizon: 16}\n"

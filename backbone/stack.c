@@ -1,0 +1,14 @@
+#include "backbone/stack.h"
+
+int stack_check_args(const char *prefix, int n_tokens, int d_model, const char *size_name, int size, int n_layers,
+                     int max_layers, float dropout, rp_norm_kind norm, rp_error *err) {
+    if (n_tokens <= 0 || d_model <= 0 || size <= 0)
+        return rp_fail(err, "%s: n_tokens %d, d_model %d and %s %d must be positive", prefix, n_tokens, d_model,
+                       size_name, size);
+    if (n_layers < 1 || n_layers > max_layers)
+        return rp_fail(err, "%s: n_layers %d outside 1..%d", prefix, n_layers, max_layers);
+    if (!(dropout >= 0.0f && dropout < 1.0f))
+        return rp_fail(err, "%s: dropout %g outside [0, 1)", prefix, (double)dropout);
+    if ((unsigned)norm >= RP_NORM_KINDS) return rp_fail(err, "%s: unknown norm kind %d", prefix, (int)norm);
+    return 0;
+}
