@@ -24,7 +24,7 @@ static int write_level(hid_t file, int i, const rp_level_recipe *l, rp_error *er
     if (h5_create_groups(file, name, err) != 0) return -1;
     hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
     if (g < 0) return rp_fail(err, "cannot open group %s", name);
-    if ((unsigned)l->patching > PATCHING_RANDOM || (unsigned)l->tokens > TOKENS_POOLED) {
+    if ((unsigned)l->patching > PATCHING_CHANGEPOINT || (unsigned)l->policy_init > POLICY_INIT_CHANGEPOINT || (unsigned)l->tokens > TOKENS_POOLED) {
         H5Gclose(g);
         return rp_fail(err, "levels[%d]: invalid patching or tokens value", i);
     }
@@ -40,6 +40,8 @@ static int write_level(hid_t file, int i, const rp_level_recipe *l, rp_error *er
     rc = rc || h5_write_attr_int(g, "policy_layers", l->policy_layers, err);
     rc = rc || h5_write_attr_double(g, "prior_scale", l->prior_scale, err);
     rc = rc || h5_write_attr_int(g, "policy_position", l->policy_position ? 1 : 0, err);
+    /* 0 uniform, 1 changepoint (rp_policy_init) */
+    rc = rc || h5_write_attr_int(g, "policy_init", (int)l->policy_init, err);
     rc = rc || h5_write_attr_int(g, "trainable", l->trainable ? 1 : 0, err);
     rc = rc || h5_write_attr_string(g, "tokens", rp_token_source_names[l->tokens], err);
     H5Gclose(g);
@@ -88,7 +90,7 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
     hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
     if (g < 0) return rp_fail(err, "%s: %s is not a group", path, name);
     char *patching = NULL, *tokens = NULL;
-    int trainable = 0, patching_i = 0, tokens_i = 0, position = 0;
+    int trainable = 0, patching_i = 0, tokens_i = 0, position = 0, init = 0;
     int rc = 0;
     rc = rc || h5_read_attr_string(g, "patching", &patching, err);
     rc = rc || h5_read_attr_double(g, "rate", &l->rate, err);
@@ -102,6 +104,11 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
     rc = rc || h5_read_attr_double(g, "prior_scale", &l->prior_scale, err);
     /* Patchers written before policy.position existed have no such attribute: no position feature. */
     rc = rc || h5_read_attr_int_or(g, "policy_position", 0, &position, err);
+    /* Patchers written before policy.init existed start from the uniform-spacing prior. */
+    rc = rc || h5_read_attr_int_or(g, "policy_init", POLICY_INIT_UNIFORM, &init, err);
+    if (!rc && (init < POLICY_INIT_UNIFORM || init > POLICY_INIT_CHANGEPOINT))
+        rc = rp_fail(err, "%s: /levels/%d: attribute policy_init: unknown value %d (0 uniform, 1 changepoint)", path,
+                     i, init) != 0;
     rc = rc || h5_read_attr_int(g, "trainable", &trainable, err);
     rc = rc || h5_read_attr_string(g, "tokens", &tokens, err);
     rc = rc || parse_name(path, i, "patching", patching, rp_patching_names, RP_PATCHING_KINDS, &patching_i, err);
@@ -111,6 +118,7 @@ static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, r
         l->tokens = (rp_token_source)tokens_i;
         l->trainable = trainable != 0;
         l->policy_position = position != 0;
+        l->policy_init = (rp_policy_init)init;
     }
     free(patching);
     free(tokens);

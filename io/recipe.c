@@ -65,8 +65,11 @@ static const char *const protocol_names[] = {
     [PROTOCOL_ETT_MINUTE] = "ett_minute", [PROTOCOL_RATIO] = "ratio"};
 #define LENGTH(a) (sizeof(a) / sizeof *(a))
 const char *const rp_patching_names[] = {
-    [PATCHING_FIXED] = "fixed", [PATCHING_LEARNED] = "learned", [PATCHING_RANDOM] = "random"};
+    [PATCHING_FIXED] = "fixed", [PATCHING_LEARNED] = "learned", [PATCHING_RANDOM] = "random",
+    [PATCHING_CHANGEPOINT] = "changepoint"};
 _Static_assert(LENGTH(rp_patching_names) == RP_PATCHING_KINDS, "one name per patching kind");
+const char *const rp_policy_init_names[] = {[POLICY_INIT_UNIFORM] = "uniform", [POLICY_INIT_CHANGEPOINT] = "changepoint"};
+_Static_assert(LENGTH(rp_policy_init_names) == RP_POLICY_INITS, "one name per policy init");
 const char *const rp_token_source_names[] = {[TOKENS_RAW] = "raw", [TOKENS_POOLED] = "pooled"};
 _Static_assert(LENGTH(rp_token_source_names) == RP_TOKEN_SOURCES, "one name per token source");
 const char *const rp_backbone_names[] = {
@@ -79,6 +82,10 @@ _Static_assert(LENGTH(rp_optimizer_names) == RP_OPTIMIZERS, "one name per optimi
 const char *const rp_backbone_loss_names[] = {
     [BACKBONE_LOSS_ALL] = "all", [BACKBONE_LOSS_GREEDY] = "greedy", [BACKBONE_LOSS_BEST] = "best"};
 _Static_assert(LENGTH(rp_backbone_loss_names) == RP_BACKBONE_LOSSES, "one name per backbone loss");
+const char *const rp_advantage_names[] = {
+    [ADVANTAGE_GROUP_STD] = "group_std", [ADVANTAGE_GROUP_MEAN] = "group_mean",
+    [ADVANTAGE_LEAVE_ONE_OUT] = "leave_one_out", [ADVANTAGE_GREEDY_BASELINE] = "greedy_baseline"};
+_Static_assert(LENGTH(rp_advantage_names) == RP_ADVANTAGES, "one name per advantage estimator");
 
 /* Enum fields are read and written as int. */
 _Static_assert(sizeof(rp_patching) == sizeof(int), "enum size");
@@ -89,6 +96,8 @@ _Static_assert(sizeof(rp_norm_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_schedule) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_optimizer) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_backbone_loss) == sizeof(int), "enum size");
+_Static_assert(sizeof(rp_policy_init) == sizeof(int), "enum size");
+_Static_assert(sizeof(rp_advantage) == sizeof(int), "enum size");
 
 #define NO_LIMIT INFINITY
 #define R(member) offsetof(rp_recipe, member)
@@ -145,6 +154,7 @@ static const field recipe_fields[] = {
     F_INT("train.max_steps_per_epoch", R(train.max_steps_per_epoch), 0, NO_LIMIT, 0),
     F_INT("train.warmup_epochs", R(train.warmup_epochs), 0, NO_LIMIT, 0),
     F_ENUM("train.backbone_loss", R(train.backbone_loss), rp_backbone_loss_names),
+    F_ENUM("train.advantage", R(train.advantage), rp_advantage_names),
     F_DOUBLE("train.entropy_beta", R(train.entropy_beta), 0, NO_LIMIT, 0),
     F_DOUBLE("train.policy_anchor", R(train.policy_anchor), 0, NO_LIMIT, 0),
     F_INT("train.checkpoint_every", R(train.checkpoint_every), 0, NO_LIMIT, 0),
@@ -165,6 +175,7 @@ static const field level_fields[] = {
     F_INT("policy.layers", LV(policy_layers), 1, NO_LIMIT, 0),
     F_DOUBLE("policy.prior_scale", LV(prior_scale), 0, NO_LIMIT, 0),
     F_BOOL("policy.position", LV(policy_position)),
+    F_ENUM("policy.init", LV(policy_init), rp_policy_init_names),
     F_BOOL("trainable", LV(trainable)),
     F_ENUM("tokens", LV(tokens), rp_token_source_names),
 };
@@ -217,6 +228,7 @@ static void level_defaults(rp_level_recipe *l) {
     l->policy_layers = 2;
     l->prior_scale = 2.0;
     l->policy_position = false;
+    l->policy_init = POLICY_INIT_UNIFORM;
     l->trainable = true;
     l->tokens = TOKENS_RAW;
 }
@@ -263,6 +275,7 @@ void recipe_defaults(rp_recipe *r) {
     r->train.max_steps_per_epoch = 0;
     r->train.warmup_epochs = 0;
     r->train.backbone_loss = BACKBONE_LOSS_ALL;
+    r->train.advantage = ADVANTAGE_GROUP_STD;
     r->train.entropy_beta = 0.0;
     r->train.policy_anchor = 0.0;
     r->train.checkpoint_every = 0;
@@ -1023,6 +1036,14 @@ static int check_level(const rp_recipe *r, int l, int n, rp_error *err) {
         return check_fail(r, at, path, err,
                           "a trainable learned level needs group_size >= 2 (GRPG compares the rollouts "
                           "of a window), got %d", lv->group_size);
+    }
+    if (lv->patching == PATCHING_LEARNED && lv->trainable && lv->policy_init == POLICY_INIT_CHANGEPOINT &&
+        r->train.policy_anchor > 0) {
+        located at = level_mark(r, l, "policy.init", mark_path, sizeof mark_path);
+        snprintf(path, sizeof path, "levels[%d].policy.init", l);
+        return check_fail(r, at, path, err,
+                          "train.policy_anchor pulls the logits toward the uniform-spacing prior, which a "
+                          "changepoint-initialised policy does not have; set train.policy_anchor: 0");
     }
     if (l == 0 && lv->tokens == TOKENS_POOLED) {
         located at = level_mark(r, l, "tokens", mark_path, sizeof mark_path);

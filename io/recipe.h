@@ -24,9 +24,12 @@
 
 /* The recipe's enums (rp_norm_kind and rp_schedule are in core/kinds.h), each with its one name
  * table, indexed by the enum's values: the names recipes, patcher files and reports spell. */
-typedef enum { PATCHING_FIXED, PATCHING_LEARNED, PATCHING_RANDOM } rp_patching;
-enum { RP_PATCHING_KINDS = PATCHING_RANDOM + 1 };
+typedef enum { PATCHING_FIXED, PATCHING_LEARNED, PATCHING_RANDOM, PATCHING_CHANGEPOINT } rp_patching;
+enum { RP_PATCHING_KINDS = PATCHING_CHANGEPOINT + 1 };
 extern const char *const rp_patching_names[RP_PATCHING_KINDS];
+typedef enum { POLICY_INIT_UNIFORM, POLICY_INIT_CHANGEPOINT } rp_policy_init;
+enum { RP_POLICY_INITS = POLICY_INIT_CHANGEPOINT + 1 };
+extern const char *const rp_policy_init_names[RP_POLICY_INITS];
 typedef enum { TOKENS_RAW, TOKENS_POOLED } rp_token_source;
 enum { RP_TOKEN_SOURCES = TOKENS_POOLED + 1 };
 extern const char *const rp_token_source_names[RP_TOKEN_SOURCES];
@@ -42,9 +45,14 @@ extern const char *const rp_optimizer_names[RP_OPTIMIZERS];
 typedef enum { BACKBONE_LOSS_ALL, BACKBONE_LOSS_GREEDY, BACKBONE_LOSS_BEST } rp_backbone_loss;
 enum { RP_BACKBONE_LOSSES = BACKBONE_LOSS_BEST + 1 };
 extern const char *const rp_backbone_loss_names[RP_BACKBONE_LOSSES];
+typedef enum {
+    ADVANTAGE_GROUP_STD, ADVANTAGE_GROUP_MEAN, ADVANTAGE_LEAVE_ONE_OUT, ADVANTAGE_GREEDY_BASELINE
+} rp_advantage;
+enum { RP_ADVANTAGES = ADVANTAGE_GREEDY_BASELINE + 1 };
+extern const char *const rp_advantage_names[RP_ADVANTAGES];
 
 typedef struct rp_level_recipe {
-    rp_patching patching;     /* patching: fixed | learned | random          (default fixed) */
+    rp_patching patching;     /* patching: fixed | learned | random | changepoint (default fixed) */
     double rate;              /* rate: K = ceil(n / rate), > 1                 (default 8) */
     int patch_len;            /* patch_len: points a level-1 token resamples its span to (16);
                                  the span is the segment plus (patch_len - rate) steps of
@@ -59,6 +67,8 @@ typedef struct rp_level_recipe {
     double prior_scale;       /* policy.prior_scale: strength of the uniform-spacing prior (2.0) */
     bool policy_position;     /* policy.position: the unit's relative position as one more
                                  policy feature                                 (false) */
+    rp_policy_init policy_init; /* policy.init: uniform | changepoint: what the logits start from,
+                                 the uniform-spacing prior or the changepoint scores (uniform) */
     bool trainable;           /* trainable                                     (true) */
     rp_token_source tokens;   /* tokens: raw | pooled (levels > 1)             (raw) */
 } rp_level_recipe;
@@ -124,6 +134,8 @@ typedef struct rp_recipe {
         int max_steps_per_epoch;  /* train.max_steps_per_epoch, 0 = full epochs   (0) */
         int warmup_epochs;        /* train.warmup_epochs of fixed patching before policies learn (0) */
         rp_backbone_loss backbone_loss; /* train.backbone_loss: all | greedy | best (all) */
+        rp_advantage advantage;   /* train.advantage: group_std | group_mean | leave_one_out |
+                                     greedy_baseline: GRPG's baseline and scale (group_std) */
         double entropy_beta;      /* train.entropy_beta                          (0.0) */
         double policy_anchor;     /* train.policy_anchor: pull toward the prior  (0.0) */
         int checkpoint_every;     /* train.checkpoint_every steps, 0 = epochs only (0) */

@@ -26,6 +26,72 @@ void grpg_advantages(const float *rewards, int G, int n_groups, float eps, float
     }
 }
 
+void grpg_advantages_for(rp_advantage mode, const float *rewards, const float *greedy, int G, int n_groups,
+                         float eps, float *adv) {
+    if (mode == ADVANTAGE_GROUP_STD) {
+        grpg_advantages(rewards, G, n_groups, eps, adv);
+        return;
+    }
+    for (int w = 0; w < n_groups; w++) {
+        const float *r = rewards + (size_t)w * G;
+        float *a = adv + (size_t)w * G;
+        if (mode == ADVANTAGE_GREEDY_BASELINE) {
+            for (int g = 0; g < G; g++) a[g] = (float)((double)r[g] - (double)greedy[w]);
+            continue;
+        }
+        float lo = r[0], hi = r[0];
+        double sum = 0.0;
+        for (int g = 0; g < G; g++) {
+            sum += r[g];
+            if (r[g] < lo) lo = r[g];
+            if (r[g] > hi) hi = r[g];
+        }
+        if (lo == hi) {
+            for (int g = 0; g < G; g++) a[g] = 0.0f;
+            continue;
+        }
+        for (int g = 0; g < G; g++) {
+            /* leave_one_out: the baseline is the mean of the other G−1 rewards (G >= 2 here:
+             * a group of one has lo == hi). */
+            double baseline = mode == ADVANTAGE_LEAVE_ONE_OUT ? (sum - r[g]) / (G - 1) : sum / G;
+            a[g] = (float)((double)r[g] - baseline);
+        }
+    }
+}
+
+void grpg_decision_advantages(const int *starts, int n, int K, const float *adv, int G, int n_groups, float *d,
+                              int *count) {
+    int gaps = n - 1;
+    for (int w = 0; w < n_groups; w++) {
+        float *dw = d + (size_t)w * gaps;
+        for (int j = 0; j < gaps; j++) {
+            dw[j] = 0.0f;
+            count[j] = 0;
+        }
+        /* Gap j is cut when a segment starts at j + 1. */
+        for (int g = 0; g < G; g++) {
+            const int *st = starts + ((size_t)w * G + g) * K;
+            for (int k = 1; k < K; k++) {
+                dw[st[k] - 1] += adv[(size_t)w * G + g];
+                count[st[k] - 1]++;
+            }
+        }
+        for (int j = 0; j < gaps; j++)
+            if (count[j] == 0 || count[j] == G) dw[j] = NAN;
+    }
+}
+
+double grpg_sign_agreement(const float *da, const float *db, size_t count, long long *pairs) {
+    long long both = 0, same = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!isfinite(da[i]) || !isfinite(db[i]) || da[i] == 0.0f || db[i] == 0.0f) continue;
+        both++;
+        same += (da[i] > 0.0f) == (db[i] > 0.0f);
+    }
+    *pairs = both;
+    return both ? (double)same / both : NAN;
+}
+
 double grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
                            const int *orders, const float *adv, int G, int n_groups, float beta,
                            float *dlogits, void *work) {

@@ -8,11 +8,37 @@
 #ifndef RP_GRPG_H
 #define RP_GRPG_H
 
+#include "io/recipe.h"
 #include "levels/sampler.h"
 
 /* adv[w*G + g] = (r - mean_w) / (std_w + eps), population std over the G rewards of group w.
  * A group whose rewards are all equal gets zeros (never NaN), as does G = 1. */
 void grpg_advantages(const float *rewards, int G, int n_groups, float eps, float *adv);
+
+/* The advantages of one batch under train.advantage (docs/levels.md, "Advantage estimators"):
+ *   group_std        (r − mean_w) / (std_w + eps), grpg_advantages above (today's default);
+ *   group_mean       r − mean_w: no division, so a group of near-equal rewards gives
+ *                    near-zero advantages instead of full-size ones;
+ *   leave_one_out    r − (mean of the other G−1 rewards of window w) = G/(G−1) · (r − mean_w);
+ *   greedy_baseline  r − greedy[w], the reward of window w's greedy segmentation scored by the
+ *                    same backbone in the same step (self-critical).
+ * greedy (n_groups) is read only by greedy_baseline and may be NULL otherwise. In the three group
+ * modes a group of equal rewards gets exact zeros, as does G = 1. */
+void grpg_advantages_for(rp_advantage mode, const float *rewards, const float *greedy, int G, int n_groups,
+                         float eps, float *adv);
+
+/* Advantage sign agreement (a diagnostic of how noisy the policy's learning signal is): for each
+ * window w and gap j of a level with n units, the push an estimator gives the decision "cut at j",
+ *     d[w, j] = Σ_g adv[w·G + g] · 1[j is a cut of rollout g],
+ * written where 0 < (rollouts of the group cutting j) < G, i.e. where the group explored both
+ * choices, and NaN elsewhere. starts (n_groups·G, K) in the level's units; d (n_groups, n−1);
+ * count: the caller's scratch of n−1 ints. */
+void grpg_decision_advantages(const int *starts, int n, int K, const float *adv, int G, int n_groups, float *d,
+                              int *count);
+/* Of the entries where da and db (two independent groups for the same windows) are both finite
+ * and nonzero, the fraction with the same sign; *pairs gets their number. NaN when there is none.
+ * About 0.5 means the sign of a decision's advantage is a coin flip: the policy follows noise. */
+double grpg_sign_agreement(const float *da, const float *db, size_t count, long long *pairs);
 
 /* Accumulates d(loss)/d(logits) for one level into dlogits and returns the loss.
  * logits_per_rollout = 0: logits and dlogits are (n_groups, n-1), shared by the G rollouts of a

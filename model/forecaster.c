@@ -11,6 +11,7 @@
 #include "core/loss.h"
 #include "core/revin.h"
 #include "core/util.h"
+#include "levels/changepoint.h"
 #include "levels/features.h"
 
 static int declare_level(rp_model *m, int l, int units, rp_error *err) {
@@ -27,6 +28,8 @@ static int declare_level(rp_model *m, int l, int units, rp_error *err) {
         seg_random_table(&lv->spec, lv->random_table);
     }
     lv->has_policy = lv->cfg.patching == PATCHING_LEARNED;
+    lv->uses_changepoint = lv->cfg.patching == PATCHING_CHANGEPOINT ||
+                           (lv->has_policy && lv->cfg.policy_init == POLICY_INIT_CHANGEPOINT);
     if (lv->has_policy) {
         char name[64];
         snprintf(name, sizeof name, "levels/%d/policy", l);
@@ -104,7 +107,11 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
     rng_seed(&rng, seed, 0x1417);
     for (int l = 0; l < m->n_levels; l++) {
         rp_level *lv = &m->levels[l];
-        if (lv->has_policy) {
+        /* A changepoint-initialised policy starts from the changepoint scores (added in
+         * level_logits), so its prior buffer stays zero. */
+        if (lv->has_policy && lv->cfg.policy_init == POLICY_INIT_CHANGEPOINT) {
+            policy_net_init(&lv->policy, &m->P, &rng);
+        } else if (lv->has_policy) {
             policy_net_init(&lv->policy, &m->P, &rng);
             if (policy_net_set_prior(&lv->policy, &m->P, lv->cfg.rate, lv->cfg.prior_scale, err))
                 return rp_fail_prefix(err, "levels[%d]", l);
@@ -155,6 +162,10 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
             ALLOC(lb->dlogits, (size_t)lb->logit_rows * n);
             ALLOC(lb->policy_act, policy_net_act_floats(&lv->policy, lb->logit_rows));
         }
+        if (lv->uses_changepoint) {
+            ALLOC(lb->cp_values, (size_t)R * n);
+            ALLOC(lb->cp_scores, (size_t)R * n);
+        }
         if (lv->needs_tokens) {
             if (lv->pooled) ALLOC(lb->pooled_act, pooled_tokenizer_act_floats(&lv->pooled_tok, R));
             else ALLOC(lb->resampled, (size_t)R * K * lv->cfg.patch_len);
@@ -186,7 +197,7 @@ void model_buffers_free(rp_model_buffers *b) {
         rp_level_buffers *lb = &b->lv[l];
         free(lb->starts); free(lb->raw_starts); free(lb->orders); free(lb->features); free(lb->logits);
         free(lb->dlogits); free(lb->policy_act); free(lb->resampled); free(lb->pooled_act); free(lb->tokens);
-        free(lb->dtokens);
+        free(lb->dtokens); free(lb->cp_values); free(lb->cp_scores);
     }
     free(b->backbone_in); free(b->dbackbone_in); free(b->encoded); free(b->dencoded); free(b->backbone_act);
     free(b->forecast_norm); free(b->forecast); free(b->dforecast); free(b->row_loss); free(b->work);
@@ -220,6 +231,20 @@ static void level_logits(rp_model *m, rp_model_buffers *b, int l, int B, int G) 
         if (lv->cfg.policy_position) policy_features_position(feat, n, F, F - 1);
     }
     policy_net_forward(&lv->policy, &m->P, lb->logits, lb->features, rows, lb->policy_act);
+    if (lv->cfg.policy_init != POLICY_INIT_CHANGEPOINT) return;
+    /* policy.init: changepoint: logits = net + prior_scale · changepoint score. The net's output
+     * starts at zero, so at initialisation greedy decoding is exactly changepoint patching; the
+     * scores are a fixed input of the logits, like the uniform prior, and take no gradient. */
+    float scale = (float)lv->cfg.prior_scale;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < rows; i++) {
+        float *v = lb->cp_values + (size_t)i * n, *sc = lb->cp_scores + (size_t)i * n;
+        changepoint_unit_values(l == 0 ? b->x_norm + (size_t)i * L : b->x_rows + (size_t)i * L, L,
+                                l == 0 ? NULL : b->lv[l - 1].raw_starts + (size_t)i * n, n, v);
+        changepoint_scores(v, n, sc);
+        float *lg = lb->logits + (size_t)i * (n - 1);
+        for (int j = 0; j < n - 1; j++) lg[j] += scale * sc[j];
+    }
 }
 
 void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase phase, unsigned long long seed,
@@ -238,7 +263,11 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
         for (int r = 0; r < R; r++) {
             int *starts = lb->starts + (size_t)r * K;
             void *work = b->work + b->work_bytes * (size_t)omp_get_thread_num();
-            if (lv->cfg.patching == PATCHING_RANDOM) {
+            if (lv->cfg.patching == PATCHING_CHANGEPOINT) {
+                changepoint_segment(&lv->spec, b->x_rows + (size_t)r * m->lookback, m->lookback,
+                                    l == 0 ? NULL : b->lv[l - 1].raw_starts + (size_t)r * n,
+                                    lb->cp_values + (size_t)r * n, lb->cp_scores + (size_t)r * n, starts, work);
+            } else if (lv->cfg.patching == PATCHING_RANDOM) {
                 rp_rng rng;
                 rng_seed(&rng, seed, rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), (unsigned long long)r));
                 seg_random(&lv->spec, lv->random_table, &rng, starts);

@@ -31,6 +31,7 @@ typedef struct rp_level {
     rp_seg_spec spec;
     double *random_table;   /* seg_random's counting table (bounded random levels), owned */
     int has_policy;         /* patching: learned */
+    int uses_changepoint;   /* patching: changepoint, or a learned level with policy.init: changepoint */
     int n_features;         /* policy inputs per unit */
     rp_policy_net policy;
     int needs_tokens;       /* the backbone reads this level's tokens, or the level above pools them */
@@ -53,7 +54,8 @@ typedef struct rp_model {
 
 /* How a level's boundaries are chosen for a batch. */
 typedef enum {
-    CUT_TRAIN,  /* fixed: uniform; random: uniform over sets; learned: sampled from the policy
+    CUT_TRAIN,  /* fixed: uniform; random: uniform over sets; changepoint: the highest changepoint
+                   scores (every phase); learned: sampled from the policy
                    (greedy when the level is frozen, trainable: false) */
     CUT_EVAL,   /* fixed: uniform; random: uniform over sets; learned: greedy */
     CUT_WARMUP, /* trainable learned levels use uniform spacing (warm-up epochs); others, frozen
@@ -96,6 +98,8 @@ typedef struct rp_level_buffers {
     float *resampled;       /* (R, K, P) raw tokenizer */
     float *pooled_act;      /* pooled tokenizer */
     float *tokens, *dtokens;/* (R, K, d) */
+    float *cp_values;       /* (R, n) changepoint unit values (levels that use changepoint scores) */
+    float *cp_scores;       /* (R, n-1) changepoint scores */
 } rp_level_buffers;
 
 typedef struct rp_model_buffers {

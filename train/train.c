@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "levels/grpg.h"
+#include "train/grpg_probe.h"
 #include "train/history.h"
 #include "train/patcher_load.h"
 
@@ -63,7 +64,8 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
     t->best_values = rp_malloc(t->model.P.total * sizeof(float), err);
     t->rewards = rp_malloc((size_t)windows * t->group * sizeof(float), err);
     t->advantages = rp_malloc((size_t)windows * t->group * sizeof(float), err);
-    if (!t->best_values || !t->rewards || !t->advantages) return -1;
+    t->greedy_rewards = rp_malloc((size_t)windows * sizeof(float), err);
+    if (!t->best_values || !t->rewards || !t->advantages || !t->greedy_rewards) return -1;
     memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
     t->best_val = INFINITY;
     rng_seed(&t->rng, (unsigned long long)r->train.seed, 0x5eed);
@@ -112,6 +114,7 @@ void trainer_free(rp_trainer *t) {
     free(t->best_values);
     free(t->rewards);
     free(t->advantages);
+    free(t->greedy_rewards);
     memset(t, 0, sizeof *t);
 }
 
@@ -282,6 +285,9 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     int R = B * G;
     unsigned long long seed = (unsigned long long)r->train.seed;
     gather_windows(&t->data, SPLIT_TRAIN, idx, B, x, y);
+    /* Self-critical baseline: scored before the rollouts, whose activations the backward needs. */
+    if (policy_active && r->train.advantage == ADVANTAGE_GREEDY_BASELINE)
+        grpg_greedy_rewards(m, b, x, y, B, seed, t->greedy_rewards);
     model_prepare(m, b, x, B, G);
     double p0 = rp_now_seconds();
     model_segment(m, b, B, G, policy_active ? CUT_TRAIN : CUT_WARMUP, seed, rp_mix_seed(0x7a1, (unsigned long long)t->step));
@@ -314,11 +320,11 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
 
     if (policy_active) {
         p0 = rp_now_seconds();
-        /* GRPG: reward −MSE, advantages normalised within each window's group; every learned
-         * level's policy gets the advantage of the joint rollout. */
+        /* GRPG: reward −MSE, advantages within each window's group as train.advantage says; every
+         * learned level's policy gets the advantage of the joint rollout. */
         float *rewards = t->rewards, *adv = t->advantages;
         for (int i = 0; i < R; i++) rewards[i] = -b->row_loss[i];
-        grpg_advantages(rewards, G, B, 1e-6f, adv);
+        grpg_advantages_for(r->train.advantage, rewards, t->greedy_rewards, G, B, 1e-6f, adv);
         double spread = 0, mean_reward = 0;
         for (int i = 0; i < R; i++) {
             mean_reward += rewards[i];
@@ -427,6 +433,16 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
     int policy_active = any_policy && epoch >= r->train.warmup_epochs;
     memset(log, 0, sizeof *log);
     log->epoch = epoch;
+    log->sign_agreement = NAN;
+    /* The sign agreement probe changes no parameter or RNG: training stays bit-identical. */
+    if (policy_active && first_step == 0 && n > 0) {
+        int nb = n < B ? n : B;
+        gather_windows(&t->data, SPLIT_TRAIN, order, nb, x, y);
+        if (grpg_sign_agreement_probe(t, x, y, nb, epoch, &log->sign_agreement, &log->sign_pairs, err)) {
+            free(order); free(x); free(y);
+            return -1;
+        }
+    }
     double e0 = rp_now_seconds(), loss_sum = 0, last_print = 0;
     long long seen = 0;
     for (int s = first_step; s < steps; s++) {
@@ -477,6 +493,22 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
     return 0;
 }
 
+/* <run_dir>/sign_agreement.csv: the advantage sign agreement of each epoch with a trainable policy
+ * (docs/formats.md), appended (a resumed run goes on with the next epoch's line). The other GRPG
+ * statistics are in history.csv. */
+static int append_sign_agreement(const rp_trainer *t, const rp_epoch_log *log, rp_error *err) {
+    char path[RP_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/sign_agreement.csv", t->run_dir);
+    FILE *f = fopen(path, "a");
+    if (!f) return rp_fail(err, "cannot write %s", path);
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0)
+        fprintf(f, "epoch,advantage,sign_agreement,sign_decisions\n");
+    fprintf(f, "%d,%s,%.4f,%lld\n", log->epoch + 1, rp_advantage_names[t->recipe->train.advantage],
+            log->sign_agreement, log->sign_pairs);
+    if (fclose(f) != 0) return rp_fail(err, "cannot write %s", path);
+    return 0;
+}
+
 int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err) {
     const rp_recipe *r = t->recipe;
     int progress = opt ? opt->progress : RP_PROGRESS_OFF;
@@ -507,6 +539,8 @@ int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err) {
         }
         /* history.csv belongs to the run directory, written when the run keeps its files. */
         if (r->output.checkpoint && history_record(t, &e.log, e.val.windows ? &e.val : NULL, err)) return -1;
+        if (r->output.checkpoint && !isnan(e.log.sign_agreement) && append_sign_agreement(t, &e.log, err))
+            return -1;
         if (opt && opt->on_epoch && opt->on_epoch(t, &e, opt->epoch_ctx, err)) return -1;
         if (r->output.checkpoint && trainer_save_checkpoint(t, err)) return -1;
         if (opt && opt->stop_after_epoch > 0 && t->epoch >= opt->stop_after_epoch) {
@@ -544,8 +578,8 @@ static int run_on_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_e
                 log->train_loss, e->val.mse, e->val.mae, log->lr, log->seconds, log->windows_per_second,
                 e->best ? "  (best)" : "");
         if (log->advantage_spread > 0)
-            fprintf(stderr, "  grpg: mean reward %.4f  mean |advantage| %.3f\n", log->mean_reward,
-                    log->advantage_spread);
+            fprintf(stderr, "  grpg: mean reward %.4f  mean |advantage| %.3f  sign agreement %.3f (%lld decisions)\n",
+                    log->mean_reward, log->advantage_spread, log->sign_agreement, log->sign_pairs);
         for (int l = 0; l < t->model.n_levels; l++)
             if (t->model.levels[l].cfg.patching != PATCHING_FIXED)
                 fprintf(stderr, "  level %d: entropy %.3f  patch len %.2f +- %.2f steps  moved %.1f%%\n", l,

@@ -34,6 +34,10 @@ typedef struct rp_epoch_log {
     double policy_seconds;
     /* GRPG statistics (learned levels; zero otherwise) */
     double mean_reward, advantage_spread;
+    /* Advantage sign agreement on the epoch's first batch (train/grpg_probe.h); NaN when not
+     * measured (no trainable learned level, warm-up, a resumed epoch). */
+    double sign_agreement;
+    long long sign_pairs;
     /* Per level: policy entropy (first draw), patch length in raw steps (mean, spread), and the
      * fraction of boundaries that differ from uniform spacing. */
     double policy_entropy[RP_MAX_LEVELS];
@@ -76,6 +80,7 @@ typedef struct rp_trainer {
     int group;               /* rollouts per window in training */
     float *best_values;      /* copy of the parameters at the best validation loss */
     float *rewards, *advantages; /* (batch × group) GRPG work */
+    float *greedy_rewards;   /* (batch) the greedy segmentation's reward (train.advantage: greedy_baseline) */
     long long step;
     int epoch, best_epoch, epochs_since_best;
     int step_in_epoch;       /* steps of epoch `epoch` already taken (after a mid-epoch resume) */

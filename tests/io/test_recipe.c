@@ -125,6 +125,7 @@ Test(recipe, defaults) {
     cr_assert_eq(r.train.max_steps_per_epoch, 0);
     cr_assert_eq(r.train.warmup_epochs, 0);
     cr_assert_eq(r.train.backbone_loss, BACKBONE_LOSS_ALL);
+    cr_assert_eq(r.train.advantage, ADVANTAGE_GROUP_STD);
     cr_assert_eq(r.train.entropy_beta, 0.0);
     cr_assert_eq(r.train.policy_anchor, 0.0);
     cr_assert_eq(r.train.checkpoint_every, 0);
@@ -203,6 +204,8 @@ Test(recipe, full_fixture_every_key) {
     cr_assert_eq(b->min_len, 1);
     cr_assert_eq(b->max_len, 0);
     cr_assert_eq(b->group_size, 2);
+    cr_assert_eq(a->policy_init, POLICY_INIT_CHANGEPOINT);
+    cr_assert_eq(b->policy_init, POLICY_INIT_CHANGEPOINT);
     cr_assert_eq(b->policy_channels, 32);
     cr_assert_eq(b->policy_kernel, 7);
     cr_assert_eq(b->policy_layers, 3);
@@ -236,6 +239,7 @@ Test(recipe, full_fixture_every_key) {
     cr_assert_eq(r.train.max_steps_per_epoch, 100);
     cr_assert_eq(r.train.warmup_epochs, 2);
     cr_assert_eq(r.train.backbone_loss, BACKBONE_LOSS_BEST);
+    cr_assert_eq(r.train.advantage, ADVANTAGE_LEAVE_ONE_OUT);
     cr_assert_eq(r.train.entropy_beta, 0.01);
     cr_assert_eq(r.train.policy_anchor, 0.5);
     cr_assert_eq(r.train.checkpoint_every, 500);
@@ -393,7 +397,7 @@ Test(recipe_errors, out_of_range) {
 
 Test(recipe_errors, bad_enum_lists_allowed_values) {
     expect_parse_error("levels:\n  - patching: fixd\n",
-                       "recipes/x.yaml:2:5: levels[0].patching: must be one of fixed, learned, random; got 'fixd'",
+                       "recipes/x.yaml:2:5: levels[0].patching: must be one of fixed, learned, random, changepoint; got 'fixd'",
                        NULL);
     expect_parse_error("train:\n  schedule: cosine\n",
                        "recipes/x.yaml:2:3: train.schedule: must be one of type3, onecycle, constant; got 'cosine'",

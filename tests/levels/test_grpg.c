@@ -137,3 +137,101 @@ Test(grpg, anchor_gradient_matches_finite_differences) {
     cr_assert_float_eq(grpg_anchor_dlogits(at_prior, prior, ROWS, GAPS, beta, zero), 0.0, 1e-12);
     for (int i = 0; i < ROWS * GAPS; i++) cr_assert_eq(zero[i], 0.0f);
 }
+
+/* ---- train.advantage modes against hand computations ----------------------------------------- */
+
+/* One window, G = 4, rewards −MSE {−0.50, −0.30, −0.40, −0.20}: mean −0.35, population std
+ * sqrt((0.0225 + 0.0025 + 0.0025 + 0.0225) / 4) = sqrt(0.0125) = 0.111803. */
+static const float hand_rewards[4] = {-0.50f, -0.30f, -0.40f, -0.20f};
+
+Test(grpg_advantage, group_std_by_hand_and_equal_to_grpg_advantages) {
+    float adv[4], ref[4];
+    grpg_advantages_for(ADVANTAGE_GROUP_STD, hand_rewards, NULL, 4, 1, 1e-6f, adv);
+    const double expect[4] = {-0.15 / 0.1118034, 0.05 / 0.1118034, -0.05 / 0.1118034, 0.15 / 0.1118034};
+    for (int g = 0; g < 4; g++) cr_assert_float_eq(adv[g], expect[g], 1e-4, "g=%d: %g", g, adv[g]);
+    /* The default must stay today's function, bit for bit. */
+    grpg_advantages(hand_rewards, 4, 1, 1e-6f, ref);
+    cr_assert(memcmp(adv, ref, sizeof adv) == 0);
+}
+
+Test(grpg_advantage, group_mean_by_hand) {
+    float adv[4];
+    grpg_advantages_for(ADVANTAGE_GROUP_MEAN, hand_rewards, NULL, 4, 1, 1e-6f, adv);
+    const double expect[4] = {-0.15, 0.05, -0.05, 0.15};
+    for (int g = 0; g < 4; g++) cr_assert_float_eq(adv[g], expect[g], 1e-6, "g=%d: %g", g, adv[g]);
+}
+
+Test(grpg_advantage, leave_one_out_by_hand) {
+    float adv[4];
+    grpg_advantages_for(ADVANTAGE_LEAVE_ONE_OUT, hand_rewards, NULL, 4, 1, 1e-6f, adv);
+    /* r0 − mean(r1, r2, r3) = −0.50 − (−0.30) = −0.20; r1 − mean(−0.50, −0.40, −0.20) =
+     * −0.30 + 0.366667 = 0.066667; r2 − mean(−0.50, −0.30, −0.20) = −0.066667; r3 − (−0.40) = 0.20 */
+    const double expect[4] = {-0.20, 0.0666667, -0.0666667, 0.20};
+    for (int g = 0; g < 4; g++) cr_assert_float_eq(adv[g], expect[g], 1e-6, "g=%d: %g", g, adv[g]);
+}
+
+Test(grpg_advantage, greedy_baseline_by_hand_per_window) {
+    /* Two windows: the second is shifted so that the window's own greedy reward is what counts. */
+    float rewards[8], adv[8];
+    for (int g = 0; g < 4; g++) {
+        rewards[g] = hand_rewards[g];
+        rewards[4 + g] = hand_rewards[g] - 1.0f;
+    }
+    const float greedy[2] = {-0.35f, -1.45f};
+    grpg_advantages_for(ADVANTAGE_GREEDY_BASELINE, rewards, greedy, 4, 2, 1e-6f, adv);
+    const double expect[8] = {-0.15, 0.05, -0.05, 0.15, -0.05, 0.15, 0.05, 0.25};
+    for (int i = 0; i < 8; i++) cr_assert_float_eq(adv[i], expect[i], 1e-6, "i=%d: %g", i, adv[i]);
+    /* Unlike the group modes it need not sum to zero: all rollouts can beat the greedy one. */
+    double sum = 0;
+    for (int g = 4; g < 8; g++) sum += adv[g];
+    cr_assert(sum > 0.3);
+}
+
+Test(grpg_advantage, equal_rewards_give_zeros_in_group_modes) {
+    const float same[3] = {-0.25f, -0.25f, -0.25f};
+    const rp_advantage modes[3] = {ADVANTAGE_GROUP_STD, ADVANTAGE_GROUP_MEAN, ADVANTAGE_LEAVE_ONE_OUT};
+    for (int m = 0; m < 3; m++) {
+        float adv[3] = {1, 1, 1};
+        grpg_advantages_for(modes[m], same, NULL, 3, 1, 0.0f, adv);
+        for (int g = 0; g < 3; g++) cr_assert(adv[g] == 0.0f, "mode %d g %d: %g", m, g, adv[g]);
+    }
+}
+
+/* ---- sign agreement ---------------------------------------------------------------------------- */
+
+Test(grpg_advantage, decision_advantages_by_hand) {
+    /* n = 6 units (5 gaps), K = 3, G = 3, one window. Rollout cuts (gap = start − 1):
+     *   g0 starts {0, 2, 4}: gaps 1, 3      adv +1
+     *   g1 starts {0, 2, 5}: gaps 1, 4      adv −2
+     *   g2 starts {0, 3, 4}: gaps 2, 3      adv +0.5
+     * gap 0: never cut -> NaN; gap 1: g0, g1 -> −1; gap 2: g2 -> 0.5; gap 3: g0, g2 -> 1.5;
+     * gap 4: g1 -> −2. */
+    const int starts[9] = {0, 2, 4, 0, 2, 5, 0, 3, 4};
+    const float adv[3] = {1.0f, -2.0f, 0.5f};
+    float d[5];
+    int count[5];
+    grpg_decision_advantages(starts, 6, 3, adv, 3, 1, d, count);
+    cr_assert(isnan(d[0]));
+    cr_assert_float_eq(d[1], -1.0, 1e-6);
+    cr_assert_float_eq(d[2], 0.5, 1e-6);
+    cr_assert_float_eq(d[3], 1.5, 1e-6);
+    cr_assert_float_eq(d[4], -2.0, 1e-6);
+    /* A gap every rollout cuts is no decision the group explored. */
+    const int all_cut[6] = {0, 2, 4, 0, 2, 5};
+    const float adv2[2] = {1.0f, -1.0f};
+    grpg_decision_advantages(all_cut, 6, 3, adv2, 2, 1, d, count);
+    cr_assert(isnan(d[1]), "gap 1 is cut by both rollouts: %g", d[1]);
+    cr_assert_float_eq(d[3], 1.0, 1e-6);
+}
+
+Test(grpg_advantage, sign_agreement_counts_only_both_defined) {
+    const float a[6] = {1.0f, -2.0f, 3.0f, NAN, 0.0f, -1.0f};
+    const float b[6] = {0.5f, 1.0f, 2.0f, 1.0f, 1.0f, -4.0f};
+    long long pairs = -1;
+    double agree = grpg_sign_agreement(a, b, 6, &pairs);
+    cr_assert_eq(pairs, 4); /* the NaN and the zero are left out */
+    cr_assert_float_eq(agree, 0.75, 1e-12);
+    const float none[2] = {NAN, NAN};
+    cr_assert(isnan(grpg_sign_agreement(none, b, 2, &pairs)));
+    cr_assert_eq(pairs, 0);
+}
