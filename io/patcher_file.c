@@ -24,7 +24,8 @@ static int write_level(hid_t file, int i, const rp_level_recipe *l, rp_error *er
     if (h5_create_groups(file, name, err) != 0) return -1;
     hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
     if (g < 0) return rp_fail(err, "cannot open group %s", name);
-    if ((unsigned)l->patching > PATCHING_CHANGEPOINT || (unsigned)l->policy_init > POLICY_INIT_CHANGEPOINT || (unsigned)l->tokens > TOKENS_POOLED) {
+    if ((unsigned)l->patching > PATCHING_CHANGEPOINT || (unsigned)l->policy_init > POLICY_INIT_CHANGEPOINT ||
+        (unsigned)l->tokens > TOKENS_POOLED) {
         H5Gclose(g);
         return rp_fail(err, "levels[%d]: invalid patching or tokens value", i);
     }

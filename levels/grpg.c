@@ -3,19 +3,25 @@
 #include <math.h>
 #include <stddef.h>
 
+/* The sum of a group's G rewards; 1 when they are all equal (then the group gets exact zeros,
+ * whatever rounding its mean has: equal rewards carry no preference), else 0. */
+static int group_sum(const float *r, int G, double *sum) {
+    float lo = r[0], hi = r[0];
+    *sum = 0.0;
+    for (int g = 0; g < G; g++) {
+        *sum += r[g];
+        if (r[g] < lo) lo = r[g];
+        if (r[g] > hi) hi = r[g];
+    }
+    return lo == hi;
+}
+
 void grpg_advantages(const float *rewards, int G, int n_groups, float eps, float *adv) {
     for (int w = 0; w < n_groups; w++) {
         const float *r = rewards + (size_t)w * G;
         float *a = adv + (size_t)w * G;
-        float lo = r[0], hi = r[0];
-        double sum = 0.0;
-        for (int g = 0; g < G; g++) {
-            sum += r[g];
-            if (r[g] < lo) lo = r[g];
-            if (r[g] > hi) hi = r[g];
-        }
-        /* Equal rewards carry no preference: exact zeros, whatever rounding the mean has. */
-        if (lo == hi) {
+        double sum;
+        if (group_sum(r, G, &sum)) {
             for (int g = 0; g < G; g++) a[g] = 0.0f;
             continue;
         }
@@ -39,14 +45,8 @@ void grpg_advantages_for(rp_advantage mode, const float *rewards, const float *g
             for (int g = 0; g < G; g++) a[g] = (float)((double)r[g] - (double)greedy[w]);
             continue;
         }
-        float lo = r[0], hi = r[0];
-        double sum = 0.0;
-        for (int g = 0; g < G; g++) {
-            sum += r[g];
-            if (r[g] < lo) lo = r[g];
-            if (r[g] > hi) hi = r[g];
-        }
-        if (lo == hi) {
+        double sum;
+        if (group_sum(r, G, &sum)) {
             for (int g = 0; g < G; g++) a[g] = 0.0f;
             continue;
         }
