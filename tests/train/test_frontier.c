@@ -16,36 +16,23 @@ static void make_tmpdir(void) { tempdir_make(tmpdir, sizeof tmpdir, "frontier");
 static void remove_tmpdir(void) { tempdir_remove(tmpdir); }
 TestSuite(frontier, .init = make_tmpdir, .fini = remove_tmpdir);
 
+/* A run of a fraction of a second, written as a recipe file would be. */
+static const char *const TINY =
+    "data: {generated: {rows: 700, channels: 2}, lookback: 48, horizon: 8}\n"
+    "levels: [{rate: 6, patch_len: 12, min_len: 4, group_size: 3}]\n"
+    "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
+    "train: {epochs: 2, batch_size: 32, eval_batch_size: 64, lr: 1.0e-3, threads: 1,\n"
+    "        max_steps_per_epoch: 4, backbone_loss: greedy}\n";
+
 static void tiny(rp_recipe *r, const char *subdir, rp_patching patching) {
     rp_error err = {{0}};
-    recipe_defaults(r);
-    r->data.generated_rows = 700;
-    r->data.generated_channels = 2;
-    r->data.lookback = 48;
-    r->data.horizon = 8;
+    cr_assert_eq(recipe_parse(TINY, "tiny.yaml", r, &err), 0, "%s", err.msg);
     r->levels[0].patching = patching;
-    r->levels[0].rate = 6;
-    r->levels[0].patch_len = 12;
-    r->levels[0].min_len = 4;
-    r->levels[0].group_size = 3;
-    r->backbone.d_model = 8;
-    r->backbone.n_heads = 2;
-    r->backbone.n_layers = 1;
-    r->backbone.d_ff = 16;
-    r->train.epochs = 2;
-    r->train.batch_size = 32;
-    r->train.eval_batch_size = 64;
-    r->train.lr = 1e-3;
-    r->train.threads = 1;
-    r->train.max_steps_per_epoch = 4;
-    r->train.backbone_loss = BACKBONE_LOSS_GREEDY;
     snprintf(r->output.dir, sizeof r->output.dir, "%s/%s", tmpdir, subdir);
     cr_assert_eq(recipe_validate(r, &err), 0, "%s", err.msg);
     cr_assert_eq(recipe_render(r, &err), 0, "%s", err.msg);
 }
 
-/* Trains r to the end; *weights (optional) receives the sum of every parameter value, a
- * fingerprint of where training went. */
 static rp_eval_result run_weights(rp_recipe *r, double *weights) {
     rp_error err = {{0}};
     rp_trainer t;
