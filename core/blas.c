@@ -64,6 +64,7 @@ const char *rp_blas_kernels(void) {
 #pragma omp critical(rp_blas_init)
         if (!g_rntm_ready) rntm_setup();
     }
+    bli_init(); /* idempotent; querying the id of an uninitialised BLIS aborts */
     return bli_arch_string(bli_arch_query_id());
 }
 
