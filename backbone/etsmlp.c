@@ -50,7 +50,8 @@ int ces_declare(rp_ces *m, rp_params *P, const char *prefix, int dim, rp_error *
     size_t *slots[5] = {&m->a, &m->theta, &m->alpha, &m->beta, &m->omega};
     const char *names[5] = {"a", "theta", "alpha", "beta", "omega"};
     for (int i = 0; i < 5; i++) {
-        snprintf(name, sizeof name, "%s/%s", prefix, names[i]);
+        if (snprintf(name, sizeof name, "%s/%s", prefix, names[i]) >= (int)sizeof name)
+            return rp_fail(err, "%s: parameter name too long", prefix);
         if ((*slots[i] = params_declare1(P, name, dim, err)) == (size_t)-1) return -1;
     }
     return 0;

@@ -82,6 +82,7 @@ int main(int argc, char **argv) {
     printf("recipe: %s  threads: %d  batch: %d  group: %d  tokens: %d  d_model: %d  params: %zu\n", r.name,
            rp_threads(), B, G, t.model.n_tokens, t.model.d_model, params_count_prefix(&t.model.P, ""));
     const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    printf("BLIS kernels: %s\n", rp_blas_kernels());
     printf("omp waiting: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", policy ? policy : "(unset)",
            spin ? spin : "(unset)");
     printf("train windows/s: %.1f  (%d steps of %d windows in %.3f s)\n", log.windows_per_second, steps, B,

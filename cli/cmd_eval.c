@@ -1,4 +1,4 @@
-/* reinpatch eval CHECKPOINT [--split val|test] [--data OTHER.csv] */
+/* reinpatch eval CHECKPOINT [--split val|test] [--data OTHER.csv] [--cuts MODE] */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,12 +10,12 @@
 #include "train/train.h"
 
 static const char *eval_help =
-    "usage: reinpatch eval CHECKPOINT [--split val|test|train] [--data FILE.csv]\n"
+    "usage: reinpatch eval CHECKPOINT [--split val|test|train] [--data FILE.csv] [--cuts MODE]\n"
     "\n"
     "Evaluates a checkpoint with the weights of its best validation epoch on every window of a\n"
     "split (greedy segmentation for learned levels) and prints JSON:\n"
-    "  {\"checkpoint\": ..., \"data\": ..., \"split\": ..., \"mse\": ..., \"mae\": ..., \"windows\": ...,\n"
-    "   \"cuts_off_uniform\": [per level]}\n"
+    "  {\"checkpoint\": ..., \"data\": ..., \"split\": ..., \"cuts\": ..., \"mse\": ..., \"mae\": ...,\n"
+    "   \"windows\": ..., \"cuts_off_uniform\": [per level]}\n"
     "MSE and MAE are in z-scored units, as in training. cuts_off_uniform is the fraction of each\n"
     "level's interior boundaries that are not where fixed patching puts them.\n"
     "\n"
@@ -23,7 +23,15 @@ static const char *eval_help =
     "  --data FILE    evaluate on another CSV with the same channel count (or the recipe's\n"
     "                 data.columns); lookback and horizon stay the checkpoint's, the split\n"
     "                 protocol is chosen from the file name (auto), and FILE is z-scored with\n"
-    "                 its own train split's statistics\n";
+    "                 its own train split's statistics\n"
+    "  --cuts MODE    cut every level another way, with the same number of patches K:\n"
+    "                 greedy (default: the checkpoint's own cuts), uniform (fixed patching's),\n"
+    "                 random (a uniformly random segmentation within min_len/max_len), or\n"
+    "                 jitter:S (every interior cut of the uniform segmentation moved by a random\n"
+    "                 integer in [-S, S], order and length bounds kept). Draws are seeded from the\n"
+    "                 recipe's train.seed and the window, so a result repeats exactly.\n"
+    "\n"
+    "Exit status: 0 success, 1 a file or evaluation error, 2 a usage error (a bad --cuts value).\n";
 
 static int parse_split(const char *s, rp_split_id *out) {
     if (!strcmp(s, "train")) *out = SPLIT_TRAIN;
@@ -34,7 +42,7 @@ static int parse_split(const char *s, rp_split_id *out) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL, *split_name = "test";
+    const char *ckpt = NULL, *data = NULL, *split_name = "test", *cuts_text = "greedy";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int o;
@@ -48,6 +56,9 @@ int cmd_eval(int argc, char **argv) {
         } else if ((o = cli_option("eval", argc, argv, &i, "--data", &v)) != 0) {
             if (o < 0) return 2;
             data = v;
+        } else if ((o = cli_option("eval", argc, argv, &i, "--cuts", &v)) != 0) {
+            if (o < 0) return 2;
+            cuts_text = v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "reinpatch eval: unknown option '%s' (see reinpatch eval --help)\n", a);
             return 2;
@@ -69,6 +80,11 @@ int cmd_eval(int argc, char **argv) {
     }
 
     rp_error err = {{0}};
+    rp_cuts cuts;
+    if (cuts_parse(cuts_text, &cuts, &err)) {
+        fprintf(stderr, "reinpatch eval: %s\n", err.msg);
+        return 2;
+    }
     rp_recipe recipe;
     if (predict_recipe_from_checkpoint(ckpt, &recipe, &err)) {
         recipe_free(&recipe);
@@ -105,6 +121,13 @@ int cmd_eval(int argc, char **argv) {
     if (!rc) {
         /* The weights of the best validation epoch, as the run's own final evaluation used. */
         memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+        if (model_check_cuts(&t.model, cuts, &err)) {
+            fprintf(stderr, "reinpatch eval: %s\n", err.msg);
+            trainer_free(&t);
+            recipe_free(&recipe);
+            return 2;
+        }
+        t.eval_cuts = cuts;
         rc = trainer_evaluate(&t, split, &res, &err);
     }
     if (!rc && res.windows < 1) {
@@ -122,6 +145,10 @@ int cmd_eval(int argc, char **argv) {
     rp_json_string(stdout, data ? data : t.series.source);
     printf(", \"split\": ");
     rp_json_string(stdout, split_name);
+    char cuts_name[32];
+    cuts_format(cuts, cuts_name, sizeof cuts_name);
+    printf(", \"cuts\": ");
+    rp_json_string(stdout, cuts_name);
     if (isfinite(res.mse) && isfinite(res.mae))
         printf(", \"mse\": %.6f, \"mae\": %.6f", res.mse, res.mae);
     else

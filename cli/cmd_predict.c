@@ -6,10 +6,10 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "core/blas.h"
 #include "core/util.h"
 #include "io/series.h"
 #include "io/timestamp.h"
+#include "reinpatch.h"
 #include "train/predict.h"
 
 static const char *predict_help =
@@ -101,27 +101,30 @@ int cmd_predict(int argc, char **argv) {
         return cli_fail("predict", out_path, "--out would overwrite an input file");
 
     rp_error err = {{0}};
-    rp_loaded_model lm;
     rp_series s;
-    rp_model_buffers buf;
     memset(&s, 0, sizeof s);
-    memset(&buf, 0, sizeof buf);
-    float *out = NULL;
+    float *x = NULL, *y = NULL, *out = NULL;
     char **stamps = NULL;
     const char *blame = ckpt;
     int status = 1;
-    if (loaded_model_from_checkpoint(&lm, ckpt, &err)) return cli_fail("predict", ckpt, err.msg);
-    const rp_recipe *r = &lm.recipe;
-    int C = lm.state.n_channels, L = lm.model.lookback, H = lm.model.horizon;
-    rp_set_threads(r->train.threads > 0 ? r->train.threads : rp_cpu_count());
+    /* The command is a client of the public API (include/reinpatch.h) for the model itself. */
+    rp_error *api_err = NULL;
+    rp_forecaster *model = rp_forecaster_open(ckpt, &api_err);
+    if (!model) {
+        cli_fail("predict", ckpt, rp_error_message(api_err));
+        rp_error_free(api_err);
+        return 1;
+    }
+    int C = rp_forecaster_channels(model), L = rp_forecaster_lookback(model), H = rp_forecaster_horizon(model);
+    rp_set_thread_count(rp_forecaster_threads(model));
 
     blame = data;
     if (csv_read(data, &s, &err)) goto fail;
-    if (r->data.n_columns > 0 && s.cols != C) {
+    if (rp_forecaster_channel_name(model, 0) && s.cols != C) {
         /* The recipe trained on named columns of a wider file: take the same ones. */
         const char *names[RP_MAX_COLUMNS];
-        for (int i = 0; i < r->data.n_columns; i++) names[i] = r->data.columns[i];
-        if (series_select_columns(&s, names, r->data.n_columns, &err)) goto fail;
+        for (int i = 0; i < C; i++) names[i] = rp_forecaster_channel_name(model, i);
+        if (series_select_columns(&s, names, C, &err)) goto fail;
     }
     if (s.cols != C) {
         rp_fail(&err, "%d value column%s, the checkpoint was trained on %d channel%s", s.cols,
@@ -132,12 +135,19 @@ int cmd_predict(int argc, char **argv) {
         rp_fail(&err, "%d row%s, the checkpoint's lookback needs at least %d", s.rows, s.rows == 1 ? "" : "s", L);
         goto fail;
     }
-    blame = ckpt;
-    if (model_buffers_alloc(&buf, &lm.model, C, 1, &err)) goto fail;
+    x = rp_malloc((size_t)C * L * sizeof(float), &err);
+    y = rp_malloc((size_t)C * H * sizeof(float), &err);
     out = rp_malloc((size_t)H * C * sizeof(float), &err);
-    if (!out) goto fail;
-    blame = data;
-    if (predict_last_window(&lm.model, &buf, s.values, s.rows, C, lm.state.mean, lm.state.std, out, &err)) goto fail;
+    if (!x || !y || !out) goto fail;
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < L; t++) x[(size_t)c * L + t] = s.values[(size_t)(s.rows - L + t) * C + c];
+    if (rp_forecast(model, x, C, y, &api_err)) {
+        rp_fail(&err, "%s", rp_error_message(api_err));
+        rp_error_free(api_err);
+        goto fail;
+    }
+    for (int c = 0; c < C; c++)
+        for (int h = 0; h < H; h++) out[(size_t)h * C + c] = y[(size_t)c * H + h];
 
     if (s.date_name && s.rows >= 2) {
         stamps = calloc((size_t)H, sizeof *stamps);
@@ -175,9 +185,10 @@ fail:
     if (stamps)
         for (int h = 0; h < H; h++) free(stamps[h]);
     free(stamps);
+    free(x);
+    free(y);
     free(out);
-    model_buffers_free(&buf);
     series_free(&s);
-    loaded_model_free(&lm);
+    rp_forecaster_close(model);
     return status;
 }

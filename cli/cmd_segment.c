@@ -336,24 +336,6 @@ static int parse_columns(const char *list, char names[RP_MAX_COLUMNS][RP_NAME_MA
     return 0;
 }
 
-/* The recipe of a patcher: its stored recipe (for the horizon and backbone) when it parses, else
- * the defaults, with the level stack and lookback from the patcher's own attributes. */
-static int patcher_recipe(const char *path, rp_recipe *r, rp_error *err) {
-    char *text = NULL;
-    recipe_defaults(r);
-    if (patcher_read_recipe(path, &text, err)) return -1;
-    if (text && text[0]) {
-        char name[RP_PATH_MAX + 16];
-        snprintf(name, sizeof name, "%s:/recipe", path);
-        rp_error ignored;
-        if (recipe_parse(text, name, r, &ignored)) recipe_defaults(r);
-    }
-    free(text);
-    if (patcher_load_recipe(path, r, err)) return -1;
-    r->levels_from[0] = 0;
-    return 0;
-}
-
 int cmd_segment(int argc, char **argv) {
     const char *ckpt = NULL, *patcher = NULL, *data = NULL, *split_name = NULL, *out = NULL, *plot = NULL;
     const char *plot_n = "4", *columns_arg = NULL, *stray = NULL;
@@ -421,7 +403,7 @@ int cmd_segment(int argc, char **argv) {
 
     rp_error err = {{0}};
     rp_recipe r;
-    int rc = ckpt ? predict_recipe_from_checkpoint(ckpt, &r, &err) : patcher_recipe(patcher, &r, &err);
+    int rc = ckpt ? predict_recipe_from_checkpoint(ckpt, &r, &err) : patcher_read_model_recipe(patcher, &r, &err);
     if (rc) {
         recipe_free(&r);
         return cli_fail("segment", model_path, err.msg);

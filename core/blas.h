@@ -25,4 +25,7 @@ void rp_matmul(float *c, const float *a, const float *b, int m, int n, int k,
 void rp_set_threads(int threads);
 int rp_threads(void);
 
+/* The name of the BLIS kernel set in use ("zen3", "generic", ...): see blas.c on how it is chosen. */
+const char *rp_blas_kernels(void);
+
 #endif

@@ -174,3 +174,19 @@ int patcher_load_params(const char *path, rp_params *P, rp_error *err) {
 int patcher_read_recipe(const char *path, char **recipe_text, rp_error *err) {
     return h5_read_file_string(path, "patcher", RP_PATCHER_FORMAT_VERSION, "/recipe", recipe_text, err);
 }
+
+int patcher_read_model_recipe(const char *path, rp_recipe *r, rp_error *err) {
+    char *text = NULL;
+    recipe_defaults(r);
+    if (patcher_read_recipe(path, &text, err)) return -1;
+    if (text && text[0]) {
+        char name[RP_PATH_MAX + 16];
+        snprintf(name, sizeof name, "%s:/recipe", path);
+        rp_error ignored;
+        if (recipe_parse(text, name, r, &ignored)) recipe_defaults(r);
+    }
+    free(text);
+    if (patcher_load_recipe(path, r, err)) return -1;
+    r->levels_from[0] = 0;
+    return 0;
+}

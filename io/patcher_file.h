@@ -45,4 +45,10 @@ int patcher_load_params(const char *path, rp_params *P, rp_error *err);
 /* The recipe text stored in the file; *recipe_text is malloc'd, the caller frees it. */
 int patcher_read_recipe(const char *path, char **recipe_text, rp_error *err);
 
+/* The recipe a model that segments with this patcher is built from: the stored recipe (for the
+ * horizon and backbone) when it parses, else the defaults, with the level stack and lookback
+ * from the patcher's own attributes and levels_from emptied. r is initialised here and owned by
+ * the caller afterwards (recipe_free), also on failure. */
+int patcher_read_model_recipe(const char *path, rp_recipe *r, rp_error *err);
+
 #endif

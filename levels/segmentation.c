@@ -102,6 +102,20 @@ int seg_uniform(int n, double rate, int *starts) {
     return K;
 }
 
+void seg_jitter(const rp_seg_spec *spec, double rate, int S, rp_rng *rng, int *starts) {
+    int n = spec->n, K = spec->K, min = seg_min_len(spec), max = seg_max_len(spec);
+    seg_uniform(n, rate, starts);
+    for (int k = 1; k < K; k++) {
+        int v = starts[k] + (int)rng_below(rng, (uint64_t)(2 * S + 1)) - S;
+        /* Segment k-1 within [min, max], and room for the K-k segments left of each length in
+         * [min, max]; the previous cut was feasible, so lo <= hi. */
+        int lo = starts[k - 1] + min, hi = starts[k - 1] + max;
+        if (lo < n - (K - k) * max) lo = n - (K - k) * max;
+        if (hi > n - (K - k) * min) hi = n - (K - k) * min;
+        starts[k] = v < lo ? lo : v > hi ? hi : v;
+    }
+}
+
 int seg_cuts_off_uniform(const int *starts, const int *uniform, int K) {
     int off = 0, u = 1;
     for (int k = 1; k < K; k++) {  /* both ascending: one merge pass */

@@ -13,6 +13,7 @@
 #define RP_SEGMENTATION_H
 
 #include "core/error.h"
+#include "core/rng.h"
 
 typedef struct rp_seg_spec {
     int n;        /* units to cut (level 1: time steps; level l > 1: patches of level l-1) */
@@ -53,6 +54,14 @@ void seg_lengths(int n, int K, const int *starts, int *lens);
  * i.e. segments of length rate (the last one shorter) when rate is an integer; for n = 336,
  * rate 8: 42 segments of 8. Returns K; starts must hold seg_count(n, rate) ints. */
 int seg_uniform(int n, double rate, int *starts);
+
+/* The uniform segmentation at this rate with every interior cut moved by an independent random
+ * integer in [-S, S] (S >= 0), left to right: cut k goes to uniform[k] + delta_k, clamped so that
+ * the cuts stay strictly increasing and every segment, the remaining ones included, can still keep
+ * spec's length bounds; the result always has exactly spec->K segments and passes seg_check.
+ * Draws exactly K-1 integers from rng, so streams do not depend on the clamping. spec->K must be
+ * seg_count(spec->n, rate). */
+void seg_jitter(const rp_seg_spec *spec, double rate, int S, rp_rng *rng, int *starts);
 
 /* How many of the K-1 interior cuts starts[1..K-1] are not cuts of the uniform segmentation
  * uniform[0..K) (seg_uniform's output for the same n and rate). Compared as sets, so one

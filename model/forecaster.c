@@ -20,7 +20,8 @@ static int declare_level(rp_model *m, int l, int units, rp_error *err) {
     if (seg_spec_for_rate(&lv->spec, units, lv->cfg.rate, lv->cfg.min_len, lv->cfg.max_len, err))
         return rp_fail_prefix(err, "levels[%d]", l);
     lv->K = lv->spec.K;
-    if (lv->cfg.patching == PATCHING_RANDOM && seg_is_bounded(&lv->spec)) {
+    /* Random levels draw from it, and any level may be cut at random by model_override_cuts. */
+    if (seg_is_bounded(&lv->spec)) {
         lv->random_table = rp_malloc(seg_random_table_doubles(&lv->spec) * sizeof(double), err);
         if (!lv->random_table) return -1;
         seg_random_table(&lv->spec, lv->random_table);
@@ -254,6 +255,66 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
                              rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), (unsigned long long)r));
                     b->log_prob[r] += seg_sample(&lv->spec, logits, &rng, starts, lb->orders + (size_t)r * (K - 1), work);
                 }
+            }
+            int *raw = lb->raw_starts + (size_t)r * K;
+            if (l == 0) memcpy(raw, starts, (size_t)K * sizeof(int));
+            else seg_compose(K, starts, b->lv[l - 1].raw_starts + (size_t)r * n, raw);
+        }
+    }
+}
+
+int cuts_parse(const char *text, rp_cuts *cuts, rp_error *err) {
+    memset(cuts, 0, sizeof *cuts);
+    if (!strcmp(text, "greedy")) cuts->kind = CUTS_OWN;
+    else if (!strcmp(text, "uniform")) cuts->kind = CUTS_UNIFORM;
+    else if (!strcmp(text, "random")) cuts->kind = CUTS_RANDOM;
+    else if (!strncmp(text, "jitter:", 7)) {
+        const char *v = text + 7;
+        char *end = NULL;
+        long S = strtol(v, &end, 10);
+        if (!*v || *end || *v == '+' || *v == '-' || S < 1 || S > 1000000)
+            return rp_fail(err, "--cuts %s: S must be a positive integer, e.g. jitter:2", text);
+        cuts->kind = CUTS_JITTER;
+        cuts->jitter = (int)S;
+    } else {
+        return rp_fail(err, "--cuts %s: expected greedy, uniform, random or jitter:S", text);
+    }
+    return 0;
+}
+
+void cuts_format(rp_cuts cuts, char *buf, int size) {
+    static const char *const names[] = {"greedy", "uniform", "random", "jitter"};
+    if (cuts.kind == CUTS_JITTER) snprintf(buf, (size_t)size, "jitter:%d", cuts.jitter);
+    else snprintf(buf, (size_t)size, "%s", names[cuts.kind]);
+}
+
+int model_check_cuts(const rp_model *m, rp_cuts cuts, rp_error *err) {
+    if (cuts.kind != CUTS_JITTER) return 0;
+    for (int l = 0; l < m->n_levels; l++)
+        if (cuts.jitter >= m->levels[l].n_units)
+            return rp_fail(err, "--cuts jitter:%d: S must be below level %d's %d units (at most %d)", cuts.jitter,
+                           l + 1, m->levels[l].n_units, m->levels[l].n_units - 1);
+    return 0;
+}
+
+void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, unsigned level_mask,
+                         const unsigned char *rows, unsigned long long seed, unsigned long long stream_base) {
+    if (cuts.kind == CUTS_OWN) return;
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        rp_level_buffers *lb = &b->lv[l];
+        int K = lv->K, n = lv->n_units, mine = (level_mask >> l) & 1u;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < R; r++) {
+            if (rows && !rows[r]) continue;
+            int *starts = lb->starts + (size_t)r * K;
+            if (mine) {
+                rp_rng rng;
+                rng_seed(&rng, seed, rp_mix_seed(rp_mix_seed(stream_base ^ 0xc075ull, (unsigned long long)l),
+                                                 (unsigned long long)r));
+                if (cuts.kind == CUTS_UNIFORM) seg_uniform(n, lv->cfg.rate, starts);
+                else if (cuts.kind == CUTS_RANDOM) seg_random(&lv->spec, lv->random_table, &rng, starts);
+                else seg_jitter(&lv->spec, lv->cfg.rate, cuts.jitter, &rng, starts);
             }
             int *raw = lb->raw_starts + (size_t)r * K;
             if (l == 0) memcpy(raw, starts, (size_t)K * sizeof(int));

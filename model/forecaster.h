@@ -60,6 +60,30 @@ typedef enum {
                    learned levels included (greedy), as CUT_TRAIN */
 } rp_cut_phase;
 
+/* Another segmentation than the model's own at every level, with the same K: for evaluating how
+ * much a trained backbone depends on where the cuts are (`reinpatch eval --cuts`) and for
+ * training a backbone on cuts that move (train.backbone_loss: mixed).
+ *   CUTS_OWN      "greedy": the level's own cuts in the phase (uniform for fixed levels, greedy or
+ *                 sampled for learned ones, random for random ones), i.e. no override
+ *   CUTS_UNIFORM  "uniform": fixed patching's cuts (seg_uniform)
+ *   CUTS_RANDOM   "random": a uniformly random valid segmentation (seg_random, bounds kept)
+ *   CUTS_JITTER   "jitter:S": the uniform cuts each moved by a random integer in [-S, S]
+ *                 (seg_jitter, order and bounds kept), S >= 1 in the level's units */
+typedef enum { CUTS_OWN = 0, CUTS_UNIFORM, CUTS_RANDOM, CUTS_JITTER } rp_cuts_kind;
+typedef struct rp_cuts {
+    rp_cuts_kind kind;
+    int jitter;             /* S of CUTS_JITTER */
+} rp_cuts;
+
+/* Parses "greedy", "uniform", "random" or "jitter:S" (S a positive integer); the error names the
+ * value ("--cuts jitter:0: S must be a positive integer"). */
+int cuts_parse(const char *text, rp_cuts *cuts, rp_error *err);
+/* The text cuts_parse reads back, into buf. */
+void cuts_format(rp_cuts cuts, char *buf, int size);
+/* 0 when every level can be cut this way: jitter's S must be below each level's unit count n
+ * (a larger move is only clamping). */
+int model_check_cuts(const rp_model *m, rp_cuts cuts, rp_error *err);
+
 typedef struct rp_level_buffers {
     int logit_rows;         /* B for level 0 (its input is the window), R above (the rollout's patches) */
     int *starts;            /* (R, K) in this level's units */
@@ -106,6 +130,13 @@ void model_prepare(rp_model *m, rp_model_buffers *b, const float *x, int B, int 
  * buffers' starts, raw_starts, orders and logits, and b->log_prob. */
 void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase phase, unsigned long long seed,
                    unsigned long long stream_base);
+/* Replaces, after model_segment, the segmentation of the levels in level_mask (bit l = level l)
+ * by `cuts` for the rows r < R with rows[r] != 0 (rows NULL: every row), and recomposes every
+ * level's raw_starts of those rows. Random draws come from one stream per (seed, stream_base,
+ * level, row). orders, logits and log_prob are left as they were (they describe the policy's
+ * draw, which GRPG may still need). CUTS_OWN changes nothing. */
+void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, unsigned level_mask,
+                         const unsigned char *rows, unsigned long long seed, unsigned long long stream_base);
 /* Forward over the R = B·G rows: tokens, backbone, head; fills forecast and, when y is given
  * (B, H), row_loss. training: dropout on, batch-norm batch statistics. */
 void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, int training,

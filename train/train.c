@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "levels/grpg.h"
+#include "train/history.h"
 #include "train/patcher_load.h"
 
 /* PyTorch's Adam defaults, which PatchTST uses. */
@@ -195,6 +196,8 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
         model_prepare(&t->model, &t->buf, x, B, 1);
         model_segment(&t->model, &t->buf, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed,
                       eval_stream(split, start));
+        model_override_cuts(&t->model, &t->buf, B, t->eval_cuts, ~0u, NULL, (unsigned long long)t->recipe->train.seed,
+                            eval_stream(split, start));
         model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
         count_off_uniform(&t->model, &t->buf, B, off);
         for (int i = 0; i < B; i++) {
@@ -502,6 +505,8 @@ int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err) {
         } else {
             t->epochs_since_best++;
         }
+        /* history.csv belongs to the run directory, written when the run keeps its files. */
+        if (r->output.checkpoint && history_record(t, &e.log, e.val.windows ? &e.val : NULL, err)) return -1;
         if (opt && opt->on_epoch && opt->on_epoch(t, &e, opt->epoch_ctx, err)) return -1;
         if (r->output.checkpoint && trainer_save_checkpoint(t, err)) return -1;
         if (opt && opt->stop_after_epoch > 0 && t->epoch >= opt->stop_after_epoch) {

@@ -83,6 +83,7 @@ typedef struct rp_trainer {
     long long stop_at_step;  /* > 0: trainer_train_epoch stops after the checkpoint at this step */
     int stopped;             /* set when it did */
     double best_val;
+    rp_cuts eval_cuts;       /* trainer_evaluate cuts every level this way (zero: the model's own) */
     rp_rng rng;
     char run_dir[RP_PATH_MAX];
 } rp_trainer;
@@ -124,7 +125,9 @@ enum { TRAIN_BACKBONE = 1, TRAIN_POLICIES = 2 };
  * recipe says, with PyTorch's defaults (β1 0.9, β2 0.999, eps 1e-8); policies without weight
  * decay. Reads the gradients in the parameter slab, does not clear them. */
 void trainer_update(rp_trainer *t, double lr, int parts);
-/* Greedy-segmentation evaluation of a split (all windows, no dropped last batch). */
+/* Greedy-segmentation evaluation of a split (all windows, no dropped last batch); with
+ * t->eval_cuts set, every level is cut that way instead (model_override_cuts; the draws of a
+ * window repeat from run to run). */
 int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err);
 /* Writes <run_dir>/checkpoint.h5 (atomically): parameters, Adam moments, best weights, step,
  * epoch, RNG, early-stopping state, normalisation statistics and the recipe text. */

@@ -22,28 +22,17 @@
 
 #include "io/segexport.h"
 #include "io/series.h"
+#include "train/history.h"
+#include "train/predict.h"
 #include "tests/run_command.h"
+#define SHARED_DIR_TAG "cli"
+#include "tests/shared_dir.h"
 
 #define LOOKBACK 32
 #define HORIZON 8
 #define CHANNELS 2
 
 /* ---- running the binary ---- */
-
-static char work[512];
-
-static const char *work_dir(pid_t runner) {
-    snprintf(work, sizeof work, "/tmp/reinpatch-cli-test-%ld", (long)runner);
-    return work;
-}
-
-static const char *at(const char *name) {
-    static char bufs[8][700];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 700, "%s/%s", work, name);
-    return b;
-}
 
 /* Runs `reinpatch args...` (NULL-terminated) in the work directory. */
 static command_result run(const char *first, ...) {
@@ -71,18 +60,6 @@ static void expect_failure(command_result *r, const char *cmd, const char *needl
     cr_expect_eq(count_lines(r->err), 1, "expected one error line, got: %s", r->err);
     cr_expect(strncmp(r->err, prefix, strlen(prefix)) == 0, "'%s' does not start with '%s'", r->err, prefix);
     cr_expect_not_null(strstr(r->err, needle), "'%s' does not mention '%s'", r->err, needle);
-}
-
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-static long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
 /* ---- the shared run ---- */
@@ -136,11 +113,7 @@ static void write_scaled_csv(const char *path, int rows, int cols, double *lo, d
 
 /* Trains the tiny recipe once per Criterion run (the first caller does it, under a lock). */
 static void ensure_trained(void) {
-    work_dir(getppid());
-    mkdir(work, 0755);
-    int lock = open(at("lock"), O_RDWR | O_CREAT, 0644);
-    cr_assert_geq(lock, 0);
-    flock(lock, LOCK_EX);
+    int lock = shared_dir_lock();
     if (file_size(at("run/checkpoint.h5")) <= 0) {
         write_file(at("tiny.yaml"), RECIPE);
         write_scaled_csv(at("scaled.csv"), CSV_ROWS, CHANNELS, NULL, NULL);
@@ -148,20 +121,8 @@ static void ensure_trained(void) {
         cr_assert_eq(r.status, 0, "train failed: %s", r.err);
         command_result_free(&r);
     }
-    flock(lock, LOCK_UN);
-    close(lock);
+    shared_dir_unlock(lock);
     cr_assert_gt(file_size(at("run/checkpoint.h5")), 0, "no checkpoint after training");
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-ReportHook(POST_ALL)(struct criterion_global_stats *stats) {
-    (void)stats;
-    work_dir(getpid());
-    nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The number after "key": in a JSON line; NAN when absent. */
@@ -170,6 +131,14 @@ static double json_number(const char *json, const char *key) {
     snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *p = strstr(json, pat);
     return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* Writes a recipe into the work directory and trains it (quietly); the run must succeed. */
+static void train_recipe(const char *file, const char *text) {
+    write_file(at(file), text);
+    command_result r = run("train", file, "--quiet", NULL);
+    cr_assert_eq(r.status, 0, "%s: %s", file, r.err);
+    command_result_free(&r);
 }
 
 /* ---- tests ---- */
@@ -339,7 +308,7 @@ Test(cli, export_patcher_then_segment) {
  * levels in time steps, and every level-2 boundary is a level-1 boundary. */
 Test(cli, segment_level_stack) {
     ensure_trained();
-    write_file(at("stack.yaml"),
+    train_recipe("stack.yaml",
                "name: stack\n"
                "data: {path: generated, lookback: 32, horizon: 8, generated: {rows: 600, channels: 2}}\n"
                "levels:\n"
@@ -348,11 +317,8 @@ Test(cli, segment_level_stack) {
                "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16, inputs: all}\n"
                "train: {epochs: 1, batch_size: 32, max_steps_per_epoch: 3, threads: 1}\n"
                "output: {dir: run_stack}\n");
-    command_result r = run("train", "stack.yaml", "--quiet", NULL);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    command_result_free(&r);
     /* eval reports each level's share of cuts off the uniform grid, as metrics.json does. */
-    r = run("eval", "run_stack/checkpoint.h5", NULL);
+    command_result r = run("eval", "run_stack/checkpoint.h5", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     const char *off = strstr(r.out, "\"cuts_off_uniform\": [");
     cr_assert_not_null(off, "%s", r.out);
@@ -496,6 +462,46 @@ Test(cli, export_refuses_to_overwrite_the_checkpoint) {
     command_result_free(&r);
 }
 
+/* history.csv of a run stopped after epoch 1 and resumed equals the uninterrupted run's, row for
+ * row (every column but the timings), and holds one row per epoch of metrics.json. */
+Test(cli, history_survives_resume) {
+    ensure_trained();
+    command_result r = run("train", "tiny.yaml", "--quiet", "--set", "train.epochs=3", "--out", "hist_whole", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    r = run("train", "tiny.yaml", "--quiet", "--set", "train.epochs=3", "--out", "hist_cut", "--stop-after", "1",
+            NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    rp_history whole, cut;
+    rp_error err;
+    cr_assert_eq(history_read(at("hist_cut/history.csv"), &cut, &err), 0, "%s", err.msg);
+    cr_expect_eq(cut.n_rows, 1, "after --stop-after 1");
+    history_free(&cut);
+    r = run("train", "--resume", "hist_cut", "--quiet", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    cr_assert_eq(history_read(at("hist_whole/history.csv"), &whole, &err), 0, "%s", err.msg);
+    cr_assert_eq(history_read(at("hist_cut/history.csv"), &cut, &err), 0, "%s", err.msg);
+    cr_assert_eq(whole.n_rows, 3);
+    cr_assert_eq(cut.n_rows, 3);
+    cr_expect_eq(cut.n_levels, 1);
+    char *metrics = slurp(at("hist_cut/metrics.json"));
+    cr_expect_eq(json_number(metrics, "epochs"), 3, "%s", metrics);
+    free(metrics);
+    for (int e = 0; e < 3; e++) {
+        rp_history_row a = whole.rows[e], b = cut.rows[e];
+        cr_expect_gt(b.seconds, 0);
+        a.seconds = b.seconds = a.windows_per_second = b.windows_per_second = 0;
+        cr_expect_eq(memcmp(&a, &b, sizeof a), 0, "epoch %d: train %.9g/%.9g val %.9g/%.9g entropy %.9g/%.9g", e + 1,
+                     a.train_loss, b.train_loss, a.val_mse, b.val_mse, a.entropy[0], b.entropy[0]);
+        cr_expect_eq(b.epoch, e + 1);
+        cr_expect(isfinite(b.val_mse) && b.val_mse > 0);
+    }
+    history_free(&whole);
+    history_free(&cut);
+}
+
 Test(cli, bad_inputs) {
     ensure_trained();
     write_file(at("not.h5"), "this is not HDF5\n");
@@ -577,4 +583,74 @@ Test(cli, bad_inputs) {
     r = run("eval", "run/checkpoint.h5", "--data", NULL);
     expect_failure(&r, "eval", "--data needs a value");
     command_result_free(&r);
+}
+
+/* The string value after "key": in a JSON line, into out; "" when absent. */
+static void json_string(const char *json, const char *key, char *out, size_t size) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": \"", key);
+    const char *p = strstr(json, pat);
+    out[0] = '\0';
+    if (!p) return;
+    p += strlen(pat);
+    size_t n = strcspn(p, "\"");
+    if (n >= size) n = size - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* eval --cuts on a fixed-patching checkpoint: uniform is plain eval; jitter and random move cuts
+ * off the grid (cuts_off_uniform > 0), score finite MSEs and repeat exactly; bad values are usage
+ * errors (exit 2) that name the value. */
+Test(cli, eval_cuts) {
+    ensure_trained();
+    train_recipe("fixed.yaml",
+               "name: fixed\n"
+               "data: {path: generated, lookback: 32, horizon: 8, generated: {rows: 600, channels: 2}}\n"
+               "levels:\n"
+               "  - {patching: fixed, rate: 4, patch_len: 8}\n"
+               "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
+               "train: {epochs: 1, batch_size: 32, max_steps_per_epoch: 3, threads: 1}\n"
+               "output: {dir: run_fixed}\n");
+    command_result r, plain = run("eval", "run_fixed/checkpoint.h5", NULL);
+    cr_assert_eq(plain.status, 0, "%s", plain.err);
+    char name[32];
+    json_string(plain.out, "cuts", name, sizeof name);
+    cr_expect_str_eq(name, "greedy", "%s", plain.out);
+    double mse0 = json_number(plain.out, "mse");
+    const char *modes[] = {"uniform", "jitter:1", "jitter:3", "random"};
+    for (int i = 0; i < 4; i++) {
+        r = run("eval", "run_fixed/checkpoint.h5", "--cuts", modes[i], NULL);
+        cr_assert_eq(r.status, 0, "%s: %s", modes[i], r.err);
+        json_string(r.out, "cuts", name, sizeof name);
+        cr_expect_str_eq(name, modes[i], "%s", r.out);
+        double mse = json_number(r.out, "mse");
+        cr_expect(isfinite(mse) && mse > 0, "%s: mse %g", modes[i], mse);
+        const char *bracket = strstr(r.out, "\"cuts_off_uniform\": [");
+        cr_assert_not_null(bracket);
+        double off = strtod(bracket + strlen("\"cuts_off_uniform\": ["), NULL);
+        if (i == 0) {
+            /* Everything from "mse" on: the same numbers and cuts_off_uniform. */
+            cr_expect_str_eq(strstr(r.out, "\"mse\""), strstr(plain.out, "\"mse\""), "uniform %s vs plain %s",
+                             r.out, plain.out);
+            cr_expect_eq(mse, mse0);
+            cr_expect_eq(off, 0.0, "%s", r.out);
+        } else {
+            cr_expect_gt(off, 0.0, "%s moves no cut: %s", modes[i], r.out);
+            cr_expect_neq(mse, mse0, "%s scores as uniform: %s", modes[i], r.out);
+            command_result again = run("eval", "run_fixed/checkpoint.h5", "--cuts", modes[i], NULL);
+            cr_expect_str_eq(again.out, r.out, "%s does not repeat", modes[i]);
+            command_result_free(&again);
+        }
+        command_result_free(&r);
+    }
+    command_result_free(&plain);
+
+    const char *bad[] = {"jitter:0", "jitter:x", "jitter:", "jitter:-2", "jitter:32", "wobbly"};
+    for (int i = 0; i < 6; i++) {
+        r = run("eval", "run_fixed/checkpoint.h5", "--cuts", bad[i], NULL);
+        expect_failure(&r, "eval", bad[i]);
+        cr_expect_eq(r.status, 2, "--cuts %s: status %d", bad[i], r.status);
+        command_result_free(&r);
+    }
 }

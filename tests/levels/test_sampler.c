@@ -462,3 +462,44 @@ Test(segmentation, cuts_off_uniform_compares_sets) {
     cr_assert_eq(seg_cuts_off_uniform(inserted, uniform, 5), 1);
     cr_assert_eq(seg_cuts_off_uniform(all_off, uniform, 5), 4);
 }
+
+/* seg_jitter: exactly K valid segments under any S (clamping keeps order and bounds), every cut
+ * within S of its uniform place when nothing needs clamping, every offset in [-S, S] reached, and
+ * the same stream gives the same cuts. */
+Test(segmentation, jitter_moves_cuts_within_s_and_keeps_k) {
+    rp_error err;
+    int uniform[64], starts[64], again[64];
+    struct { int n, min_len, max_len, S; double rate; } cases[] = {
+        {336, 0, 0, 1, 8.0}, {336, 0, 0, 2, 8.0}, {336, 0, 0, 8, 8.0}, {336, 0, 0, 40, 8.0},
+        {100, 3, 12, 4, 8.0}, {50, 2, 0, 6, 3.0}, {21, 0, 0, 3, 2.5},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        rp_seg_spec spec;
+        cr_assert_eq(seg_spec_for_rate(&spec, cases[c].n, cases[c].rate, cases[c].min_len, cases[c].max_len, &err), 0,
+                     "%s", err.msg);
+        int K = seg_uniform(spec.n, cases[c].rate, uniform), S = cases[c].S;
+        cr_assert_eq(K, spec.K);
+        int seen[2 * 40 + 1] = {0}, moved = 0;
+        for (int trial = 0; trial < 200; trial++) {
+            rp_rng rng, rng2;
+            rng_seed(&rng, 5, (unsigned long long)trial);
+            rng_seed(&rng2, 5, (unsigned long long)trial);
+            seg_jitter(&spec, cases[c].rate, S, &rng, starts);
+            seg_jitter(&spec, cases[c].rate, S, &rng2, again);
+            cr_assert_eq(memcmp(starts, again, (size_t)K * sizeof(int)), 0, "case %zu: not repeatable", c);
+            cr_assert_eq(seg_check(&spec, starts, &err), 0, "case %zu S=%d: %s", c, S, err.msg);
+            /* Both draws used the same K-1 integers: the generators are in step. */
+            cr_assert_eq(rng_next(&rng), rng_next(&rng2));
+            for (int k = 1; k < K; k++) {
+                int delta = starts[k] - uniform[k];
+                if (2 * S < (int)cases[c].rate - 1 && !cases[c].min_len && !cases[c].max_len)
+                    cr_assert(delta >= -S && delta <= S, "case %zu: cut %d moved by %d > S=%d", c, k, delta, S);
+                if (delta >= -S && delta <= S) seen[delta + S]++;
+                moved += delta != 0;
+            }
+        }
+        cr_expect_gt(moved, 0, "case %zu: no cut moved", c);
+        if (S <= 2)
+            for (int v = -S; v <= S; v++) cr_expect_gt(seen[v + S], 0, "case %zu: offset %d never drawn", c, v);
+    }
+}

@@ -114,6 +114,25 @@ Test(stack, random_stacks_exact_counts_nested_and_covering) {
         model_prepare(&m, &b, x, B, 1);
         model_segment(&m, &b, B, 1, CUT_EVAL, 11, 0);
         check_rows(&m, &b, B);
+        /* eval --cuts / mixed training: every other segmentation of the same K, at every level or
+         * at some levels of some rows, is still exact, nested and covering; uniform is seg_uniform. */
+        const char *modes[] = {"uniform", "random", "jitter:1", "jitter:3"};
+        for (int i = 0; i < 4; i++) {
+            rp_cuts cuts;
+            cr_assert_eq(cuts_parse(modes[i], &cuts, &err), 0, "%s", err.msg);
+            cr_assert_eq(model_check_cuts(&m, cuts, &err), 0, "%s", err.msg);
+            unsigned char rows[5] = {1, 0, 1, 1, 0};
+            unsigned mask = i < 2 ? ~0u : 1u + (unsigned)trial % 3;
+            model_override_cuts(&m, &b, B, cuts, mask, i == 3 ? rows : NULL, 11, (unsigned long long)trial);
+            check_rows(&m, &b, B);
+            for (int l = 0; l < n_levels; l++) {
+                int uniform[200], K = m.levels[l].K;
+                seg_uniform(m.levels[l].n_units, m.levels[l].cfg.rate, uniform);
+                if (i == 0) cr_assert_eq(memcmp(b.lv[l].starts, uniform, (size_t)K * sizeof(int)), 0);
+            }
+            model_forward(&m, &b, NULL, B, 1, 0, 0);
+            for (int j = 0; j < B * m.horizon; j++) cr_assert(isfinite(b.forecast[j]), "%s", modes[i]);
+        }
         model_buffers_free(&b);
         model_free(&m);
         recipe_free(&r);
