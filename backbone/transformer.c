@@ -94,14 +94,8 @@ int transformer_declare(rp_transformer *t, rp_params *P, const char *prefix, int
         return -1;
     if (d_model > RP_TRANSFORMER_MAX_DIM)
         return rp_fail(err, "%s: d_model %d above the supported %d", prefix, d_model, RP_TRANSFORMER_MAX_DIM);
-    memset(t, 0, sizeof *t);
-    t->n_tokens = n_tokens;
-    t->d_model = d_model;
-    t->n_heads = n_heads;
-    t->n_layers = n_layers;
-    t->d_ff = d_ff;
-    t->dropout = dropout;
-    t->norm = norm;
+    *t = (rp_transformer){.n_tokens = n_tokens, .d_model = d_model, .n_heads = n_heads, .n_layers = n_layers,
+                          .d_ff = d_ff, .dropout = dropout, .norm = norm};
     char name[RP_PARAM_NAME_MAX + 64], bname[RP_PARAM_NAME_MAX + 64];
     for (int l = 0; l < n_layers; l++) {
         rp_transformer_layer *L = &t->layers[l];
