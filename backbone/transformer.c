@@ -178,6 +178,14 @@ static void residual_dropout(float *r, float *mask, const float *x, float p, uns
     for (size_t i = first; i < first + n; i++) r[i] += x[i];
 }
 
+/* Its backward on elements [first, first + n): the skip path's gradient is dr itself (copied to
+ * dskip), the branch's is dr ⊙ mask (in place; the mask already holds the 1/(1 − p) scale). */
+static void residual_dropout_backward(float *dskip, float *dr, const float *mask, float p, size_t first, size_t n) {
+    memcpy(dskip + first, dr + first, n * sizeof *dskip);
+    if (p > 0.0f)
+        for (size_t i = first; i < first + n; i++) dr[i] *= mask[i];
+}
+
 /* Norm forward of this thread's rows; batch norm in training combines column sums of all threads
  * (double, thread order). Thread 0 writes the saved statistics and the running statistics. */
 static void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in,
@@ -332,11 +340,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
             memset(dr2 + od, 0, nd * sizeof *dr2);
             norm_backward_team(&L->norm2, P, dr2, gy, base + o.r2, base + o.stats2, training, &tm, tm.reduce1);
             /* r2 = y1 + dropout(FF(y1)): dy1 = dr2 (skip path); dr2 ← dr2 ⊙ mask3 (branch) */
-            memcpy(dy1 + od, dr2 + od, nd * sizeof *dy1);
-            if (p > 0.0f) {
-                const float *m = base + o.mask3;
-                for (size_t i = od; i < od + nd; i++) dr2[i] *= m[i];
-            }
+            residual_dropout_backward(dy1, dr2, base + o.mask3, p, od, nd);
             /* FF2: dh = dr2 · W2 (workspace, overwritten); g = dropout(GELU(h)): dh ⊙= gate */
             linear_backward_input(dh + of, dr2 + od, P->value + L->ff2.weight, tm.rows, f, d, 0.0f);
             {
@@ -349,11 +353,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
             memset(dr1 + od, 0, nd * sizeof *dr1);
             norm_backward_team(&L->norm1, P, dr1, dy1, base + o.r1, base + o.stats1, training, &tm, tm.reduce2);
             /* r1 = x + dropout(attn(x)): gx = dr1 (skip path) + attention backward of dr1 ⊙ mask1 */
-            memcpy(gx + od, dr1 + od, nd * sizeof *gx);
-            if (p_attn > 0.0f) {
-                const float *m = base + o.mask1;
-                for (size_t i = od; i < od + nd; i++) dr1[i] *= m[i];
-            }
+            residual_dropout_backward(gx, dr1, base + o.mask1, p_attn, od, nd);
             attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, tm.b0, tm.b1, training, base + o.attn,
                                      act + A.attn_scratch, tm.t);
 #pragma omp barrier
