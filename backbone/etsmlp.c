@@ -271,14 +271,8 @@ int etsmlp_declare(rp_etsmlp *e, rp_params *P, const char *prefix, int n_tokens,
     if (stack_check_args(prefix, n_tokens, d_model, "expand", expand, n_layers, RP_ETSMLP_MAX_LAYERS, dropout, norm,
                          err))
         return -1;
-    memset(e, 0, sizeof *e);
-    e->n_tokens = n_tokens;
-    e->d_model = d_model;
-    e->n_layers = n_layers;
-    e->expand = expand;
-    e->hidden = expand * d_model;
-    e->dropout = dropout;
-    e->norm = norm;
+    *e = (rp_etsmlp){.n_tokens = n_tokens, .d_model = d_model, .n_layers = n_layers, .expand = expand,
+                     .hidden = expand * d_model, .dropout = dropout, .norm = norm};
     const int d = d_model, E = e->hidden;
     char name[RP_PARAM_NAME_MAX + 64], bname[RP_PARAM_NAME_MAX + 64];
     for (int l = 0; l < n_layers; l++) {

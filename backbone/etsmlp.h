@@ -37,7 +37,7 @@
 #include "core/norm.h"
 #include "core/params.h"
 #include "core/rng.h"
-#include "io/recipe.h"
+#include "core/kinds.h"
 
 #define RP_ETSMLP_MAX_LAYERS 16
 #define RP_CES_MAX_RHO 0.999f

@@ -275,13 +275,8 @@ int s7_declare(rp_s7 *s, rp_params *P, const char *prefix, int n_tokens, int d_m
     if (stack_check_args(prefix, n_tokens, d_model, "state_size", state_size, n_layers, RP_S7_MAX_LAYERS, dropout,
                          norm, err))
         return -1;
-    memset(s, 0, sizeof *s);
-    s->n_tokens = n_tokens;
-    s->d_model = d_model;
-    s->n_layers = n_layers;
-    s->state_size = state_size;
-    s->dropout = dropout;
-    s->norm = norm;
+    *s = (rp_s7){.n_tokens = n_tokens, .d_model = d_model, .n_layers = n_layers, .state_size = state_size,
+                 .dropout = dropout, .norm = norm};
     char name[RP_PARAM_NAME_MAX + 64], bname[RP_PARAM_NAME_MAX + 64];
     for (int l = 0; l < n_layers; l++) {
         rp_s7_layer *L = &s->layers[l];

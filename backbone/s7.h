@@ -42,7 +42,7 @@
 #include "core/norm.h"
 #include "core/params.h"
 #include "core/rng.h"
-#include "io/recipe.h"
+#include "core/kinds.h"
 
 #define RP_S7_MAX_LAYERS 16
 #define RP_S7_EPS 1e-3f

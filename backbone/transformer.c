@@ -94,14 +94,8 @@ int transformer_declare(rp_transformer *t, rp_params *P, const char *prefix, int
         return -1;
     if (d_model > RP_TRANSFORMER_MAX_DIM)
         return rp_fail(err, "%s: d_model %d above the supported %d", prefix, d_model, RP_TRANSFORMER_MAX_DIM);
-    memset(t, 0, sizeof *t);
-    t->n_tokens = n_tokens;
-    t->d_model = d_model;
-    t->n_heads = n_heads;
-    t->n_layers = n_layers;
-    t->d_ff = d_ff;
-    t->dropout = dropout;
-    t->norm = norm;
+    *t = (rp_transformer){.n_tokens = n_tokens, .d_model = d_model, .n_heads = n_heads, .n_layers = n_layers,
+                          .d_ff = d_ff, .dropout = dropout, .norm = norm};
     char name[RP_PARAM_NAME_MAX + 64], bname[RP_PARAM_NAME_MAX + 64];
     for (int l = 0; l < n_layers; l++) {
         rp_transformer_layer *L = &t->layers[l];
@@ -182,6 +176,14 @@ static void residual_dropout(float *r, float *mask, const float *x, float p, uns
                              size_t first, size_t n) {
     if (p > 0.0f) dropout_forward(r + first, mask + first, r + first, p, seed, first, n);
     for (size_t i = first; i < first + n; i++) r[i] += x[i];
+}
+
+/* Its backward on elements [first, first + n): the skip path's gradient is dr itself (copied to
+ * dskip), the branch's is dr ⊙ mask (in place; the mask already holds the 1/(1 − p) scale). */
+static void residual_dropout_backward(float *dskip, float *dr, const float *mask, float p, size_t first, size_t n) {
+    memcpy(dskip + first, dr + first, n * sizeof *dskip);
+    if (p > 0.0f)
+        for (size_t i = first; i < first + n; i++) dr[i] *= mask[i];
 }
 
 /* Norm forward of this thread's rows; batch norm in training combines column sums of all threads
@@ -338,11 +340,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
             memset(dr2 + od, 0, nd * sizeof *dr2);
             norm_backward_team(&L->norm2, P, dr2, gy, base + o.r2, base + o.stats2, training, &tm, tm.reduce1);
             /* r2 = y1 + dropout(FF(y1)): dy1 = dr2 (skip path); dr2 ← dr2 ⊙ mask3 (branch) */
-            memcpy(dy1 + od, dr2 + od, nd * sizeof *dy1);
-            if (p > 0.0f) {
-                const float *m = base + o.mask3;
-                for (size_t i = od; i < od + nd; i++) dr2[i] *= m[i];
-            }
+            residual_dropout_backward(dy1, dr2, base + o.mask3, p, od, nd);
             /* FF2: dh = dr2 · W2 (workspace, overwritten); g = dropout(GELU(h)): dh ⊙= gate */
             linear_backward_input(dh + of, dr2 + od, P->value + L->ff2.weight, tm.rows, f, d, 0.0f);
             {
@@ -355,11 +353,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
             memset(dr1 + od, 0, nd * sizeof *dr1);
             norm_backward_team(&L->norm1, P, dr1, dy1, base + o.r1, base + o.stats1, training, &tm, tm.reduce2);
             /* r1 = x + dropout(attn(x)): gx = dr1 (skip path) + attention backward of dr1 ⊙ mask1 */
-            memcpy(gx + od, dr1 + od, nd * sizeof *gx);
-            if (p_attn > 0.0f) {
-                const float *m = base + o.mask1;
-                for (size_t i = od; i < od + nd; i++) dr1[i] *= m[i];
-            }
+            residual_dropout_backward(gx, dr1, base + o.mask1, p_attn, od, nd);
             attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, tm.b0, tm.b1, training, base + o.attn,
                                      act + A.attn_scratch, tm.t);
 #pragma omp barrier

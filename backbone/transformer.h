@@ -33,7 +33,7 @@
 #include "core/norm.h"
 #include "core/params.h"
 #include "core/rng.h"
-#include "io/recipe.h"
+#include "core/kinds.h"
 
 #define RP_TRANSFORMER_MAX_LAYERS 16
 #define RP_TRANSFORMER_MAX_DIM 1024      /* d_model bound (per-feature statistics live on the stack) */

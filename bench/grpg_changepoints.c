@@ -297,18 +297,28 @@ static int print_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_er
     return 0;
 }
 
+/* The options' change-point series and a trainer on it with the given patching; r becomes the
+ * trainer's recipe and must outlive it. Exits on error (a driver, not a library). */
+static void setup(const opts *o, rp_patching patching, rp_recipe *r, rp_trainer *t, int **changes, int *nch) {
+    rp_error err = {{0}};
+    make_recipe(o, patching, r);
+    rp_series s;
+    if (recipe_validate(r, &err) ||
+        series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed,
+                                     changes, nch, &err) ||
+        trainer_setup_series(t, r, &s, &err)) {
+        fprintf(stderr, "grpg_changepoints: %s\n", err.msg);
+        exit(1);
+    }
+}
+
 static int run_one(const opts *o, rp_patching patching, const char *label, double *val_out, double *dist_out,
                    double *udist_out) {
     rp_error err = {{0}};
     rp_recipe r;
-    make_recipe(o, patching, &r);
-    if (recipe_validate(&r, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
-    rp_series s;
-    int *changes, nch;
-    if (series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed,
-                                     &changes, &nch, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
     rp_trainer t;
-    if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    int *changes, nch;
+    setup(o, patching, &r, &t, &changes, &nch);
     if (patching == PATCHING_FIXED) reference_mse(&t, SPLIT_VAL, changes, nch);
     double t0 = rp_now_seconds();
     epoch_line line = {.label = label, .changes = changes, .n_changes = nch};
@@ -367,16 +377,10 @@ static void oracle_starts(const rp_dataset *d, rp_split_id split, int w, int K, 
 
 /* Trains the fixed-patching model with oracle boundaries instead (own loop, same optimiser). */
 static void run_oracle(const opts *o) {
-    rp_error err = {{0}};
     rp_recipe r;
-    make_recipe(o, PATCHING_FIXED, &r);
-    rp_series s;
-    int *changes, nch;
-    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed,
-                                 &changes,
-                                 &nch, &err);
     rp_trainer t;
-    if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    int *changes, nch;
+    setup(o, PATCHING_FIXED, &r, &t, &changes, &nch);
     rp_model *m = &t.model;
     rp_model_buffers *b = &t.buf;
     const rp_dataset *d = &t.data;
@@ -451,14 +455,9 @@ static double rollout_distance(const rp_dataset *d, int w, const int *st, int K,
 static void run_synthetic(const opts *o, int reward_kind) {
     rp_error err = {{0}};
     rp_recipe r;
-    make_recipe(o, PATCHING_LEARNED, &r);
-    rp_series s;
-    int *changes, nch;
-    series_generate_changepoints(&s, o->rows, 1, o->segment, o->noise, o->slope, (unsigned long long)o->data_seed,
-                                 &changes,
-                                 &nch, &err);
     rp_trainer t;
-    if (trainer_setup_series(&t, &r, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    int *changes, nch;
+    setup(o, PATCHING_LEARNED, &r, &t, &changes, &nch);
     rp_model *m = &t.model;
     rp_model_buffers *b = &t.buf;
     const rp_dataset *d = &t.data;

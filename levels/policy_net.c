@@ -59,12 +59,8 @@ int policy_net_declare(rp_policy_net *net, rp_params *P, const char *prefix, int
         return rp_fail(err, "%s: kernel=%d: must be odd and >= 1", prefix, kernel);
     if (layers < 0 || layers > RP_POLICY_MAX_LAYERS)
         return rp_fail(err, "%s: layers=%d: must be in [0, %d]", prefix, layers, RP_POLICY_MAX_LAYERS);
-    memset(net, 0, sizeof *net);
-    net->n_units = n_units;
-    net->n_features = n_features;
-    net->channels = channels;
-    net->kernel = kernel;
-    net->layers = layers;
+    *net = (rp_policy_net){.n_units = n_units, .n_features = n_features, .channels = channels, .kernel = kernel,
+                           .layers = layers};
     char name[RP_PARAM_NAME_MAX];
     for (int l = 0; l < layers; l++) {
         int shape[3] = {channels, kernel, in_channels(net, l)};

@@ -19,12 +19,7 @@ int tokenizer_declare(rp_tokenizer *tok, rp_params *P, const char *prefix, int L
     if (patch_len < 1 || d_model < 1 || overlap < 0)
         return rp_fail(err, "%s: patch_len=%d, d_model=%d, overlap=%d: need patch_len, d_model >= 1 "
                        "and overlap >= 0", prefix, patch_len, d_model, overlap);
-    memset(tok, 0, sizeof *tok);
-    tok->L = L;
-    tok->K = K;
-    tok->patch_len = patch_len;
-    tok->overlap = overlap;
-    tok->d_model = d_model;
+    *tok = (rp_tokenizer){.L = L, .K = K, .patch_len = patch_len, .overlap = overlap, .d_model = d_model};
     char name[RP_PARAM_NAME_MAX];
     snprintf(name, sizeof name, "%s/proj/w", prefix);
     if ((tok->w = params_declare2(P, name, d_model, patch_len, err)) == (size_t)-1) return -1;
@@ -111,10 +106,7 @@ int pooled_tokenizer_declare(rp_pooled_tokenizer *tok, rp_params *P, const char 
     if (n_in < 1 || K < 1 || K > n_in)
         return rp_fail(err, "%s: n_in=%d, K=%d: need 1 <= K <= n_in", prefix, n_in, K);
     if (d_model < 1) return rp_fail(err, "%s: d_model=%d: must be >= 1", prefix, d_model);
-    memset(tok, 0, sizeof *tok);
-    tok->n_in = n_in;
-    tok->K = K;
-    tok->d_model = d_model;
+    *tok = (rp_pooled_tokenizer){.n_in = n_in, .K = K, .d_model = d_model};
     char name[RP_PARAM_NAME_MAX];
     snprintf(name, sizeof name, "%s/proj/w", prefix);
     if ((tok->w = params_declare2(P, name, d_model, d_model, err)) == (size_t)-1) return -1;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/lines.h"
+
 static const char *const FIXED_COLUMNS[] = {"epoch", "step", "lr", "policy_lr", "train_loss", "val_mse", "val_mae",
                                             "seconds", "train_windows_per_second", "mean_reward",
                                             "advantage_spread"};
@@ -55,41 +57,14 @@ static void write_row(FILE *f, const rp_history_row *r, int n_levels) {
     fputc('\n', f);
 }
 
-/* The whole file as a string (free), or NULL when it does not exist or cannot be read. */
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *s = malloc(cap);
-    for (size_t got; s && (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *bigger = realloc(s, cap * 2);
-            if (!bigger) {
-                free(s);
-                s = NULL;
-                break;
-            }
-            s = bigger;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!s || bad) {
-        free(s);
-        return NULL;
-    }
-    s[n] = '\0';
-    return s;
-}
-
 int history_append(const char *run_dir, const rp_history_row *row, int n_levels, rp_error *err) {
     char path[RP_PATH_MAX + 32], tmp[RP_PATH_MAX + 48];
     snprintf(path, sizeof path, "%s/history.csv", run_dir);
     snprintf(tmp, sizeof tmp, "%s/history.csv.tmp", run_dir);
     /* Earlier rows are kept as written, when the file has this run's columns. */
-    char *old = read_text(path);
+    char *old = NULL;
+    size_t old_len;
+    if (rp_read_text_file(path, &old, &old_len, NULL)) old = NULL; /* no file yet */
     char header[4096];
     FILE *hf = fmemopen(header, sizeof header, "w");
     if (hf) {
@@ -162,8 +137,9 @@ enum { MAX_COLUMNS = N_FIXED + N_PER_LEVEL * RP_MAX_LEVELS };
 
 int history_read(const char *path, rp_history *h, rp_error *err) {
     memset(h, 0, sizeof *h);
-    char *text = read_text(path);
-    if (!text) return rp_fail(err, "%s: cannot read the file (%s)", path, strerror(errno ? errno : EIO));
+    char *text = NULL;
+    size_t len;
+    if (rp_read_text_file(path, &text, &len, NULL)) return rp_fail(err, "%s: cannot read the file (%s)", path, strerror(errno ? errno : EIO));
     /* Header: the column of each field; epoch and step first. */
     char *line = text, *nl = strchr(line, '\n');
     if (!nl) {

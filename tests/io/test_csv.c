@@ -30,6 +30,14 @@ static const char *temp_file(const char *bytes, size_t n) {
     return path;
 }
 
+/* csv_read of the n bytes of text, through a temporary file. */
+static int read_text(const char *text, size_t n, rp_series *s, rp_error *err) {
+    const char *path = temp_file(text, n);
+    int rc = csv_read(path, s, err);
+    unlink(path);
+    return rc;
+}
+
 static void expect_error(const char *path, const char *where, const char *what) {
     rp_series s;
     rp_error err = {{0}};
@@ -77,11 +85,9 @@ Test(csv, no_date_column_and_no_final_newline) {
 
 Test(csv, crlf_line_endings) {
     const char text[] = "date,a,b\r\n2020-01-01,1,2\r\n2020-01-02,3.5,-4\r\n";
-    const char *path = temp_file(text, sizeof text - 1);
     rp_series s;
     rp_error err = {{0}};
-    int rc = csv_read(path, &s, &err);
-    unlink(path);
+    int rc = read_text(text, sizeof text - 1, &s, &err);
     cr_assert_eq(rc, 0, "%s", err.msg);
     cr_assert_eq(s.rows, 2);
     cr_assert_eq(s.cols, 2);
@@ -93,11 +99,9 @@ Test(csv, crlf_line_endings) {
 
 Test(csv, crlf_without_final_newline) {
     const char text[] = "x,y\r\n1,2\r\n3,4";
-    const char *path = temp_file(text, sizeof text - 1);
     rp_series s;
     rp_error err = {{0}};
-    int rc = csv_read(path, &s, &err);
-    unlink(path);
+    int rc = read_text(text, sizeof text - 1, &s, &err);
     cr_assert_eq(rc, 0, "%s", err.msg);
     cr_assert_eq(s.rows, 2);
     cr_assert_eq(s.values[3], 4.0f);
@@ -106,22 +110,18 @@ Test(csv, crlf_without_final_newline) {
 
 Test(csv, crlf_error_line_numbers) {
     const char text[] = "x,y\r\n1,2\r\n3,4\r\n5,oops\r\n";
-    const char *path = temp_file(text, sizeof text - 1);
     rp_series s;
     rp_error err = {{0}};
-    int rc = csv_read(path, &s, &err);
-    unlink(path);
+    int rc = read_text(text, sizeof text - 1, &s, &err);
     cr_assert_eq(rc, -1);
     cr_assert(strstr(err.msg, ":4:2: column 'y': not a number: 'oops'"), "%s", err.msg);
 }
 
 Test(csv, byte_order_mark_is_not_part_of_the_name) {
     const char text[] = "\xEF\xBB\xBF" "date,v\n2020-01-01,1\n";
-    const char *path = temp_file(text, sizeof text - 1);
     rp_series s;
     rp_error err = {{0}};
-    int rc = csv_read(path, &s, &err);
-    unlink(path);
+    int rc = read_text(text, sizeof text - 1, &s, &err);
     cr_assert_eq(rc, 0, "%s", err.msg);
     cr_assert_str_eq(s.date_name, "date");
     series_free(&s);
