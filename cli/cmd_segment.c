@@ -7,6 +7,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/svg.h"
 #include "io/checkpoint.h"
 #include "io/patcher_file.h"
 #include "io/pool.h"
@@ -99,36 +100,11 @@ static int list_windows(const rp_dataset *d, int split, window_list *wl, rp_erro
 
 /* ---- SVG ---- */
 
-static void xml_text(FILE *f, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t') fputc(*s, f);
-        }
-    }
-}
-
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
     return s ? s + 1 : p;
 }
 
-
-/* 1, 2, 2.5 or 5 times a power of ten, at least raw. */
-static double nice_step(double raw) {
-    if (!(raw > 0)) return 1;
-    double p = pow(10, floor(log10(raw))), r = raw / p;
-    return p * (r <= 1 ? 1 : r <= 2 ? 2 : r <= 2.5 ? 2.5 : r <= 5 ? 5 : 10);
-}
-
-/* Band colours per level: two alternating shades; boundary line colour. */
-static const char *BAND[4][2] = {{"#c6dbef", "#6baed6"}, {"#fdd0a2", "#fd8d3c"}, {"#c7e9c0", "#74c476"},
-                                 {"#dadaeb", "#9e9ac8"}};
-static const char *LINE[4] = {"#4a6f96", "#d94801", "#238b45", "#6a51a3"};
 
 /* The series in original units for the plot: a CSV table or a .tsf collection. */
 typedef struct plot_data {
@@ -157,10 +133,17 @@ static int write_plot(const char *path, const rp_model *m, const plot_data *pd, 
     const double panel_h = caption + plot_h + 6 + nl * band_h + axis + gap;
     const double height = head + n_show * panel_h + 10;
 
+    /* a window's values in original units, and the x of each (the middle of its step) */
+    double *values = rp_malloc(2 * (size_t)L * sizeof(double), err), *steps = values + L;
+    if (!values) return -1;
+    for (int i = 0; i < L; i++) steps[i] = i + 0.5;
     char tmp[RP_PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) return rp_fail(err, "%s: cannot create the plot", path);
+    if (!f) {
+        free(values);
+        return rp_fail(err, "%s: cannot create the plot", path);
+    }
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
@@ -168,9 +151,9 @@ static int write_plot(const char *path, const rp_model *m, const plot_data *pd, 
     fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", width, height);
     fprintf(f, "<text x=\"%.1f\" y=\"26\" font-size=\"17\" font-weight=\"bold\" text-anchor=\"middle\">"
                "Segmentation of ", width / 2);
-    xml_text(f, base_name(e->source ? e->source : "series"));
+    svg_text(f, base_name(e->source ? e->source : "series"));
     fprintf(f, " (%s split) by ", e->split);
-    xml_text(f, model_path);
+    svg_text(f, model_path);
     fputs("</text>\n", f);
     fprintf(f, "<text x=\"%.1f\" y=\"48\" font-size=\"12\" text-anchor=\"middle\" fill=\"#333\">", width / 2);
     for (int l = 0; l < nl; l++)
@@ -194,90 +177,48 @@ static int write_plot(const char *path, const rp_model *m, const plot_data *pd, 
         double y0 = head + p * panel_h;
         double top = y0 + caption, bottom = top + plot_h;
         /* Values of the window in original units, and their range. */
-        double vmin = INFINITY, vmax = -INFINITY;
-        for (int i = 0; i < L; i++) {
-            double v = plot_value(pd, c, r0 + i);
-            if (v < vmin) vmin = v;
-            if (v > vmax) vmax = v;
-        }
-        if (!(vmax > vmin)) {
-            vmin -= 1;
-            vmax += 1;
-        }
-        double pad = 0.08 * (vmax - vmin);
-        vmin -= pad;
-        vmax += pad;
-#define XS(tt) (left + (double)(tt) * plot_w / L)
-#define YV(v) (bottom - ((v) - vmin) / (vmax - vmin) * plot_h)
+        for (int i = 0; i < L; i++) values[i] = plot_value(pd, c, r0 + i);
+        svg_frame fr = {.left = left, .top = top, .width = plot_w, .height = plot_h, .x0 = 0, .x1 = L};
+        svg_value_range(values, L, 0.08, &fr.y0, &fr.y1);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">window %d of %d: %s '", left, y0 + 16, w + 1,
                 e->n_windows, pd->csv ? "channel" : "series");
-        xml_text(f, plot_name(pd, c));
+        svg_text(f, plot_name(pd, c));
         fprintf(f, "', rows %d to %d", r0, r0 + L - 1);
         if (timestamps) {
             fputs(" (", f);
-            xml_text(f, timestamps[r0]);
+            svg_text(f, timestamps[r0]);
             fputs(" to ", f);
-            xml_text(f, timestamps[r0 + L - 1]);
+            svg_text(f, timestamps[r0 + L - 1]);
             fputc(')', f);
         }
         fputs("</text>\n", f);
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fbfbfb\" stroke=\"#888\"/>\n",
-                left, top, plot_w, plot_h);
-        /* y ticks and grid at round values */
-        double step = nice_step((vmax - vmin) / 4.0);
-        for (double v = ceil(vmin / step) * step; v <= vmax + 1e-9 * step; v += step) {
-            double y = YV(v), shown = fabs(v) < 1e-9 * step ? 0.0 : v;
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", left, y,
-                    left + plot_w, y);
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%g</text>\n", left - 5,
-                    y + 3.5, shown);
-        }
-        fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" font-size=\"11\" text-anchor=\"middle\">"
-                   "value</text>\n", left - 58, top + plot_h / 2);
+        svg_frame_y_axis(f, &fr, "value");
         /* boundaries: level 1 first, upper levels drawn over it, thicker */
-        for (int l = 0; l < nl; l++) {
-            const int32_t *st = e->levels[l].starts + (size_t)w * e->levels[l].K;
-            for (int k = 1; k < e->levels[l].K; k++)
-                fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%.1f\"%s/>\n",
-                        XS(st[k]), top, XS(st[k]), bottom, LINE[l % 4], l == 0 ? 0.9 : 2.0,
-                        l == 0 ? " stroke-dasharray=\"4 3\"" : "");
-        }
+        for (int l = 0; l < nl; l++)
+            svg_boundaries(f, &fr, e->levels[l].starts + (size_t)w * e->levels[l].K, e->levels[l].K, l);
         /* the series */
-        fputs("<polyline fill=\"none\" stroke=\"#10284d\" stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"", f);
-        for (int i = 0; i < L; i++)
-            fprintf(f, "%s%.2f,%.2f", i ? " " : "", XS(i + 0.5), YV(plot_value(pd, c, r0 + i)));
-        fputs("\"/>\n", f);
+        svg_polyline(f, &fr, steps, values, L, "#10284d", 1.6, NULL);
         /* band rows */
         for (int l = 0; l < nl; l++) {
             double by = bottom + 6 + l * band_h;
             const int32_t *st = e->levels[l].starts + (size_t)w * e->levels[l].K;
-            const int32_t *ln = e->levels[l].lengths + (size_t)w * e->levels[l].K;
             fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">level %d (K=%d)</text>\n",
                     left - 5, by + 11, l + 1, e->levels[l].K);
-            for (int k = 0; k < e->levels[l].K; k++) {
-                double x = XS(st[k]), wd = XS(st[k] + ln[k]) - x;
-                fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" stroke=\"white\" "
-                           "stroke-width=\"0.5\"/>\n", x, by, wd, band_h - 2, BAND[l % 4][k % 2]);
-                if (wd >= 7.0 * (ln[k] >= 10 ? 2 : 1) + 2)
-                    fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"9\" text-anchor=\"middle\" fill=\"#222\">%d</text>\n",
-                            x + wd / 2, by + 10.5, ln[k]);
-            }
+            svg_patch_band(f, &fr, by, band_h - 2, st, e->levels[l].K, L, l);
         }
         /* x axis */
         double ay = bottom + 6 + nl * band_h + 2;
         for (int k = 0; k <= 4; k++) {
             int tt = (int)lround((double)L * k / 4.0);
-            fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#444\"/>\n", XS(tt), ay, XS(tt),
-                    ay + 4);
-            fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%d</text>\n", XS(tt),
-                    ay + 15, tt);
+            double x = svg_fx(&fr, tt);
+            fprintf(f, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#444\"/>\n", x, ay, x, ay + 4);
+            fprintf(f, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%d</text>\n", x, ay + 15, tt);
         }
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">time step within the window "
                    "(lookback %d)</text>\n", left + plot_w / 2, ay + 30, L);
-#undef XS
-#undef YV
     }
     fputs("</svg>\n", f);
+    free(values);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
         remove(tmp);

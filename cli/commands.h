@@ -10,5 +10,6 @@ int cmd_segment(int argc, char **argv);
 int cmd_export_patcher(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

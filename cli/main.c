@@ -19,6 +19,7 @@ static void usage(FILE *f) {
           "  export-patcher      write a checkpoint's level stack as a standalone patcher file\n"
           "  inspect FILE.h5     describe a checkpoint, patcher or segmentation file\n"
           "  pretrain-patcher    pretrain a level stack on many series (.tsf), write a patcher\n"
+          "  report RUN_DIR...   one HTML page of charts and tables about training runs\n"
           "\n"
           "`reinpatch <command> --help` describes a command. Data paths in recipes are resolved\n"
           "against $REINPATCH_DATA when relative. Docs: docs/ in the source tree.\n",
@@ -47,7 +48,7 @@ int main(int argc, char **argv) {
         {"train", cmd_train},       {"eval", cmd_eval},
         {"predict", cmd_predict},   {"segment", cmd_segment},
         {"export-patcher", cmd_export_patcher}, {"inspect", cmd_inspect},
-        {"pretrain-patcher", cmd_pretrain},
+        {"pretrain-patcher", cmd_pretrain}, {"report", cmd_report},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);

@@ -181,6 +181,11 @@ static void count_off_uniform(const rp_model *m, const rp_model_buffers *b, int 
 }
 
 int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err) {
+    return trainer_evaluate_with(t, split, res, NULL, NULL, err);
+}
+
+int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_eval_batch_fn fn, void *ctx,
+                          rp_error *err) {
     const rp_dataset *d = &t->data;
     int n = d->split[split].n_windows, L = d->lookback, H = d->horizon;
     int bs = t->recipe->train.eval_batch_size;
@@ -203,6 +208,7 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
                             eval_stream(split, start));
         model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
         count_off_uniform(&t->model, &t->buf, B, off);
+        if (fn) fn(ctx, &t->model, &t->buf, start, B, y);
         for (int i = 0; i < B; i++) {
             const float *f = t->buf.forecast + (size_t)i * H, *yt = y + (size_t)i * H;
             for (int h = 0; h < H; h++) {

@@ -134,6 +134,14 @@ void trainer_update(rp_trainer *t, double lr, int parts);
  * t->eval_cuts set, every level is cut that way instead (model_override_cuts; the draws of a
  * window repeat from run to run). */
 int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err);
+/* Called by trainer_evaluate_with after each batch of windows [first, first + B) of the split,
+ * with the batch's truth y (B, H): b->forecast holds the forecasts (z-scored units) and
+ * b->lv[l].raw_starts every level's patch starts (reinpatch report draws them). */
+typedef void (*rp_eval_batch_fn)(void *ctx, const rp_model *m, const rp_model_buffers *b, int first, int B,
+                                 const float *y);
+/* trainer_evaluate that also hands every batch to fn (when not NULL). */
+int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_eval_batch_fn fn, void *ctx,
+                          rp_error *err);
 /* Writes <run_dir>/checkpoint.h5 (atomically): parameters, Adam moments, best weights, step,
  * epoch, RNG, early-stopping state, normalisation statistics and the recipe text. */
 int trainer_save_checkpoint(rp_trainer *t, rp_error *err);

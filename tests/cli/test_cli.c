@@ -502,6 +502,199 @@ Test(cli, history_survives_resume) {
     history_free(&cut);
 }
 
+/* ---- report ---- */
+
+/* The text of a number in metrics.json at a dotted key ("test.mse", "epochs"), as written; ""
+ * when absent. */
+static void json_text(const char *json, const char *key, char *out, size_t size) {
+    out[0] = '\0';
+    const char *p = json, *dot = strchr(key, '.');
+    char pat[64];
+    if (dot) {
+        snprintf(pat, sizeof pat, "\"%.*s\": {", (int)(dot - key), key);
+        p = strstr(p, pat);
+        if (!p) return;
+        key = dot + 1;
+    }
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    p = strstr(p, pat);
+    if (!p) return;
+    p += strlen(pat);
+    size_t n = strcspn(p, ",}\n");
+    if (n >= size) n = size - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+static int count_of(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* Every <td data-key="K">V</td> from `from` up to `until` (NULL: the end) has V equal to
+ * metrics.json's text at K; returns how many were compared. */
+static int check_table_numbers(const char *html, const char *from, const char *until, const char *metrics) {
+    const char *p = strstr(html, from), *end = until ? strstr(p ? p : html, until) : NULL;
+    cr_assert_not_null(p, "no '%s' in the report", from);
+    int compared = 0;
+    while ((p = strstr(p, "<td data-key=\"")) && (!end || p < end)) {
+        p += strlen("<td data-key=\"");
+        char key[64], cell[64], want[64];
+        size_t n = strcspn(p, "\"");
+        snprintf(key, sizeof key, "%.*s", (int)n, p);
+        p = strchr(p, '>') + 1;
+        n = strcspn(p, "<");
+        snprintf(cell, sizeof cell, "%.*s", (int)n, p);
+        if (!strncmp(key, "test.cuts_off_uniform.", 22)) {
+            /* the l-th entry of the list */
+            const char *list = strstr(metrics, "\"cuts_off_uniform\": [");
+            cr_assert_not_null(list);
+            list += strlen("\"cuts_off_uniform\": [");
+            for (int l = atoi(key + 22); l > 0; l--) list = strchr(list, ',') + 2;
+            n = strcspn(list, ",]");
+            snprintf(want, sizeof want, "%.*s", (int)n, list);
+        } else {
+            json_text(metrics, key, want, sizeof want);
+        }
+        cr_expect_str_eq(cell, want, "table cell %s: '%s', metrics.json: '%s'", key, cell, want);
+        compared++;
+    }
+    return compared;
+}
+
+/* Structure every page must have: one document, no script and nothing fetched, balanced
+ * elements, every chart with one plot area and something drawn in it. */
+static void check_page_structure(const char *html, int charts) {
+    cr_expect(strncmp(html, "<!DOCTYPE html>\n<html", 21) == 0, "%.60s", html);
+    cr_expect_null(strstr(html, "<script"), "a script in the report");
+    cr_expect_null(strstr(html, " src="), "a fetched resource in the report");
+    cr_expect_null(strstr(html, "href=\"http"), "a link out of the report");
+    cr_expect_eq(count_of(html, "http://") + count_of(html, "https://"), count_of(html, "xmlns=\"http://www.w3.org/2000/svg\""),
+                 "an address other than the SVG namespace");
+    static const char *elements[] = {"section", "svg", "figure", "table", "tr", "pre", "h2", "h3"};
+    for (size_t i = 0; i < sizeof elements / sizeof elements[0]; i++) {
+        char open_a[32], open_b[32], close[32];
+        snprintf(open_a, sizeof open_a, "<%s>", elements[i]);
+        snprintf(open_b, sizeof open_b, "<%s ", elements[i]);
+        snprintf(close, sizeof close, "</%s>", elements[i]);
+        cr_expect_eq(count_of(html, open_a) + count_of(html, open_b), count_of(html, close), "<%s> unbalanced", elements[i]);
+    }
+    cr_expect_eq(count_of(html, "<svg class=\"chart\""), charts, "charts");
+    for (const char *p = strstr(html, "<svg class=\"chart\""); p; p = strstr(p + 1, "<svg class=\"chart\"")) {
+        const char *end = strstr(p, "</svg>");
+        cr_assert_not_null(end);
+        char *one = strndup(p, (size_t)(end - p));
+        const char *label = strstr(one, "aria-label=\"");
+        cr_expect_eq(count_of(one, "class=\"plot-area\""), 1, "chart %.80s: plot areas", label);
+        cr_expect_geq(count_of(one, "class=\"data\""), 1, "chart %.80s draws nothing", label);
+        cr_expect_null(strstr(one, "nan"), "chart %.80s has a NaN coordinate", label);
+        free(one);
+    }
+}
+
+Test(cli, report_one_run) {
+    ensure_trained();
+    command_result r = run("report", "run", "--out", "one.html", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "wrote one.html\n");
+    cr_expect_str_empty(r.err);
+    command_result_free(&r);
+    char *html = slurp(at("one.html")), *metrics = slurp(at("run/metrics.json"));
+    /* loss, learning rate; the learned level's entropy, cuts, patch length; three forecasts; one
+     * histogram */
+    check_page_structure(html, 9);
+    cr_expect_eq(check_table_numbers(html, "<table class=\"metrics\">", "</table>", metrics), 13);
+    char best[16], label[64];
+    json_text(metrics, "best_epoch", best, sizeof best);
+    snprintf(label, sizeof label, ">best epoch %s</text>", best);
+    cr_expect_not_null(strstr(html, label), "no '%s' marker", label);
+    cr_expect_not_null(strstr(html, "(docs/recipes.md)\nname: &quot;tiny&quot;\n"), "the resolved recipe");
+    for (int s = 0; s < 3; s++) {
+        static const char *ids[] = {"forecast-0-best", "forecast-0-median", "forecast-0-worst"};
+        cr_expect_not_null(strstr(html, ids[s]), "%s", ids[s]);
+    }
+    cr_expect_null(strstr(html, "class=\"missing\""));
+    free(html);
+    free(metrics);
+}
+
+Test(cli, report_compares_runs) {
+    ensure_trained();
+    command_result r = run("train", "tiny.yaml", "--quiet", "--set", "levels[0].patching=fixed", "--out", "fixed_run",
+                           NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    r = run("report", "fixed_run", "run", "--out=two.html", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    command_result_free(&r);
+    char *html = slurp(at("two.html"));
+    /* comparison: 1; fixed run: loss, lr, 3 forecasts, 1 histogram; learned run: 9 */
+    check_page_structure(html, 1 + 6 + 9);
+    const char *cmp = strstr(html, "<table class=\"compare\">");
+    cr_assert_not_null(cmp);
+    const char *row2 = strstr(strstr(cmp, "<td><a href=\"#run-0\">"), "<td><a href=\"#run-1\">");
+    cr_assert_not_null(row2, "two rows");
+    char *fixed = slurp(at("fixed_run/metrics.json")), *learned = slurp(at("run/metrics.json"));
+    cr_expect_eq(check_table_numbers(html, "<td><a href=\"#run-0\">", "<td><a href=\"#run-1\">", fixed), 9);
+    cr_expect_eq(check_table_numbers(html, "<td><a href=\"#run-1\">", "</table>", learned), 9);
+    const char *overlay = strstr(html, "id=\"compare-val\"");
+    cr_assert_not_null(overlay);
+    cr_expect_eq(count_of(strndup(overlay, (size_t)(strstr(overlay, "</svg>") - overlay)), "<polyline class=\"data\""), 2);
+    free(fixed);
+    free(learned);
+    free(html);
+}
+
+Test(cli, report_bad_inputs) {
+    ensure_trained();
+    command_result r = run("report", "no_such_dir", NULL);
+    expect_failure(&r, "report", "no_such_dir: no such directory");
+    command_result_free(&r);
+    r = run("report", "tiny.yaml", NULL);
+    expect_failure(&r, "report", "tiny.yaml: not a directory");
+    command_result_free(&r);
+    mkdir(at("empty_dir"), 0755);
+    r = run("report", "empty_dir", "--out", "never.html", NULL);
+    expect_failure(&r, "report", "empty_dir: not a run directory");
+    command_result_free(&r);
+    cr_expect_eq(file_size(at("never.html")), -1, "a report for a non-run");
+    r = run("report", NULL);
+    cr_expect_eq(r.status, 2);
+    command_result_free(&r);
+    r = run("report", "run", "--bogus", NULL);
+    cr_expect_eq(r.status, 2);
+    command_result_free(&r);
+
+    /* A run from before history.csv: the page is written without the curves, one line says what
+     * is missing, exit 1. */
+    mkdir(at("old_run"), 0755);
+    cr_assert_eq(link(at("run/metrics.json"), at("old_run/metrics.json")), 0);
+    cr_assert_eq(link(at("run/checkpoint.h5"), at("old_run/checkpoint.h5")), 0);
+    r = run("report", "old_run", "--out", "old.html", NULL);
+    expect_failure(&r, "report", "old_run: no history.csv");
+    cr_expect_not_null(strstr(r.err, "wrote old.html"), "%s", r.err);
+    command_result_free(&r);
+    char *html = slurp(at("old.html"));
+    check_page_structure(html, 4); /* three forecasts and the histogram */
+    cr_expect_not_null(strstr(html, "class=\"missing\""));
+    free(html);
+
+    /* Unreadable files: nothing written. */
+    mkdir(at("bad_metrics"), 0755);
+    write_file(at("bad_metrics/metrics.json"), "{\"test\": {\"mse\": 0.5,\n");
+    r = run("report", "bad_metrics", "--out", "never.html", NULL);
+    expect_failure(&r, "report", "bad_metrics/metrics.json:");
+    command_result_free(&r);
+    mkdir(at("bad_history"), 0755);
+    cr_assert_eq(link(at("run/metrics.json"), at("bad_history/metrics.json")), 0);
+    write_file(at("bad_history/history.csv"), "epoch,step,lr\n1,2,x\n");
+    r = run("report", "bad_history", "--out", "never.html", NULL);
+    expect_failure(&r, "report", "bad_history/history.csv:1: no column 'policy_lr'");
+    command_result_free(&r);
+    cr_expect_eq(file_size(at("never.html")), -1, "a report from unreadable files");
+}
+
 Test(cli, bad_inputs) {
     ensure_trained();
     write_file(at("not.h5"), "this is not HDF5\n");
