@@ -619,8 +619,10 @@ static void length_histograms(FILE *f, const run_view *v, int index) {
                  v->has_recipe && l < v->recipe.n_levels ? patching_word(v->recipe.levels[l].patching) : "?", v->K[l]);
         chart c = {title, "patch length (steps)", "share of patches (%)", 380, 260, 1, NAN, NULL};
         svg_frame fr = chart_frame(&c);
-        fr.x0 = lo - 0.5;
-        fr.x1 = hi + 0.5;
+        /* at least 12 lengths wide, so that fixed patching's one length is a bar, not a wall */
+        double span = fmax(12, hi - lo + 1), mid = 0.5 * (lo + hi);
+        fr.x0 = fmax(0.5, mid - span / 2);
+        fr.x1 = fr.x0 + span;
         double top = 0;
         for (int n = lo; n <= hi; n++) top = fmax(top, 100.0 * cnt[n] / (double)(total ? total : 1));
         fr.y0 = 0;
@@ -629,13 +631,13 @@ static void length_histograms(FILE *f, const run_view *v, int index) {
         chart_open(f, &c, id);
         svg_frame_y_axis(f, &fr, c.ylabel);
         svg_frame_x_axis(f, &fr, 1, c.xlabel);
-        double bw = fr.width / (fr.x1 - fr.x0);
+        double bw = fmin(36, fr.width / (fr.x1 - fr.x0));
         for (int n = lo; n <= hi; n++) {
             if (!cnt[n]) continue;
             double share = 100.0 * cnt[n] / (double)total, y = svg_fy(&fr, share);
             fprintf(f, "<rect class=\"data\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">"
                        "<title>length %d: %lld patches (%.2f %%)</title></rect>\n",
-                    svg_fx(&fr, n - 0.5) + fmin(1.0, bw * 0.1), y, fmax(0.5, bw - 2 * fmin(1.0, bw * 0.1)),
+                    svg_fx(&fr, n) - bw / 2 + fmin(1.0, bw * 0.1), y, fmax(0.5, bw - 2 * fmin(1.0, bw * 0.1)),
                     svg_fy(&fr, 0) - y, SVG_LEVEL_BAND[l % 4][1], n, cnt[n], share);
         }
         chart_close(f);
