@@ -35,8 +35,11 @@ void svg_pad_range(double *lo, double *hi, double share) {
         return;
     }
     if (!(*hi > *lo)) {
-        *lo -= 1;
-        *hi += 1;
+        /* a flat range: half its value either way (a constant learning rate of 1e-4 stays on a
+         * readable scale), 1 around zero */
+        double d = *lo != 0 ? 0.5 * fabs(*lo) : 1;
+        *lo -= d;
+        *hi += d;
     }
     double pad = share * (*hi - *lo);
     *lo -= pad;

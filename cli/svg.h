@@ -35,7 +35,7 @@ static inline double svg_fy(const svg_frame *fr, double y) {
 }
 
 /* The range of the finite values v[0..n) widened by `share` of its width on each side; a flat
- * range is widened by 1 either way, an empty one is [0, 1]. */
+ * range v..v is first widened to v ± |v|/2 (± 1 when v = 0), an empty one is [0, 1]. */
 void svg_value_range(const double *v, int n, double share, double *lo, double *hi);
 /* Widens [*lo, *hi] the same way (for ranges gathered from several series). */
 void svg_pad_range(double *lo, double *hi, double share);
