@@ -652,8 +652,9 @@ static void run_section(FILE *f, const run_view *v, int index) {
     html_text(f, v->dir);
     fputs("</small></h2>\n<p class=\"sub\">", f);
     if (v->has_metrics && v->metrics.data[0]) {
+        const char *slash = strrchr(v->metrics.data, '/');
         fputs("data: ", f);
-        html_text(f, v->metrics.data);
+        html_text(f, slash ? slash + 1 : v->metrics.data);
         fputs("; ", f);
     }
     levels_summary(f, v);
