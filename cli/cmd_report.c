@@ -403,7 +403,7 @@ static const char *const STYLE =
     "table{border-collapse:collapse;font-size:14px;font-variant-numeric:tabular-nums}\n"
     "td,th{padding:5px 10px;border-bottom:1px solid #e3e5ea;text-align:right}\n"
     "th{background:#f0f2f6;font-weight:600}td:first-child,th:first-child{text-align:left}\n"
-    "table.metrics td:first-child{color:#445}tr.best td{font-weight:700}\n"
+    "table.metrics td:first-child{color:#445}tr.best td{font-weight:700}table.compare td{white-space:nowrap}\n"
     "pre.recipe{background:#f6f7f9;border:1px solid #e3e5ea;border-radius:6px;padding:10px 12px;font-size:12px;"
     "max-height:330px;overflow:auto;margin:0}\n"
     ".missing{background:#fff4e5;border-left:4px solid #f0a030;padding:8px 12px;font-size:14px;margin:8px 0}\n"
