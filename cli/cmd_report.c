@@ -85,13 +85,10 @@ static int file_exists(const char *dir, const char *name) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-typedef struct collect_ctx {
-    run_view *v;
-} collect_ctx;
-
-/* Per test batch: every window's MSE, forecast and patch starts, and the length counts. */
+/* Per test batch (ctx: the run_view): every window's MSE, forecast and patch starts, and the
+ * length counts. */
 static void collect_batch(void *ctx, const rp_model *m, const rp_model_buffers *b, int first, int B, const float *y) {
-    run_view *v = ((collect_ctx *)ctx)->v;
+    run_view *v = ctx;
     int H = v->H;
     for (int i = 0; i < B; i++) {
         const float *f = b->forecast + (size_t)i * H, *yt = y + (size_t)i * H;
@@ -113,6 +110,7 @@ static void collect_batch(void *ctx, const rp_model *m, const rp_model_buffers *
     }
 }
 
+/* qsort has no context argument: the keys of the one sort in progress (the CLI is one thread). */
 static const double *sort_keys;
 static int by_mse(const void *a, const void *b) {
     int i = *(const int *)a, j = *(const int *)b;
@@ -161,9 +159,8 @@ static int load_test_windows(run_view *v, rp_error *err) {
         v->length_count[l] = rp_calloc((size_t)v->L + 1, sizeof(long long), err);
         if (!v->starts[l] || !v->length_count[l]) goto done;
     }
-    collect_ctx ctx = {v};
     rp_eval_result res;
-    if (trainer_evaluate_with(&t, SPLIT_TEST, &res, collect_batch, &ctx, err)) goto done;
+    if (trainer_evaluate_with(&t, SPLIT_TEST, &res, collect_batch, v, err)) goto done;
     /* best, median and worst by MSE (ties: the earlier window) */
     int *order = rp_malloc((size_t)v->n_windows * sizeof(int), err);
     if (!order) goto done;
@@ -541,9 +538,9 @@ static void forecast_chart(FILE *f, const run_view *v, int s, int index) {
     chart c = {"", "time step (0 = first step of the lookback)", "value (original units)", 1120,
                300 + nl * band_h, 1, NAN, NULL};
     char title[RP_NAME_MAX + 192];
-    snprintf(title, sizeof title, "%s test window (MSE %.4g, %d of %d by MSE): channel '%s', rows %d to %d%s%s%s",
+    snprintf(title, sizeof title, "%s test window (MSE %.4g, %d of %d by MSE): channel '%s', rows %d to %d%s%s",
              SHOWN_NAME[s], sw->mse, sw->rank, v->n_windows, v->column[s], sw->start_row, sw->start_row + L + H - 1,
-             v->first_time[s][0] ? ", forecast from " : "", v->first_time[s], "");
+             v->first_time[s][0] ? ", forecast from " : "", v->first_time[s]);
     c.title = title;
     svg_frame fr = chart_frame(&c);
     fr.height -= nl * band_h + 4;
