@@ -14,6 +14,7 @@
 #include "levels/grpg.h"
 #include "train/grpg_probe.h"
 #include "train/history.h"
+#include "train/batching.h"
 #include "train/patcher_load.h"
 
 /* PyTorch's Adam defaults, which PatchTST uses. */
@@ -59,7 +60,9 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
     for (int l = 0; l < t->model.n_levels; l++)
         if (t->model.levels[l].has_policy && r->levels[l].trainable && r->levels[l].group_size > t->group)
             t->group = r->levels[l].group_size;
-    int windows = r->train.batch_size > r->train.eval_batch_size ? r->train.batch_size : r->train.eval_batch_size;
+    if (batching_check(r, &t->data, err)) return -1;
+    int step_windows = batching_step_windows(r, &t->data);
+    int windows = step_windows > r->train.eval_batch_size ? step_windows : r->train.eval_batch_size;
     if (model_buffers_alloc(&t->buf, &t->model, windows, t->group, err)) return -1;
     t->best_values = rp_malloc(t->model.P.total * sizeof(float), err);
     t->rewards = rp_malloc((size_t)windows * t->group * sizeof(float), err);
@@ -416,7 +419,7 @@ static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const r
 
 int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err) {
     const rp_recipe *r = t->recipe;
-    int n = t->data.split[SPLIT_TRAIN].n_windows, B = r->train.batch_size;
+    int n = t->data.split[SPLIT_TRAIN].n_windows, B = batching_step_windows(r, &t->data);
     int steps = (n + B - 1) / B;
     if (max_steps > 0 && steps > max_steps) steps = max_steps;
     int L = t->data.lookback, H = t->data.horizon;
@@ -427,9 +430,8 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
         free(order); free(x); free(y);
         return -1;
     }
-    for (int i = 0; i < n; i++) order[i] = i;
     t->epoch_rng = t->rng;
-    rng_shuffle_int(&t->rng, order, n);
+    batching_epoch_order(r, &t->data, &t->rng, order);
     /* Resuming from a mid-epoch checkpoint: the shuffle above is the one the epoch began with;
      * skip the steps already taken. */
     int first_step = t->step_in_epoch < steps ? t->step_in_epoch : steps;
