@@ -13,9 +13,9 @@
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "levels/grpg.h"
+#include "train/batching.h"
 #include "train/grpg_probe.h"
 #include "train/history.h"
-#include "train/batching.h"
 #include "train/patcher_load.h"
 
 /* PyTorch's Adam defaults, which PatchTST uses. */
