@@ -8,6 +8,7 @@
 #include "core/activation.h"
 #include "core/arena.h"
 #include "core/blas.h"
+#include "core/dist.h"
 
 int attention_declare(rp_attention *a, rp_params *P, const char *prefix, int d_model, int n_heads,
                       float attn_dropout, rp_error *err) {
@@ -191,8 +192,9 @@ void attention_forward_range(const rp_attention *a, const rp_params *P, float *o
         softmax_rows_forward(A, A, 1.0f, K * g, K);
         const float *Ause = A;
         if (drop) {
+            /* indexed by global (window, group): rank-count independent in a sharded step */
             dropout_forward(pdrop + (size_t)bg * block, mask + (size_t)bg * block, A, a->attn_dropout, seed,
-                            (size_t)bg * block, block);
+                            ((size_t)bg + (size_t)dist_row0() * G) * block, block);
             Ause = pdrop + (size_t)bg * block;
         }
         /* context of the group's heads: A (K × g·K) · Vbd (g·K × g·dh) into ctx columns h0·dh.. */

@@ -9,6 +9,7 @@
 #include "core/activation.h"
 #include "core/arena.h"
 #include "core/blas.h"
+#include "core/dist.h"
 
 /* Threading: one parallel region per forward and per backward. Each thread owns a contiguous range
  * of windows and carries it through every layer with single-threaded BLIS (rp_sgemm runs BLIS on
@@ -153,6 +154,7 @@ typedef struct team {
     int t, T;          /* this thread, number of threads */
     int b0, b1;        /* this thread's windows [b0, b1) */
     int N, n0, rows;   /* all rows, this thread's first row and row count */
+    int N_all;         /* rows of the whole batch: N, or all ranks' rows in a sharded step */
     double *reduce1, *reduce2;
 } team;
 
@@ -164,6 +166,7 @@ static team team_of_this_thread(int batch, int K, const arena_layout *A, float *
     tm.T = omp_get_num_threads();
     split_range(batch, tm.t, tm.T, &tm.b0, &tm.b1);
     tm.N = batch * K;
+    tm.N_all = dist_sharded() ? (int)(dist_rows_total() * K) : tm.N;
     tm.n0 = tm.b0 * K;
     tm.rows = (tm.b1 - tm.b0) * K;
     tm.reduce1 = (double *)(act + A->reduce1);
@@ -171,10 +174,11 @@ static team team_of_this_thread(int batch, int K, const arena_layout *A, float *
     return tm;
 }
 
-/* Rows [n0, n0 + rows) of r: r = x + dropout(r), mask indexed by global element. */
+/* Rows [n0, n0 + rows) of r: r = x + dropout(r), mask indexed by global element (shifted by
+ * `shift`, the elements of the rows other ranks hold before this one's in a sharded step). */
 static void residual_dropout(float *r, float *mask, const float *x, float p, unsigned long long seed,
-                             size_t first, size_t n) {
-    if (p > 0.0f) dropout_forward(r + first, mask + first, r + first, p, seed, first, n);
+                             size_t first, size_t n, size_t shift) {
+    if (p > 0.0f) dropout_forward(r + first, mask + first, r + first, p, seed, first + shift, n);
     for (size_t i = first; i < first + n; i++) r[i] += x[i];
 }
 
@@ -184,6 +188,21 @@ static void residual_dropout_backward(float *dskip, float *dr, const float *mask
     memcpy(dskip + first, dr + first, n * sizeof *dskip);
     if (p > 0.0f)
         for (size_t i = first; i < first + n; i++) dr[i] *= mask[i];
+}
+
+/* In a sharded step (core/dist.h) every thread's x[0..n) becomes the sum over ranks, in rank
+ * order, of thread 0's x (the threads' x are equal on entry). All threads of the team call it. */
+static void team_sum_ranks(double *x, int n, const team *tm) {
+    if (!dist_sharded()) return;
+    double *shared = dist_scratch();
+#pragma omp barrier
+    if (tm->t == 0) {
+        memcpy(shared, x, (size_t)n * sizeof *x);
+        dist_sum_doubles(shared, (size_t)n);
+    }
+#pragma omp barrier
+    memcpy(x, shared, (size_t)n * sizeof *x);
+#pragma omp barrier
 }
 
 /* Norm forward of this thread's rows; batch norm in training combines column sums of all threads
@@ -205,15 +224,17 @@ static void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float 
         for (int j = 0; j < d; j++) tot[j] = 0.0;
         for (int u = 0; u < tm->T; u++)
             for (int j = 0; j < d; j++) tot[j] += tm->reduce1[(size_t)u * d + j];
-        for (int j = 0; j < d; j++) tot[j] /= tm->N;
+        team_sum_ranks(tot, d, tm);
+        for (int j = 0; j < d; j++) tot[j] /= tm->N_all;
         batchnorm_centered_squares(tm->reduce2 + (size_t)tm->t * d, in + o, tot, tm->rows, d);
 #pragma omp barrier
         for (int j = 0; j < d; j++) sq[j] = 0.0;
         for (int u = 0; u < tm->T; u++)
             for (int j = 0; j < d; j++) sq[j] += tm->reduce2[(size_t)u * d + j];
+        team_sum_ranks(sq, d, tm);
         int lead = tm->t == 0;
         batchnorm_finish_stats(mean, rstd, lead ? P->value + n->running_mean : NULL,
-                               lead ? P->value + n->running_var : NULL, tot, sq, tm->N, d, RP_BATCHNORM_MOMENTUM);
+                               lead ? P->value + n->running_var : NULL, tot, sq, tm->N_all, d, RP_BATCHNORM_MOMENTUM);
     } else {
         const float *rm = P->value + n->running_mean, *rv = P->value + n->running_var;
         for (int j = 0; j < d; j++) {
@@ -232,6 +253,8 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
                          int training, unsigned long long dropout_seed, float *act) {
     const int K = t->n_tokens, d = t->d_model, f = t->d_ff;
     const float p = training ? t->dropout : 0.0f;
+    /* Dropout indices of a shard continue those of the rows before it (rank-count independent). */
+    const size_t g0 = (size_t)dist_row0() * K;
     /* Two dropouts in a row on the attention branch (see transformer.h): keep (1 − p)². */
     const float p_attn = 1.0f - (1.0f - p) * (1.0f - p);
     const arena_layout A = arena_layout_of(t, batch);
@@ -253,7 +276,7 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
 
             attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, tm.b0, tm.b1, training,
                                     site_seed(dropout_seed, l, 3), base + o.attn, tm.t);
-            residual_dropout(base + o.r1, base + o.mask1, x, p_attn, site_seed(dropout_seed, l, 0), od, nd);
+            residual_dropout(base + o.r1, base + o.mask1, x, p_attn, site_seed(dropout_seed, l, 0), od, nd, g0 * d);
             norm_forward_team(&L->norm1, P, base + o.y1, base + o.stats1, base + o.r1, training, &tm);
 
             /* FF1 → GELU → dropout in chunks of rows whose h fits this thread's cache-sized buffer */
@@ -264,11 +287,11 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
                 const size_t at_d = (size_t)(tm.n0 + r0) * d, at_f = (size_t)(tm.n0 + r0) * f;
                 linear_forward(h, base + o.y1 + at_d, P->value + L->ff1.weight, P->value + L->ff1.bias, nr, d, f);
                 gelu_dropout_forward(base + o.g + at_f, base + o.gate + at_f, h, p, site_seed(dropout_seed, l, 1),
-                                     at_f, (size_t)nr * f);
+                                     at_f + g0 * f, (size_t)nr * f);
             }
             linear_forward(base + o.r2 + od, base + o.g + of, P->value + L->ff2.weight, P->value + L->ff2.bias,
                            tm.rows, f, d);
-            residual_dropout(base + o.r2, base + o.mask3, base + o.y1, p, site_seed(dropout_seed, l, 2), od, nd);
+            residual_dropout(base + o.r2, base + o.mask3, base + o.y1, p, site_seed(dropout_seed, l, 2), od, nd, g0 * d);
             norm_forward_team(&L->norm2, P, base + o.y2, base + o.stats2, base + o.r2, training, &tm);
             x = base + o.y2;
         }
@@ -308,7 +331,17 @@ static void norm_backward_team(const rp_norm *n, rp_params *P, float *din, const
             dgamma[j] += (float)s2[j];
         }
     }
-    batchnorm_backward_input(din + o, dout + o, in + o, stats, stats + d, gamma, s1, s2, tm->N, tm->rows, d,
+    /* dgamma/dbeta above take this rank's rows (the gradients are summed over ranks later); the
+     * input gradient needs the sums over the whole batch. */
+    if (dist_sharded()) {
+        double both[2 * RP_TRANSFORMER_MAX_DIM];
+        memcpy(both, s1, (size_t)d * sizeof *s1);
+        memcpy(both + d, s2, (size_t)d * sizeof *s2);
+        team_sum_ranks(both, 2 * d, tm);
+        memcpy(s1, both, (size_t)d * sizeof *s1);
+        memcpy(s2, both + d, (size_t)d * sizeof *s2);
+    }
+    batchnorm_backward_input(din + o, dout + o, in + o, stats, stats + d, gamma, s1, s2, tm->N_all, tm->rows, d,
                              training);
 }
 

@@ -5,13 +5,16 @@
  *
  * usage: bench_train [RECIPE] [--steps N] [--set KEY=VALUE]...
  * Default recipe: recipes/etth1_fixed.yaml; with no $REINPATCH_DATA it runs on a generated series
- * of ETTh1's length (17420 rows × 7 channels), which has the same cost. */
+ * of ETTh1's length (17420 rows × 7 channels), which has the same cost.
+ * Under mpirun (an MPI build) it runs data-parallel as `reinpatch train` does; rank 0 prints, with
+ * the bytes it exchanged per step; the sgemm line is then rank 0's alone. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/blas.h"
+#include "core/dist.h"
 #include "core/util.h"
 #include "train/train.h"
 
@@ -50,6 +53,7 @@ int main(int argc, char **argv) {
     rp_error err = {{0}};
     rp_recipe r;
     recipe_defaults(&r);
+    if (dist_init(&argc, &argv, &err)) goto fail;
     if (recipe_load(recipe_path, &r, &err)) goto fail;
     if (!getenv("REINPATCH_DATA") && strcmp(r.data.path, "generated") != 0) {
         fprintf(stderr, "bench: REINPATCH_DATA unset; using a generated series of ETTh1's shape\n");
@@ -71,14 +75,19 @@ int main(int argc, char **argv) {
     /* One short warm-up epoch (page faults, BLIS packing buffers), then the timed one. */
     if (trainer_train_epoch(&t, 0, 3, 0, &warm, &err)) goto fail;
     double c0 = rp_cpu_seconds();
+    unsigned long long bytes0 = dist_bytes_exchanged();
     if (trainer_train_epoch(&t, 0, steps, 0, &log, &err)) goto fail;
     double train_cpu = rp_cpu_seconds() - c0;
+    double step_bytes = (double)(dist_bytes_exchanged() - bytes0) / steps;
     double s0 = rp_now_seconds();
     rp_eval_result ev;
     if (trainer_evaluate(&t, SPLIT_TEST, &ev, &err)) goto fail;
     double eval_s = rp_now_seconds() - s0;
     double flops = model_flops(&t.model, B * G) * 3.0 * steps;
     double gemm = sgemm_gflops(2048);
+    if (dist_rank() != 0) goto done;
+    if (dist_size() > 1)
+        printf("ranks: %d  bytes exchanged per step (rank 0, sent + received): %.0f\n", dist_size(), step_bytes);
     printf("recipe: %s  threads: %d  batch: %d  group: %d  tokens: %d  d_model: %d  params: %zu\n", r.name,
            rp_threads(), B, G, t.model.n_tokens, t.model.d_model, params_count_prefix(&t.model.P, ""));
     const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
@@ -87,7 +96,7 @@ int main(int argc, char **argv) {
            spin ? spin : "(unset)");
     printf("train windows/s: %.1f  (%d steps of %d windows in %.3f s)\n", log.windows_per_second, steps, B,
            log.seconds);
-    printf("train CPU seconds: %.3f  (all threads; %.1f windows per CPU second)\n", train_cpu,
+    printf("train CPU seconds: %.3f  (all threads of rank 0; %.1f windows per CPU second)\n", train_cpu,
            (double)steps * B / train_cpu);
     printf("policy share of training time: %.1f %%  (segmentation, policy forward and GRPG backward)\n",
            100.0 * log.policy_seconds / log.seconds);
@@ -95,8 +104,10 @@ int main(int argc, char **argv) {
     printf("achieved GFLOP/s: %.2f  (model forward FLOPs x3)\n", flops / log.seconds / 1e9);
     printf("sgemm GFLOP/s (2048^3, same run): %.2f  ratio: %.3f\n", gemm, flops / log.seconds / 1e9 / gemm);
     printf("peak RSS: %.1f MiB\n", rp_peak_rss_bytes() / 1048576.0);
+done:
     trainer_free(&t);
     recipe_free(&r);
+    dist_finalize();
     return 0;
 fail:
     fprintf(stderr, "bench: %s\n", err.msg);

@@ -17,6 +17,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/blas.h"
+#include "core/dist.h"
 #include "core/util.h"
 #include "io/patcher_file.h"
 #include "io/pool.h"
@@ -602,7 +603,7 @@ int cmd_pretrain(int argc, char **argv) {
 
     double t0 = rp_now_seconds();
     rp_error err = {{0}};
-    int status = 1;
+    int status = 1, agreed = 0; /* agreed: under MPI, whether the ranks have met after setup */
     const char *blame = recipe_path;
     rp_recipe recipe;
     recipe_defaults(&recipe);
@@ -680,6 +681,11 @@ int cmd_pretrain(int argc, char **argv) {
     if (out_dir) snprintf(t.run_dir, sizeof t.run_dir, "%s", out_dir);
     blame = t.run_dir;
     if (rp_mkdir_p(t.run_dir, &err)) goto done;
+    /* Under MPI every rank has read the pool; all stop if one failed, rank 0 printing why. */
+    agreed = 1;
+    blame = NULL;
+    if (dist_agree(0, &err)) goto done;
+    if (dist_rank() != 0) progress = 0;
     if (progress)
         fprintf(stderr, "[%s] pool: %d of %d series from %d source%s, %lld train / %lld val windows\n", recipe.name,
                 report.used, report.series, report.n_sources, report.n_sources == 1 ? "" : "s", report.train_windows,
@@ -694,6 +700,10 @@ int cmd_pretrain(int argc, char **argv) {
     int n_rows = kept.n;
     int has_val = t.data.split[SPLIT_VAL].n_windows > 0;
     trainer_restore_best(&t);
+    if (dist_rank() != 0) { /* rank 0 writes the patcher and the report */
+        status = 0;
+        goto done;
+    }
 
     char path[RP_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/patcher.h5", t.run_dir);
@@ -722,7 +732,14 @@ int cmd_pretrain(int argc, char **argv) {
     printf("report: %s/pretrain_report.md, %s/pretrain_report.json\n", t.run_dir, t.run_dir);
     status = 0;
 done:
-    if (status) cli_fail("pretrain-patcher", blame, err.msg);
+    if (status && !agreed) {
+        /* A rank that failed before the agreement meets the others there. */
+        dist_agree(-1, &err);
+        blame = NULL;
+    } else if (status) {
+        dist_abort_if_parallel("reinpatch pretrain-patcher", &err);
+    }
+    if (status && dist_rank() == 0) cli_fail("pretrain-patcher", blame, err.msg);
     for (int l = 0; l < RP_MAX_LEVELS; l++) free(hist[l].count);
     free(rows);
     trainer_free(&t);

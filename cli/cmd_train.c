@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "core/dist.h"
 #include "io/checkpoint.h"
 #include "train/train.h"
 
@@ -92,6 +93,7 @@ int cmd_train(int argc, char **argv) {
     rp_recipe recipe;
     recipe_defaults(&recipe);
     char checkpoint[4096];
+    int agreed = 0; /* under MPI: whether the ranks have agreed that setup succeeded everywhere */
     if (resume_dir) {
         snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.h5", resume_dir);
         char *text = NULL;
@@ -108,23 +110,29 @@ int cmd_train(int argc, char **argv) {
     if (recipe_validate(&recipe, &err) || recipe_render(&recipe, &err)) goto fail;
 
     rp_trainer trainer;
-    if (trainer_setup(&trainer, &recipe, &err)) {
-        trainer_free(&trainer);
-        goto fail;
-    }
-    if (resume_dir && trainer_load_checkpoint(&trainer, checkpoint, &err)) {
+    int setup_rc = trainer_setup(&trainer, &recipe, &err) ||
+                   (resume_dir && trainer_load_checkpoint(&trainer, checkpoint, &err));
+    if (!setup_rc && dist_size() > 1 && recipe.backbone.kind != BACKBONE_TRANSFORMER)
+        setup_rc = rp_fail(&err, "several ranks train the transformer backbone only (backbone.kind: %s is not "
+                           "rank-count independent yet)", recipe.backbone.kind == BACKBONE_S7 ? "s7" : "etsmlp");
+    /* Every rank stops if one failed (its message, printed once by rank 0). */
+    agreed = 1;
+    if (dist_agree(setup_rc, &err)) {
         trainer_free(&trainer);
         goto fail;
     }
     rp_train_options opt = {.progress = progress, .out_dir = out_dir, .verbose = progress,
                             .stop_after_epoch = (int)stop_after};
     int rc = trainer_run(&trainer, &opt, stdout, &err);
+    if (rc) dist_abort_if_parallel("reinpatch train", &err);
     trainer_free(&trainer);
     if (rc) goto fail;
     recipe_free(&recipe);
     return 0;
 fail:
-    fprintf(stderr, "reinpatch train: %s\n", err.msg);
+    /* A rank that failed before the agreement meets the others there. */
+    if (!agreed) dist_agree(-1, &err);
+    if (dist_rank() == 0) fprintf(stderr, "reinpatch train: %s\n", err.msg);
     recipe_free(&recipe);
     return 1;
 }

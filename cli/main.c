@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/dist.h"
 #include "core/util.h"
 
 static void usage(FILE *f) {
@@ -51,7 +52,17 @@ int main(int argc, char **argv) {
         {"pretrain-patcher", cmd_pretrain}, {"report", cmd_report},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(cmd, commands[i].name)) {
+            /* Under mpirun (an MPI build): one rank per process, docs/cli.md "Several processes". */
+            rp_error err = {{0}};
+            if (dist_init(&argc, &argv, &err)) {
+                fprintf(stderr, "reinpatch: %s\n", err.msg);
+                return 1;
+            }
+            int rc = commands[i].run(argc - 1, argv + 1);
+            dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "reinpatch: unknown command '%s' (try reinpatch --help)\n", cmd);
     return 2;
 }

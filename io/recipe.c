@@ -86,6 +86,8 @@ const char *const rp_advantage_names[] = {
     [ADVANTAGE_GROUP_STD] = "group_std", [ADVANTAGE_GROUP_MEAN] = "group_mean",
     [ADVANTAGE_LEAVE_ONE_OUT] = "leave_one_out", [ADVANTAGE_GREEDY_BASELINE] = "greedy_baseline"};
 _Static_assert(LENGTH(rp_advantage_names) == RP_ADVANTAGES, "one name per advantage estimator");
+const char *const rp_batch_unit_names[] = {[BATCH_UNIT_WINDOW] = "window", [BATCH_UNIT_SAMPLE] = "sample"};
+_Static_assert(LENGTH(rp_batch_unit_names) == RP_BATCH_UNITS, "one name per batch unit");
 
 /* Enum fields are read and written as int. */
 _Static_assert(sizeof(rp_patching) == sizeof(int), "enum size");
@@ -98,6 +100,7 @@ _Static_assert(sizeof(rp_optimizer) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_backbone_loss) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_policy_init) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_advantage) == sizeof(int), "enum size");
+_Static_assert(sizeof(rp_batch_unit) == sizeof(int), "enum size");
 
 #define NO_LIMIT INFINITY
 #define R(member) offsetof(rp_recipe, member)
@@ -142,6 +145,7 @@ static const field recipe_fields[] = {
     F_INT("backbone.expand", R(backbone.expand), 1, NO_LIMIT, 0),
     F_INT("train.epochs", R(train.epochs), 1, NO_LIMIT, 0),
     F_INT("train.batch_size", R(train.batch_size), 1, NO_LIMIT, 0),
+    F_ENUM("train.batch_unit", R(train.batch_unit), rp_batch_unit_names),
     F_DOUBLE("train.lr", R(train.lr), 0, NO_LIMIT, MIN_OPEN),
     F_DOUBLE("train.policy_lr", R(train.policy_lr), 0, NO_LIMIT, MIN_OPEN),
     F_ENUM("train.schedule", R(train.schedule), rp_schedule_names),
@@ -263,6 +267,7 @@ void recipe_defaults(rp_recipe *r) {
 
     r->train.epochs = 10;
     r->train.batch_size = 128;
+    r->train.batch_unit = BATCH_UNIT_WINDOW;
     r->train.lr = 1e-4;
     r->train.policy_lr = 1e-3;
     r->train.schedule = SCHEDULE_TYPE3;

@@ -50,6 +50,11 @@ typedef enum {
 } rp_advantage;
 enum { RP_ADVANTAGES = ADVANTAGE_GREEDY_BASELINE + 1 };
 extern const char *const rp_advantage_names[RP_ADVANTAGES];
+/* What train.batch_size counts: univariate windows, or time points with every channel's window
+ * (PatchTST's multivariate samples; rectangular datasets only). */
+typedef enum { BATCH_UNIT_WINDOW, BATCH_UNIT_SAMPLE } rp_batch_unit;
+enum { RP_BATCH_UNITS = BATCH_UNIT_SAMPLE + 1 };
+extern const char *const rp_batch_unit_names[RP_BATCH_UNITS];
 
 typedef struct rp_level_recipe {
     rp_patching patching;     /* patching: fixed | learned | random | changepoint (default fixed) */
@@ -122,6 +127,7 @@ typedef struct rp_recipe {
     struct {
         int epochs;               /* train.epochs                                (10) */
         int batch_size;           /* train.batch_size                            (128) */
+        rp_batch_unit batch_unit; /* train.batch_unit: window | sample           (window) */
         double lr;                /* train.lr                                    (1e-4) */
         double policy_lr;         /* train.policy_lr                             (1e-3) */
         rp_schedule schedule;     /* train.schedule: type3 | onecycle | constant (type3) */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/blas.h"
+#include "core/dist.h"
 #include "core/linear.h"
 #include "core/loss.h"
 #include "core/revin.h"
@@ -250,6 +251,8 @@ static void level_logits(rp_model *m, rp_model_buffers *b, int l, int B, int G) 
 void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase phase, unsigned long long seed,
                    unsigned long long stream_base) {
     int R = B * G;
+    /* Streams are per global row: a shard of a batch (core/dist.h) draws what one process would. */
+    const unsigned long long row0 = (unsigned long long)dist_row0();
     memset(b->log_prob, 0, (size_t)R * sizeof(double));
     for (int l = 0; l < m->n_levels; l++) {
         const rp_level *lv = &m->levels[l];
@@ -269,7 +272,7 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
                                     lb->cp_values + (size_t)r * n, lb->cp_scores + (size_t)r * n, starts, work);
             } else if (lv->cfg.patching == PATCHING_RANDOM) {
                 rp_rng rng;
-                rng_seed(&rng, seed, rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), (unsigned long long)r));
+                rng_seed(&rng, seed, rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), row0 + (unsigned long long)r));
                 seg_random(&lv->spec, lv->random_table, &rng, starts);
             } else if (!use_policy) {
                 seg_uniform(n, lv->cfg.rate, starts);
@@ -281,7 +284,7 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
                 } else {
                     rp_rng rng;
                     rng_seed(&rng, seed,
-                             rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), (unsigned long long)r));
+                             rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), row0 + (unsigned long long)r));
                     b->log_prob[r] += seg_sample(&lv->spec, logits, &rng, starts, lb->orders + (size_t)r * (K - 1), work);
                 }
             }

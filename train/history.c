@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "io/lines.h"
 
 static const char *const FIXED_COLUMNS[] = {"epoch", "step", "lr", "policy_lr", "train_loss", "val_mse", "val_mae",
@@ -102,6 +103,7 @@ int history_append(const char *run_dir, const rp_history_row *row, int n_levels,
 }
 
 int history_record(const rp_trainer *t, const rp_epoch_log *log, const rp_eval_result *val, rp_error *err) {
+    if (dist_rank() != 0) return 0; /* under MPI, rank 0 writes the run's files */
     rp_history_row row;
     history_row_from_log(&row, log, val, t->step, t->recipe->train.policy_lr);
     return history_append(t->run_dir, &row, t->model.n_levels, err);

@@ -9,9 +9,11 @@
 #include "core/adam.h"
 #include "core/blas.h"
 #include "core/loss.h"
+#include "core/dist.h"
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "levels/grpg.h"
+#include "train/batching.h"
 #include "train/grpg_probe.h"
 #include "train/history.h"
 #include "train/patcher_load.h"
@@ -59,7 +61,9 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
     for (int l = 0; l < t->model.n_levels; l++)
         if (t->model.levels[l].has_policy && r->levels[l].trainable && r->levels[l].group_size > t->group)
             t->group = r->levels[l].group_size;
-    int windows = r->train.batch_size > r->train.eval_batch_size ? r->train.batch_size : r->train.eval_batch_size;
+    if (batching_check(r, &t->data, err)) return -1;
+    int step_windows = batching_step_windows(r, &t->data);
+    int windows = step_windows > r->train.eval_batch_size ? step_windows : r->train.eval_batch_size;
     if (model_buffers_alloc(&t->buf, &t->model, windows, t->group, err)) return -1;
     t->best_values = rp_malloc(t->model.P.total * sizeof(float), err);
     t->rewards = rp_malloc((size_t)windows * t->group * sizeof(float), err);
@@ -119,6 +123,7 @@ void trainer_free(rp_trainer *t) {
 }
 
 int trainer_save_checkpoint(rp_trainer *t, rp_error *err) {
+    if (dist_rank() != 0) return 0; /* every rank holds the same state; rank 0 writes it */
     char path[RP_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/checkpoint.h5", t->run_dir);
     /* Mid-epoch, the generator is saved as it was when the epoch began: resuming draws the
@@ -198,6 +203,9 @@ int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res,
     }
     double se = 0, ae = 0, off[RP_MAX_LEVELS] = {0};
     for (int start = 0; start < n; start += bs) {
+        /* Data parallel: whole batches round-robin over ranks, so a batch's random-patching
+         * stream (keyed by its start) is the one a single process draws. */
+        if ((start / bs) % dist_size() != dist_rank()) continue;
         int B = n - start < bs ? n - start : bs;
         for (int i = 0; i < B; i++) idx[i] = start + i;
         gather_windows(d, split, idx, B, x, y);
@@ -219,6 +227,14 @@ int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res,
         }
     }
     free(x); free(y); free(idx);
+    if (dist_size() > 1) {
+        double sums[2 + RP_MAX_LEVELS] = {se, ae};
+        memcpy(sums + 2, off, sizeof off);
+        dist_sum_doubles(sums, 2 + RP_MAX_LEVELS);
+        se = sums[0];
+        ae = sums[1];
+        memcpy(off, sums + 2, sizeof off);
+    }
     res->windows = n;
     res->n_levels = t->model.n_levels;
     for (int l = 0; l < t->model.n_levels; l++) {
@@ -288,7 +304,19 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     const rp_recipe *r = t->recipe;
     int H = m->horizon;
     int G = policy_active ? t->group : 1;
-    int R = B * G;
+    /* Data parallel (core/dist.h): this rank computes windows [lo, lo + B) of the Bg-window
+     * batch; the loss scales keep the global sizes, so the gradients summed over ranks are one
+     * process's. With one rank, lo = 0 and Bg = B. */
+    const int Bg = B;
+    long long lo = 0, hi = B;
+    unsigned long long bytes0 = dist_bytes_exchanged();
+    if (dist_size() > 1) {
+        dist_split(B, dist_rank(), dist_size(), &lo, &hi);
+        idx += lo;
+        B = (int)(hi - lo);
+        dist_shard_set(lo * G, (long long)Bg * G);
+    }
+    int R = B * G, Rg = Bg * G;
     unsigned long long seed = (unsigned long long)r->train.seed;
     gather_windows(&t->data, SPLIT_TRAIN, idx, B, x, y);
     /* Self-critical baseline: scored before the rollouts, whose activations the backward needs. */
@@ -319,7 +347,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
             /* `all`: the mean over every rollout's steps; `best`: over the best rollouts' alone. */
             if (best_only && row != best) continue;
             mse_backward(b->dforecast + (size_t)row * H, b->forecast + (size_t)row * H, y + (size_t)w * H, (size_t)H,
-                         (size_t)(best_only ? B : R) * H);
+                         (size_t)(best_only ? Bg : Rg) * H);
         }
     }
     if (!greedy_only) model_backward(m, b, B, G);
@@ -350,6 +378,9 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
                                 lb->dlogits, b->work);
             grpg_anchor_dlogits(lb->logits, m->P.value + lv->policy.prior, rows, gaps,
                                 (float)r->train.policy_anchor, lb->dlogits);
+            /* Both normalise by this rank's rows; the batch's are Bg / B times more. */
+            if (Bg != B)
+                for (size_t i = 0; i < (size_t)rows * gaps; i++) lb->dlogits[i] *= (float)B / (float)Bg;
             policy_net_backward(&lv->policy, &m->P, lb->dlogits, rows, lb->policy_act);
         }
         log->policy_seconds += rp_now_seconds() - p0;
@@ -359,16 +390,24 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     if (greedy_only) {
         /* After the policies' backward, which reads the rollouts' activations: this pass
          * overwrites them. */
+        if (dist_size() > 1) dist_shard_set(lo, Bg);
         model_prepare(m, b, x, B, 1);
         model_segment(m, b, B, 1, CUT_EVAL, seed, 0);
         model_forward(m, b, y, B, 1, 1, rp_mix_seed(seed ^ 0x9eed, (unsigned long long)t->step));
         memset(b->dforecast, 0, (size_t)B * H * sizeof(float));
-        mse_backward(b->dforecast, b->forecast, y, (size_t)B * H, (size_t)B * H);
+        mse_backward(b->dforecast, b->forecast, y, (size_t)B * H, (size_t)Bg * H);
         model_backward(m, b, B, 1);
     }
 
+    if (dist_size() > 1) {
+        /* Every rank then takes the same Adam step from the same sums (fixed rank order). */
+        dist_shard_clear();
+        dist_sum_floats(m->P.grad, m->P.total);
+        dist_sum_doubles(&loss_sum, 1);
+        t->dist_train_bytes += dist_bytes_exchanged() - bytes0;
+    }
     trainer_update(t, lr, policy_active ? TRAIN_BACKBONE | TRAIN_POLICIES : TRAIN_BACKBONE);
-    return loss_sum / R;
+    return loss_sum / Rg;
 }
 
 static void print_progress(const rp_trainer *t, int mode, int epoch, int epochs, int step, int steps, double loss,
@@ -381,6 +420,7 @@ static void print_progress(const rp_trainer *t, int mode, int epoch, int epochs,
 
 static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const rp_eval_result *test,
                          double wall, double train_wps, FILE *out, rp_error *err) {
+    if (dist_rank() != 0) return 0; /* rank 0 writes and prints the run's files */
     char path[RP_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.json", t->run_dir);
     FILE *f = fopen(path, "w");
@@ -404,6 +444,11 @@ static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const r
         fprintf(o, "  \"wall_seconds\": %.3f,\n  \"train_windows_per_second\": %.1f,\n", wall, train_wps);
         fprintf(o, "  \"parameters\": %zu,\n  \"threads\": %d", params_count_prefix(&t->model.P, ""),
                 rp_threads());
+        /* Under MPI only (a one-process metrics.json is unchanged): the rank count, and the bytes
+         * rank 0 sent plus received in the sums of gradients and batch-norm statistics, per step. */
+        if (dist_size() > 1)
+            fprintf(o, ",\n  \"ranks\": %d,\n  \"bytes_exchanged_per_step\": %.0f", dist_size(),
+                    t->step > 0 ? (double)t->dist_train_bytes / (double)t->step : 0.0);
         if (o == f) {
             fprintf(o, ",\n  \"resolved_recipe\": ");
             rp_json_string(o, t->recipe->text);
@@ -416,7 +461,7 @@ static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const r
 
 int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err) {
     const rp_recipe *r = t->recipe;
-    int n = t->data.split[SPLIT_TRAIN].n_windows, B = r->train.batch_size;
+    int n = t->data.split[SPLIT_TRAIN].n_windows, B = batching_step_windows(r, &t->data);
     int steps = (n + B - 1) / B;
     if (max_steps > 0 && steps > max_steps) steps = max_steps;
     int L = t->data.lookback, H = t->data.horizon;
@@ -427,9 +472,8 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
         free(order); free(x); free(y);
         return -1;
     }
-    for (int i = 0; i < n; i++) order[i] = i;
     t->epoch_rng = t->rng;
-    rng_shuffle_int(&t->rng, order, n);
+    batching_epoch_order(r, &t->data, &t->rng, order);
     /* Resuming from a mid-epoch checkpoint: the shuffle above is the one the epoch began with;
      * skip the steps already taken. */
     int first_step = t->step_in_epoch < steps ? t->step_in_epoch : steps;
@@ -517,8 +561,8 @@ static int append_sign_agreement(const rp_trainer *t, const rp_epoch_log *log, r
 
 int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err) {
     const rp_recipe *r = t->recipe;
-    int progress = opt ? opt->progress : RP_PROGRESS_OFF;
-    int verbose = progress || (opt && opt->verbose);
+    int progress = opt && dist_rank() == 0 ? opt->progress : RP_PROGRESS_OFF;
+    int verbose = progress || (opt && opt->verbose && dist_rank() == 0);
     t->stopped = 0;
     for (int epoch = t->epoch; epoch < r->train.epochs; epoch++) {
         /* A resumed run that had already stopped early stays stopped. */
@@ -599,7 +643,7 @@ static int run_on_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_e
 int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err) {
     if (opt && opt->out_dir) snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->out_dir);
     if (rp_mkdir_p(t->run_dir, err)) return -1;
-    run_epochs run = {.opt = opt, .verbose = opt && (opt->progress || opt->verbose)};
+    run_epochs run = {.opt = opt, .verbose = opt && (opt->progress || opt->verbose) && dist_rank() == 0};
     rp_train_options fit = {0};
     if (opt) fit = *opt;
     fit.on_epoch = run_on_epoch;

@@ -87,6 +87,8 @@ typedef struct rp_trainer {
     rp_rng epoch_rng;        /* t->rng as it was when the current epoch began */
     long long stop_at_step;  /* > 0: trainer_train_epoch stops after the checkpoint at this step */
     int stopped;             /* set when it did */
+    unsigned long long dist_train_bytes; /* under MPI: bytes this rank exchanged in training steps
+                                            (this process's steps; not checkpointed) */
     double best_val;
     rp_cuts eval_cuts;       /* trainer_evaluate cuts every level this way (zero: the model's own) */
     rp_rng rng;

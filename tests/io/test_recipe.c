@@ -113,6 +113,7 @@ Test(recipe, defaults) {
     cr_assert_eq(r.backbone.expand, 2);
     cr_assert_eq(r.train.epochs, 10);
     cr_assert_eq(r.train.batch_size, 128);
+    cr_assert_eq(r.train.batch_unit, BATCH_UNIT_WINDOW);
     cr_assert_eq(r.train.lr, 1e-4);
     cr_assert_eq(r.train.policy_lr, 1e-3);
     cr_assert_eq(r.train.schedule, SCHEDULE_TYPE3);
@@ -227,6 +228,7 @@ Test(recipe, full_fixture_every_key) {
     cr_assert_eq(r.backbone.expand, 4);
     cr_assert_eq(r.train.epochs, 7);
     cr_assert_eq(r.train.batch_size, 32);
+    cr_assert_eq(r.train.batch_unit, BATCH_UNIT_SAMPLE);
     cr_assert_eq(r.train.lr, 3e-4);
     cr_assert_eq(r.train.policy_lr, 5e-3);
     cr_assert_eq(r.train.schedule, SCHEDULE_ONECYCLE);
@@ -387,6 +389,8 @@ Test(recipe_errors, out_of_range) {
     expect_parse_error("train:\n  lr: 0\n", "recipes/x.yaml:2:3: train.lr: must be > 0, got 0", NULL);
     expect_parse_error("train:\n  batch_size: 0\n", "recipes/x.yaml:2:3: train.batch_size: must be >= 1, got 0",
                        NULL);
+    expect_parse_error("train:\n  batch_unit: samples\n",
+                       "recipes/x.yaml:2:3: train.batch_unit: must be one of window, sample; got 'samples'", NULL);
     expect_parse_error("data:\n  lookback: -4\n", "recipes/x.yaml:2:3: data.lookback: must be >= 1, got -4", NULL);
     expect_parse_error("levels:\n  - policy:\n      kernel: 4\n",
                        "recipes/x.yaml:3:7: levels[0].policy.kernel: must be odd, got 4", NULL);

@@ -1,0 +1,147 @@
+/* Data-parallel collectives on MPI, or one rank without it (core/dist.h). */
+#include "core/dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef RP_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static int g_rank = 0, g_size = 1;
+#ifdef RP_HAVE_MPI
+static int g_started = 0;
+#endif
+static long long g_row0 = 0, g_rows_total = 0;
+static unsigned long long g_bytes = 0;
+static double g_scratch[RP_DIST_SCRATCH];
+
+int dist_compiled(void) {
+#ifdef RP_HAVE_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int dist_init(int *argc, char ***argv, rp_error *err) {
+#ifdef RP_HAVE_MPI
+    /* Only under a launcher: a plain `reinpatch ...` must not start MPI's singleton machinery. */
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_RANK")) return 0;
+    int provided = 0;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return rp_fail(err, "MPI_Init_thread failed");
+    g_started = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    if (provided < MPI_THREAD_FUNNELED) return rp_fail(err, "MPI gives no MPI_THREAD_FUNNELED support");
+#else
+    (void)argc; (void)argv; (void)err;
+#endif
+    return 0;
+}
+
+void dist_finalize(void) {
+#ifdef RP_HAVE_MPI
+    if (g_started) MPI_Finalize();
+    g_started = 0;
+#endif
+}
+
+int dist_rank(void) { return g_rank; }
+int dist_size(void) { return g_size; }
+unsigned long long dist_bytes_exchanged(void) { return g_bytes; }
+
+void dist_split(long long n, int rank, int size, long long *lo, long long *hi) {
+    *lo = n * rank / size;
+    *hi = n * (rank + 1) / size;
+}
+
+#ifdef RP_HAVE_MPI
+/* Chunk c of n elements, chunk sizes differing by at most one: [n·c/N, n·(c+1)/N). */
+static void chunks(size_t n, int N, int *counts, int *displs) {
+    for (int c = 0; c < N; c++) {
+        long long lo, hi;
+        dist_split((long long)n, c, N, &lo, &hi);
+        counts[c] = (int)(hi - lo);
+        displs[c] = (int)lo;
+    }
+}
+
+/* Reduce-scatter by hand: rank r receives every rank's chunk r (MPI_Alltoallv into `gathered`,
+ * rank-major), sums them in rank order, then the sums are all-gathered in place. MPI_Allreduce
+ * would leave the order of the sum to the library's algorithm choice. */
+#define DIST_SUM(NAME, T, MPI_T)                                                                             \
+    void NAME(T *x, size_t n) {                                                                              \
+        if (g_size <= 1 || n == 0) return;                                                                   \
+        int N = g_size, *cnt = malloc(4 * (size_t)N * sizeof(int));                                          \
+        if (!cnt) abort();                                                                                   \
+        int *dsp = cnt + N, *rcnt = cnt + 2 * N, *rdsp = cnt + 3 * N;                                        \
+        chunks(n, N, cnt, dsp);                                                                                     \
+        int mine = cnt[g_rank];                                                                              \
+        for (int r = 0; r < N; r++) {                                                                        \
+            rcnt[r] = mine;                                                                                  \
+            rdsp[r] = r * mine;                                                                              \
+        }                                                                                                    \
+        T *gathered = malloc(((size_t)N * (size_t)mine + 1) * sizeof(T));                                    \
+        if (!gathered) abort();                                                                              \
+        MPI_Alltoallv(x, cnt, dsp, MPI_T, gathered, rcnt, rdsp, MPI_T, MPI_COMM_WORLD);                      \
+        T *out = x + dsp[g_rank];                                                                            \
+        for (int i = 0; i < mine; i++) {                                                                     \
+            T s = gathered[i];                                                                               \
+            for (int r = 1; r < N; r++) s += gathered[(size_t)r * mine + i];                                 \
+            out[i] = s;                                                                                      \
+        }                                                                                                    \
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, cnt, dsp, MPI_T, MPI_COMM_WORLD);              \
+        /* sent plus received, both phases: (n - mine) + (N - 1)·mine elements each way */                 \
+        g_bytes += 2ull * ((unsigned long long)(n - (size_t)mine) + (unsigned long long)(N - 1) * mine) *      \
+                   sizeof(T);                                                                                \
+        free(gathered);                                                                                      \
+        free(cnt);                                                                                           \
+    }
+DIST_SUM(dist_sum_floats, float, MPI_FLOAT)
+DIST_SUM(dist_sum_doubles, double, MPI_DOUBLE)
+#else
+void dist_sum_floats(float *x, size_t n) { (void)x; (void)n; }
+void dist_sum_doubles(double *x, size_t n) { (void)x; (void)n; }
+#endif
+
+void dist_shard_set(long long row0, long long rows_total) {
+    g_row0 = row0;
+    g_rows_total = rows_total;
+}
+
+void dist_shard_clear(void) { g_row0 = g_rows_total = 0; }
+int dist_sharded(void) { return g_size > 1 && g_rows_total > 0; }
+long long dist_row0(void) { return g_size > 1 ? g_row0 : 0; }
+long long dist_rows_total(void) { return g_rows_total; }
+double *dist_scratch(void) { return g_scratch; }
+
+int dist_agree(int rc, rp_error *err) {
+#ifdef RP_HAVE_MPI
+    if (g_size > 1) {
+        int failed = rc ? g_rank : g_size, first = g_size;
+        MPI_Allreduce(&failed, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (first == g_size) return 0;
+        char msg[RP_ERROR_MSG_MAX];
+        if (g_rank == first) snprintf(msg, sizeof msg, "%s", err ? err->msg : "failed");
+        MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
+        msg[sizeof msg - 1] = 0;
+        rp_fail(err, "rank %d: %s", first, msg);
+        return -1;
+    }
+#endif
+    return rc ? -1 : 0;
+}
+
+void dist_abort_if_parallel(const char *what, const rp_error *err) {
+#ifdef RP_HAVE_MPI
+    if (g_size > 1) {
+        fprintf(stderr, "%s: rank %d: %s\n", what, g_rank, err ? err->msg : "failed");
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+#endif
+    (void)what; (void)err;
+}
