@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +50,10 @@ static inline void command_result_free(command_result *r) {
     free(r->err);
 }
 
+/* When > 0, the next commands run with RLIMIT_FSIZE at this many bytes and SIGXFSZ ignored: a
+ * write past it fails with EFBIG, as on a full disk. */
+static long run_fsize_limit;
+
 /* Runs `reinpatch first ...` (the arguments up to a NULL, at most 30) in dir. The output goes
  * through two files in dir named after the test's pid, removed afterwards. */
 static inline command_result run_reinpatch_v(const char *dir, const char *first, va_list ap) {
@@ -68,6 +74,11 @@ static inline command_result run_reinpatch_v(const char *dir, const char *first,
         if (o < 0 || e < 0 || chdir(dir) != 0) _exit(127);
         dup2(o, 1);
         dup2(e, 2);
+        if (run_fsize_limit > 0) {
+            struct rlimit lim = {.rlim_cur = (rlim_t)run_fsize_limit, .rlim_max = (rlim_t)run_fsize_limit};
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &lim);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
