@@ -252,6 +252,17 @@ Test(checkpoint, without_best_weights) {
     params_free(&Q);
 }
 
+/* Files in the test directory, hidden ones aside. */
+static int count_entries(void) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 Test(checkpoint, overwrite_leaves_no_tmp) {
     const char *path = in_dir("ckpt.h5");
     rp_params P;
@@ -261,12 +272,7 @@ Test(checkpoint, overwrite_leaves_no_tmp) {
     rp_error err;
     s.step = 2;
     cr_assert_eq(checkpoint_save(path, &P, &s, best, &err), 0, "%s", err.msg);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) n += e->d_name[0] != '.';
-    closedir(d);
-    cr_assert_eq(n, 1, "expected only ckpt.h5 in %s", dir);
+    cr_assert_eq(count_entries(), 1, "expected only ckpt.h5 in %s", dir);
     free(best);
     params_free(&P);
 }
@@ -432,12 +438,7 @@ Test(checkpoint, failed_write_keeps_the_old_file) {
     size_t n1;
     char *after = slurp(path, &n1);
     cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "the old checkpoint changed");
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) n += e->d_name[0] != '.';
-    closedir(d);
-    cr_assert_eq(n, 1, "a temporary file was left in %s", dir);
+    cr_assert_eq(count_entries(), 1, "a temporary file was left in %s", dir);
     free(before);
     free(after);
     free(best);
