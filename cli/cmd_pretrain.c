@@ -227,10 +227,7 @@ typedef struct epoch_row {
 
 
 /* JSON has no NaN: missing numbers are null. */
-static void json_num(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.6g", v);
-    else fputs("null", f);
-}
+static void json_num(FILE *f, double v) { rp_json_number(f, "%.6g", v); }
 
 static void hist_stats(const level_hist *h, double *mean, double *sd) {
     *mean = h->patches ? h->sum / h->patches : NAN;
@@ -266,8 +263,9 @@ static int write_json(const report_ctx *c, const char *path, rp_error *err) {
     const rp_trainer *t = c->t;
     const rp_model *m = &t->model;
     const rp_pool_report *p = c->pool;
-    FILE *f = fopen(path, "w");
-    if (!f) return rp_fail(err, "%s: cannot write the report", path);
+    char tmp[RP_ATOMIC_TMP_MAX];
+    FILE *f = rp_atomic_open(path, tmp, err);
+    if (!f) return -1;
     fprintf(f, "{\n  \"recipe\": ");
     rp_json_string(f, t->recipe->name);
     fprintf(f, ",\n  \"lookback\": %d,\n  \"horizon\": %d,\n  \"val_fraction\": %g,\n  \"min_length\": %d,\n",
@@ -375,9 +373,7 @@ static int write_json(const report_ctx *c, const char *path, rp_error *err) {
     snprintf(buf, sizeof buf, "%s/checkpoint.h5", c->dir);
     rp_json_string(f, t->recipe->output.checkpoint ? buf : "");
     fputs("\n}\n", f);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return rp_fail(err, "%s: cannot write the report", path);
-    return 0;
+    return rp_atomic_close(f, tmp, path, err);
 }
 
 /* A text histogram of one level's patch lengths: one row per length up to the 99th percentile
@@ -422,8 +418,9 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
     const rp_trainer *t = c->t;
     const rp_model *m = &t->model;
     const rp_pool_report *p = c->pool;
-    FILE *f = fopen(path, "w");
-    if (!f) return rp_fail(err, "%s: cannot write the report", path);
+    char tmp[RP_ATOMIC_TMP_MAX];
+    FILE *f = rp_atomic_open(path, tmp, err);
+    if (!f) return -1;
     fprintf(f, "# Pretrained patcher: %s\n\n", t->recipe->name);
     fprintf(f, "Lookback %d, horizon %d; %d level%s:", p->lookback, p->horizon, m->n_levels, m->n_levels == 1 ? "" : "s");
     for (int l = 0; l < m->n_levels; l++)
@@ -505,9 +502,7 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
         md_histogram(f, h, m->lookback);
         fputc('\n', f);
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return rp_fail(err, "%s: cannot write the report", path);
-    return 0;
+    return rp_atomic_close(f, tmp, path, err);
 }
 
 /* ---- the epoch loop's callback ---- */
@@ -681,6 +676,8 @@ int cmd_pretrain(int argc, char **argv) {
     if (out_dir) snprintf(t.run_dir, sizeof t.run_dir, "%s", out_dir);
     blame = t.run_dir;
     if (rp_mkdir_p(t.run_dir, &err)) goto done;
+    /* Rank 0 alone writes the run's files, so it alone holds the directory's lock. */
+    if (dist_rank() == 0 && rp_lock_dir(t.run_dir, &t.lock_fd, &err)) goto done;
     /* Under MPI every rank has read the pool; all stop if one failed, rank 0 printing why. */
     agreed = 1;
     blame = NULL;

@@ -16,7 +16,9 @@ typedef struct rp_error {
 } rp_error;
 
 /* Formats the message into err (if err is not NULL) and returns -1, so callers can write
- * `return rp_fail(err, "%s:%d: ...", path, line);`. */
+ * `return rp_fail(err, "%s:%d: ...", path, line);`. Bytes that are not printable (control
+ * characters other than newline, invalid UTF-8: a binary file's contents quoted in a message)
+ * are written as \xNN, here and in rp_fail_prefix. */
 int rp_fail(rp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prepends "prefix: " to an existing message (adds context as an error travels up). */

@@ -97,6 +97,19 @@ size_t params_count_prefix(const rp_params *p, const char *prefix) {
     return n;
 }
 
+const rp_tensor_info *params_first_nonfinite(const rp_params *p, const float *slab) {
+    for (int i = 0; i < p->n_tensors; i++) {
+        const rp_tensor_info *t = &p->tensors[i];
+        const float *v = slab + t->offset;
+        /* A running sum of v * 0 stays 0 for finite values and turns NaN at the first NaN or
+         * infinity (NaN != 0): one branch-free pass. */
+        float acc = 0.0f;
+        for (size_t k = 0; k < t->count; k++) acc += v[k] * 0.0f;
+        if (acc != 0.0f) return t;
+    }
+    return NULL;
+}
+
 void params_free(rp_params *p) {
     free(p->tensors);
     free(p->value);

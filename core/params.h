@@ -53,6 +53,9 @@ void params_zero_grad(rp_params *p);
 const rp_tensor_info *params_find(const rp_params *p, const char *name);
 /* Sum of counts of tensors whose name starts with prefix ("" for all). */
 size_t params_count_prefix(const rp_params *p, const char *prefix);
+/* The first tensor of p whose part of slab (laid out like p->value: slab + tensor offset) holds a
+ * NaN or an infinity, or NULL when all of it is finite. */
+const rp_tensor_info *params_first_nonfinite(const rp_params *p, const float *slab);
 void params_free(rp_params *p);
 
 #endif

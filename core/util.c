@@ -1,6 +1,8 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -48,6 +50,81 @@ void rp_json_string(FILE *f, const char *s) {
         }
     }
     fputc('"', f);
+}
+
+int rp_json_number(FILE *f, const char *fmt, double v) {
+    if (isfinite(v)) {
+        fprintf(f, fmt, v);
+        return 0;
+    }
+    fputs("null", f);
+    return 1;
+}
+
+FILE *rp_atomic_open(const char *path, char *tmp, rp_error *err) {
+    int n = snprintf(tmp, RP_ATOMIC_TMP_MAX, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || n >= RP_ATOMIC_TMP_MAX) {
+        rp_fail(err, "%s: path too long", path);
+        return NULL;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) rp_fail(err, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+void rp_atomic_abort(FILE *f, const char *tmp) {
+    if (f) fclose(f);
+    remove(tmp);
+}
+
+int rp_atomic_close(FILE *f, const char *tmp, const char *path, rp_error *err) {
+    /* errno after a failed fflush says why (EFBIG, ENOSPC); ferror alone would not. */
+    errno = 0;
+    int bad = fflush(f) != 0 || ferror(f);
+    int e = errno ? errno : EIO;
+    if (!bad && fsync(fileno(f)) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        remove(tmp);
+        return rp_fail(err, "cannot write %s: %s (left as it was)", path, strerror(e));
+    }
+    return 0;
+}
+
+int rp_lock_dir(const char *dir, int *fd, rp_error *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) return rp_fail(err, "%s: cannot create the lock file .lock: %s", dir, strerror(errno));
+    /* A POSIX record lock: released by the kernel when the process ends, however it ends. */
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(f, F_SETLK, &lk) != 0) {
+        int e = errno;
+        close(f);
+        if (e == EACCES || e == EAGAIN)
+            return rp_fail(err, "%s: another reinpatch process is writing into this directory (it holds %s); "
+                           "wait for it or choose another directory", dir, path);
+        return rp_fail(err, "%s: cannot lock %s: %s", dir, path, strerror(e));
+    }
+    *fd = f;
+    return 0;
+}
+
+void rp_format_lr(char *buf, size_t size, double lr) {
+    for (int digits = 0; digits < 7; digits++) {
+        snprintf(buf, size, "%.*e", digits, lr);
+        if (fabs(strtod(buf, NULL) - lr) <= 1e-6 * fabs(lr)) return;
+    }
 }
 
 double rp_cpu_seconds(void) {

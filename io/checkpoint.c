@@ -1,5 +1,6 @@
 #include "io/checkpoint.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,44 @@ int checkpoint_save(const char *path, const rp_params *P, const rp_run_state *s,
     return h5_atomic_commit(file, tmp, path, err);
 }
 
+/* More channels than any table this reads: a file claiming more is refused before anything the
+ * size of its claim is allocated. */
+#define RP_CHECKPOINT_MAX_CHANNELS (1 << 20)
+
+/* The run state's counters must be ones a run can reach: a hand-edited or damaged file would
+ * otherwise resume from epoch -5 or compare against a NaN best. */
+static int check_state(const char *path, const rp_run_state *st, rp_error *err) {
+    if (st->step < 0 || st->epoch < 0 || st->step_in_epoch < 0 || st->best_epoch < 0 || st->epochs_since_best < 0)
+        return rp_fail(err, "%s: negative run counter (step %lld, epoch %d, step_in_epoch %d, best_epoch %d, "
+                       "epochs_since_best %d)", path, st->step, st->epoch, st->step_in_epoch, st->best_epoch,
+                       st->epochs_since_best);
+    if (st->step < st->step_in_epoch)
+        return rp_fail(err, "%s: step_in_epoch %d exceeds step %lld", path, st->step_in_epoch, st->step);
+    if (st->epoch > 0 && (st->best_epoch >= st->epoch || st->epochs_since_best > st->epoch))
+        return rp_fail(err, "%s: best_epoch %d / epochs_since_best %d do not fit epoch %d", path, st->best_epoch,
+                       st->epochs_since_best, st->epoch);
+    if (isnan(st->best_val) || st->best_val < 0)
+        return rp_fail(err, "%s: best_val %g is not a loss (>= 0, or inf before any epoch)", path, st->best_val);
+    if ((st->rng.s[0] | st->rng.s[1] | st->rng.s[2] | st->rng.s[3]) == 0)
+        return rp_fail(err, "%s: /rng_state is all zero (not a generator state)", path);
+    for (int c = 0; c < st->n_channels; c++)
+        if (!isfinite(st->mean[c]) || !isfinite(st->std[c]) || !(st->std[c] > 0))
+            return rp_fail(err, "%s: /normalization channel %d: mean %g, std %g (need finite, std > 0)", path, c,
+                           st->mean[c], st->std[c]);
+    return 0;
+}
+
+/* Weights and moments must be finite (and Adam's second moment >= 0): the first bad tensor is
+ * named. */
+static int check_slab_values(const char *path, int k, const rp_params *P, const float *slab, rp_error *err) {
+    const rp_tensor_info *t = params_first_nonfinite(P, slab);
+    if (t) return rp_fail(err, "%s: tensor '%s' in /%s holds NaN or infinite values", path, t->name, SLAB_GROUPS[k]);
+    if (k == SLAB_ADAM_V)
+        for (size_t i = 0; i < P->total; i++)
+            if (slab[i] < 0) return rp_fail(err, "%s: /adam_v holds a negative second moment (%g)", path, slab[i]);
+    return 0;
+}
+
 int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best_values,
                     int *has_best, rp_error *err) {
     if (!P->value) return rp_fail(err, "%s: parameters are not allocated", path);
@@ -68,6 +107,9 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
     rc = rc || h5_read_checked(file, "/rng_state", H5T_NATIVE_UINT64, 1, &four, st.rng.s, err);
     rc = rc || h5_read_string(file, "/recipe", &st.recipe_text, err);
     rc = rc || h5_dataset_shape(file, "/normalization/mean", &ndim, &channels, 1, err);
+    if (!rc && (ndim != 1 || channels < 1 || channels > RP_CHECKPOINT_MAX_CHANNELS))
+        rc = rp_fail(err, "%s: /normalization/mean claims %llu channels (1 to %d)", path,
+                     (unsigned long long)channels, RP_CHECKPOINT_MAX_CHANNELS);
     if (!rc) {
         st.n_channels = (int)channels;
         st.mean = rp_calloc(channels, sizeof(double), err);
@@ -78,6 +120,7 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
                                st.mean, err);
     rc = rc || h5_read_checked(file, "/normalization/std", H5T_NATIVE_DOUBLE, 1, &channels,
                                st.std, err);
+    rc = rc || check_state(path, &st, err);
 
     int n_slabs = file_has_best ? N_SLABS : SLAB_BEST;
     for (int k = 0; k < n_slabs && !rc; k++) rc = h5slab_check(file, path, "file", SLAB_GROUPS[k], P, NULL, err);
@@ -91,7 +134,7 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
             break;
         }
         memcpy(stage[k], current[k], P->total * sizeof(float));
-        rc = h5slab_read(file, SLAB_GROUPS[k], P, stage[k], NULL, err);
+        rc = h5slab_read(file, SLAB_GROUPS[k], P, stage[k], NULL, err) || check_slab_values(path, k, P, stage[k], err);
     }
     H5Fclose(file);
 

@@ -57,6 +57,11 @@ static int h5_fail(rp_error *err, hid_t loc, const char *name, const char *what)
 
 /* ---- atomic files ---- */
 
+/* The file is built in memory (HDF5's core driver, no backing store) and written to disk by us in
+ * one pass at commit: HDF5 cannot then be left holding a half-written file it fails to close (a
+ * full disk made H5Fclose fail and the library crash at exit), and every write error is one
+ * errno we report. The temporary file is created at once so that an unwritable directory fails
+ * before any work. */
 hid_t h5_atomic_create(const char *path, char *tmp, rp_error *err) {
     h5_quiet();
     int n = snprintf(tmp, RP_H5_TMP_MAX, "%s.tmp.%ld", path, (long)getpid());
@@ -64,11 +69,22 @@ hid_t h5_atomic_create(const char *path, char *tmp, rp_error *err) {
         rp_fail(err, "%s: path too long", path);
         return -1;
     }
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        rp_fail(err, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t file = -1;
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0)
+        file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     if (file < 0) {
         char detail[RP_ERROR_MSG_MAX];
         h5_last_error(detail, sizeof detail);
-        rp_fail(err, "%s: cannot create (%s)", tmp, detail[0] ? detail : strerror(errno));
+        remove(tmp);
+        rp_fail(err, "%s: cannot create (%s)", tmp, detail[0] ? detail : "HDF5 error");
         return -1;
     }
     return file;
@@ -86,26 +102,46 @@ static int fsync_path(const char *path, int flags, rp_error *err) {
     return 0;
 }
 
+/* Writes the n bytes of image to tmp and syncs it; returns 0 or an errno. */
+static int write_image(const char *tmp, const unsigned char *image, size_t n) {
+    int fd = open(tmp, O_WRONLY | O_TRUNC);
+    if (fd < 0) return errno;
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(fd, image + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            return e;
+        }
+        done += (size_t)w;
+    }
+    int e = fsync(fd) != 0 ? errno : 0;
+    if (close(fd) != 0 && !e) e = errno;
+    return e;
+}
+
 int h5_atomic_commit(hid_t file, const char *tmp, const char *path, rp_error *err) {
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
+    ssize_t size = H5Fflush(file, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(file, NULL, 0);
+    if (size < 0) {
         h5_fail(err, file, NULL, "flush failed");
         h5_atomic_abort(file, tmp);
         return -1;
     }
-    if (H5Fclose(file) < 0) {
-        char detail[RP_ERROR_MSG_MAX];
-        h5_last_error(detail, sizeof detail);
-        remove(tmp);
-        return rp_fail(err, "%s: close failed (%s)", tmp, detail);
-    }
-    if (fsync_path(tmp, O_RDONLY, err) != 0) {
-        remove(tmp);
+    unsigned char *image = rp_malloc((size_t)size, err);
+    if (!image || H5Fget_file_image(file, image, (size_t)size) != size) {
+        if (image) h5_fail(err, file, NULL, "cannot take the file image");
+        free(image);
+        h5_atomic_abort(file, tmp);
         return -1;
     }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
+    H5Fclose(file);
+    int e = write_image(tmp, image, (size_t)size);
+    free(image);
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (e) {
         remove(tmp);
-        return rp_fail(err, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
+        return rp_fail(err, "cannot write %s: %s (left as it was)", path, strerror(e));
     }
     /* The rename is durable only once the directory entry is on disk. */
     char dir[RP_H5_TMP_MAX];

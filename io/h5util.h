@@ -9,9 +9,10 @@
  * strings are variable-length UTF-8, which h5py returns as str and h5dump prints quoted.
  * Readers accept fixed-length strings too.
  *
- * Files are written atomically: h5_atomic_create opens "<path>.tmp.<pid>", h5_atomic_commit
- * flushes, closes, fsyncs the file, renames it over path and fsyncs the directory, so a crash at
- * any moment leaves either the old file or the new one, whole. */
+ * Files are written atomically: h5_atomic_create builds the file in memory (HDF5's core driver)
+ * and creates an empty "<path>.tmp.<pid>"; h5_atomic_commit writes the image there, fsyncs it,
+ * renames it over path and fsyncs the directory, so a crash or a full disk at any moment leaves
+ * either the old file or the new one, whole, and never a temporary file after a failure. */
 #ifndef RP_H5UTIL_H
 #define RP_H5UTIL_H
 
@@ -36,10 +37,13 @@ void h5_where(hid_t obj, char *buf, size_t size);
 
 /* ---- atomic files ---- */
 
-/* Creates "<path>.tmp.<pid>" (truncating a leftover) and returns its id, the temporary name in
- * tmp (RP_H5_TMP_MAX bytes); a negative id on failure. */
+/* Creates "<path>.tmp.<pid>" empty (truncating a leftover) and an in-memory HDF5 file; returns
+ * its id, the temporary name in tmp (RP_H5_TMP_MAX bytes); a negative id on failure (an
+ * unwritable directory: "cannot write PATH: Permission denied"). */
 hid_t h5_atomic_create(const char *path, char *tmp, rp_error *err);
-/* Flushes and closes file, fsyncs tmp, renames it over path, fsyncs the directory. */
+/* Writes file's image to tmp, fsyncs it, closes file, renames tmp over path, fsyncs the
+ * directory. On failure ("cannot write PATH: File too large (left as it was)") tmp is removed
+ * and path left as it was. */
 int h5_atomic_commit(hid_t file, const char *tmp, const char *path, rp_error *err);
 /* Closes file (if >= 0) and removes tmp: the failure path of a write. */
 void h5_atomic_abort(hid_t file, const char *tmp);

@@ -175,6 +175,8 @@ int patcher_load_params(const char *path, rp_params *P, rp_error *err) {
         rc = h5slab_read(file, "params", P, stage, patcher_is_policy_tensor, err);
     }
     H5Fclose(file);
+    const rp_tensor_info *bad = rc ? NULL : params_first_nonfinite(P, stage);
+    if (bad) rc = rp_fail(err, "%s: tensor '%s' holds NaN or infinite values", path, bad->name);
     if (!rc) memcpy(P->value, stage, P->total * sizeof(float));
     free(stage);
     return rc ? -1 : 0;

@@ -1103,7 +1103,8 @@ static void put(textbuf *b, const char *fmt, ...) {
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        /* An empty buffer is NULL with cap 0: vsnprintf(NULL, 0, ...) measures (NULL + 0 is UB). */
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->cap - b->len, fmt, ap);
         va_end(ap);
         if (n < 0) {
             b->failed = true;

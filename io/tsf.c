@@ -192,6 +192,9 @@ static int data_line(tsf_reader *rd, rp_tsf *out, rp_error *err) {
     char *field[MAX_ATTRIBUTES] = {NULL};
     char *p = rd->in.line;
     int colons = 0;
+    /* The fields below are split with string functions, which a NUL byte would cut short. */
+    if (memchr(rd->in.line, '\0', (size_t)(rd->in.line_end - rd->in.line)))
+        return rp_fail(err, "%s:%d: a NUL byte in the line (not a text file?)", path, line);
     for (const char *q = rd->in.line; q < rd->in.line_end; q++) colons += *q == ':';
     if (colons != rd->n_attr)
         return rp_fail(err, "%s:%d: expected %d ':'-separated fields (%d attribute%s, then the values), got %d",

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +50,10 @@ static inline void command_result_free(command_result *r) {
     free(r->err);
 }
 
+/* When > 0, the next commands run with RLIMIT_FSIZE at this many bytes and SIGXFSZ ignored: a
+ * write past it fails with EFBIG, as on a full disk. */
+static long run_fsize_limit;
+
 /* Runs `reinpatch first ...` (the arguments up to a NULL, at most 30) in dir. The output goes
  * through two files in dir named after the test's pid, removed afterwards. */
 static inline command_result run_reinpatch_v(const char *dir, const char *first, va_list ap) {
@@ -68,6 +74,11 @@ static inline command_result run_reinpatch_v(const char *dir, const char *first,
         if (o < 0 || e < 0 || chdir(dir) != 0) _exit(127);
         dup2(o, 1);
         dup2(e, 2);
+        if (run_fsize_limit > 0) {
+            struct rlimit lim = {.rlim_cur = (rlim_t)run_fsize_limit, .rlim_max = (rlim_t)run_fsize_limit};
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &lim);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -88,6 +99,25 @@ static inline command_result run_reinpatch(const char *dir, const char *first, .
     command_result r = run_reinpatch_v(dir, first, ap);
     va_end(ap);
     return r;
+}
+
+static inline int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* A failure as the CLI promises it: non-zero, nothing on stdout, exactly one line on stderr that
+ * starts with "reinpatch <cmd>: " and contains `needle`. */
+static inline void expect_failure(command_result *r, const char *cmd, const char *needle) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "reinpatch %s: ", cmd);
+    cr_expect_neq(r->status, 0, "exit status 0 (stderr: %s)", r->err);
+    cr_expect_lt(r->status, 128, "killed by a signal: %d (stderr: %s)", r->status - 128, r->err);
+    cr_expect_str_empty(r->out, "stdout: %s", r->out);
+    cr_expect_eq(count_lines(r->err), 1, "expected one error line, got: %s", r->err);
+    cr_expect(strncmp(r->err, prefix, strlen(prefix)) == 0, "'%s' does not start with '%s'", r->err, prefix);
+    cr_expect_not_null(strstr(r->err, needle), "'%s' does not mention '%s'", r->err, needle);
 }
 
 #endif

@@ -111,6 +111,7 @@ int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_erro
 }
 
 void trainer_free(rp_trainer *t) {
+    if (t->lock_fd > 0) close(t->lock_fd);
     model_buffers_free(&t->buf);
     model_free(&t->model);
     dataset_free(&t->data);
@@ -418,14 +419,17 @@ static void print_progress(const rp_trainer *t, int mode, int epoch, int epochs,
     fflush(stderr);
 }
 
+/* Writes metrics.json (atomically) and prints the same to out. Scores that are not finite are
+ * written as null and the call fails: a run whose best weights forecast NaN has no result. */
 static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const rp_eval_result *test,
                          double wall, double train_wps, FILE *out, rp_error *err) {
     if (dist_rank() != 0) return 0; /* rank 0 writes and prints the run's files */
-    char path[RP_PATH_MAX + 32];
+    char path[RP_PATH_MAX + 32], tmp[RP_ATOMIC_TMP_MAX];
     snprintf(path, sizeof path, "%s/metrics.json", t->run_dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return rp_fail(err, "cannot write %s", path);
+    FILE *f = rp_atomic_open(path, tmp, err);
+    if (!f) return -1;
     FILE *dst[2] = {f, out};
+    int nonfinite = 0;
     for (int i = 0; i < 2; i++) {
         FILE *o = dst[i];
         if (!o) continue;
@@ -433,12 +437,20 @@ static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const r
         rp_json_string(o, t->recipe->name);
         fprintf(o, ",\n  \"data\": ");
         rp_json_string(o, t->series.source);
-        fprintf(o, ",\n  \"test\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld, \"cuts_off_uniform\": [",
-                test->mse, test->mae, test->windows);
-        for (int l = 0; l < test->n_levels; l++) fprintf(o, "%s%.4f", l ? ", " : "", test->off_uniform[l]);
-        fprintf(o, "]},\n");
-        fprintf(o, "  \"val\": {\"mse\": %.6f, \"mae\": %.6f, \"windows\": %lld},\n", val->mse, val->mae,
-                val->windows);
+        fprintf(o, ",\n  \"test\": {\"mse\": ");
+        nonfinite |= rp_json_number(o, "%.6f", test->mse);
+        fprintf(o, ", \"mae\": ");
+        nonfinite |= rp_json_number(o, "%.6f", test->mae);
+        fprintf(o, ", \"windows\": %lld, \"cuts_off_uniform\": [", test->windows);
+        for (int l = 0; l < test->n_levels; l++) {
+            fputs(l ? ", " : "", o);
+            rp_json_number(o, "%.4f", test->off_uniform[l]);
+        }
+        fprintf(o, "]},\n  \"val\": {\"mse\": ");
+        nonfinite |= rp_json_number(o, "%.6f", val->mse);
+        fprintf(o, ", \"mae\": ");
+        nonfinite |= rp_json_number(o, "%.6f", val->mae);
+        fprintf(o, ", \"windows\": %lld},\n", val->windows);
         fprintf(o, "  \"epochs\": %d,\n  \"best_epoch\": %d,\n  \"steps\": %lld,\n", t->epoch, t->best_epoch + 1,
                 t->step);
         fprintf(o, "  \"wall_seconds\": %.3f,\n  \"train_windows_per_second\": %.1f,\n", wall, train_wps);
@@ -455,8 +467,33 @@ static int write_metrics(const rp_trainer *t, const rp_eval_result *val, const r
         }
         fprintf(o, "\n}\n");
     }
-    if (fclose(f) != 0) return rp_fail(err, "cannot write %s", path);
+    if (rp_atomic_close(f, tmp, path, err)) return -1;
+    if (nonfinite)
+        return rp_fail(err, "the best weights' val or test forecasts are not finite (written as null in %s)", path);
     return 0;
+}
+
+/* A diverging run stops at the first step whose loss or gradient is not finite, before it writes
+ * a checkpoint: the last one on disk holds finite weights and resumes. Epoch and step count
+ * from 1, as the progress line does. */
+static int check_step_finite(const rp_trainer *t, int epoch, int step, double loss, double lr, rp_error *err) {
+    const rp_tensor_info *bad = isfinite(loss) ? params_first_nonfinite(&t->model.P, t->model.P.grad) : NULL;
+    if (isfinite(loss) && !bad) return 0;
+    char lrs[32];
+    rp_format_lr(lrs, sizeof lrs, lr);
+    if (bad)
+        return rp_fail(err, "epoch %d step %d: the gradient of '%s' is not finite (lr %s too high?)", epoch + 1, step,
+                       bad->name, lrs);
+    return rp_fail(err, "epoch %d step %d: loss is not finite (lr %s too high?)", epoch + 1, step, lrs);
+}
+
+/* The same for the validation loss at an epoch's end: weights can stay finite while their
+ * forecasts overflow. */
+static int check_val_finite(const rp_eval_result *val, int epoch, double lr, rp_error *err) {
+    if (val->windows == 0 || isfinite(val->mse)) return 0;
+    char lrs[32];
+    rp_format_lr(lrs, sizeof lrs, lr);
+    return rp_fail(err, "epoch %d: validation loss is not finite (lr %s too high?)", epoch + 1, lrs);
 }
 
 int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err) {
@@ -499,7 +536,12 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
         int start = s * B, nb = n - start < B ? n - start : B;
         double lr = lr_schedule(r->train.schedule, r->train.lr, epoch, s, steps, r->train.epochs, r->train.pct_start);
         log->lr = lr;
-        loss_sum += train_step(t, order + start, nb, lr, policy_active, log, x, y);
+        double loss = train_step(t, order + start, nb, lr, policy_active, log, x, y);
+        if (check_step_finite(t, epoch, s + 1, loss, lr, err)) {
+            free(order); free(x); free(y);
+            return -1;
+        }
+        loss_sum += loss;
         seen += nb;
         t->step_in_epoch = s + 1;
         if (checkpoint_every > 0 && t->step % checkpoint_every == 0 && s + 1 < steps) {
@@ -575,6 +617,7 @@ int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err) {
             return 0;
         }
         if (trainer_evaluate(t, SPLIT_VAL, &e.val, err)) return -1;
+        if (check_val_finite(&e.val, epoch, e.log.lr, err)) return -1;
         t->epoch = epoch + 1;
         /* Without validation windows (a pool with no validation part) the last epoch counts as
          * the best. */
@@ -643,6 +686,7 @@ static int run_on_epoch(rp_trainer *t, const rp_epoch_report *e, void *ctx, rp_e
 int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err) {
     if (opt && opt->out_dir) snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->out_dir);
     if (rp_mkdir_p(t->run_dir, err)) return -1;
+    if (dist_rank() == 0 && t->lock_fd <= 0 && rp_lock_dir(t->run_dir, &t->lock_fd, err)) return -1;
     run_epochs run = {.opt = opt, .verbose = opt && (opt->progress || opt->verbose) && dist_rank() == 0};
     rp_train_options fit = {0};
     if (opt) fit = *opt;

@@ -93,6 +93,7 @@ typedef struct rp_trainer {
     rp_cuts eval_cuts;       /* trainer_evaluate cuts every level this way (zero: the model's own) */
     rp_rng rng;
     char run_dir[RP_PATH_MAX];
+    int lock_fd;             /* > 0 while this trainer holds run_dir's lock (rp_lock_dir) */
 } rp_trainer;
 
 /* Loads the recipe's data (CSV file or the generated series) into t->series. */

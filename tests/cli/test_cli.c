@@ -43,25 +43,6 @@ static command_result run(const char *first, ...) {
     return r;
 }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-/* A failure as the CLI promises it: non-zero, nothing on stdout, exactly one line on stderr that
- * starts with "reinpatch <cmd>: " and contains `needle`. */
-static void expect_failure(command_result *r, const char *cmd, const char *needle) {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "reinpatch %s: ", cmd);
-    cr_expect_neq(r->status, 0, "exit status 0 (stderr: %s)", r->err);
-    cr_expect_lt(r->status, 128, "killed by a signal: %d (stderr: %s)", r->status - 128, r->err);
-    cr_expect_str_empty(r->out, "stdout: %s", r->out);
-    cr_expect_eq(count_lines(r->err), 1, "expected one error line, got: %s", r->err);
-    cr_expect(strncmp(r->err, prefix, strlen(prefix)) == 0, "'%s' does not start with '%s'", r->err, prefix);
-    cr_expect_not_null(strstr(r->err, needle), "'%s' does not mention '%s'", r->err, needle);
-}
-
 /* ---- the shared run ---- */
 
 static const char RECIPE[] =

@@ -21,3 +21,16 @@ Test(error, prefix_kept_and_overflow_marked) {
     cr_assert_eq(n, sizeof err.msg - 1);
     cr_assert_str_eq(err.msg + n - 3, "...");
 }
+
+/* Bytes a binary file would put in a message come out as \xNN; valid UTF-8 and newlines stay;
+ * escaping is idempotent (rp_fail_prefix escapes the joined message again). */
+Test(error, nonprintable_bytes_escaped) {
+    rp_error err;
+    rp_fail(&err, "value '%s'", "a\x01\x1b[2J\x7f\xff\xc3(b");
+    cr_assert_str_eq(err.msg, "value 'a\\x01\\x1b[2J\\x7f\\xff\\xc3(b'");
+    rp_fail(&err, "t\xc3\xa9mp \xe2\x82\xac\nnext");
+    cr_assert_str_eq(err.msg, "t\xc3\xa9mp \xe2\x82\xac\nnext");
+    rp_fail(&err, "x\x02");
+    rp_fail_prefix(&err, "f\x03");
+    cr_assert_str_eq(err.msg, "f\\x03: x\\x02");
+}

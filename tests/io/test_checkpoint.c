@@ -4,11 +4,13 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <dirent.h>
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -75,8 +77,8 @@ static void fill(float *x, size_t n, uint64_t seed) {
     if (n > 4) {
         x[0] = -0.0f;
         x[1] = 1e-42f; /* subnormal */
-        x[2] = INFINITY;
-        x[3] = NAN;
+        x[2] = FLT_MAX;
+        x[3] = -FLT_MIN;
     }
 }
 
@@ -84,6 +86,7 @@ static void fill_params(rp_params *P, uint64_t seed) {
     fill(P->value, P->total, seed);
     fill(P->adam_m, P->total, seed + 1);
     fill(P->adam_v, P->total, seed + 2);
+    for (size_t i = 0; i < P->total; i++) P->adam_v[i] = fabsf(P->adam_v[i]); /* a second moment */
 }
 
 static double MEAN[3] = {1.5, -2.25, 1e300}, STD[3] = {0.5, 3.0, 4.9e-324};
@@ -249,6 +252,17 @@ Test(checkpoint, without_best_weights) {
     params_free(&Q);
 }
 
+/* Files in the test directory, hidden ones aside. */
+static int count_entries(void) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 Test(checkpoint, overwrite_leaves_no_tmp) {
     const char *path = in_dir("ckpt.h5");
     rp_params P;
@@ -258,12 +272,7 @@ Test(checkpoint, overwrite_leaves_no_tmp) {
     rp_error err;
     s.step = 2;
     cr_assert_eq(checkpoint_save(path, &P, &s, best, &err), 0, "%s", err.msg);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) n += e->d_name[0] != '.';
-    closedir(d);
-    cr_assert_eq(n, 1, "expected only ckpt.h5 in %s", dir);
+    cr_assert_eq(count_entries(), 1, "expected only ckpt.h5 in %s", dir);
     free(best);
     params_free(&P);
 }
@@ -322,6 +331,116 @@ Test(checkpoint, newer_format_version) {
     char *text = NULL;
     cr_assert_eq(checkpoint_read_recipe(path, &text, &err), -1);
     cr_assert(strstr(err.msg, "format version 3"), "%s", err.msg);
+    free(best);
+    params_free(&P);
+}
+
+/* Sets one integer (or double) attribute of a good checkpoint, as a hand edit would. */
+static void set_attr(const char *path, const char *name, long long v, double d) {
+    rp_error err;
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    int rc = !strcmp(name, "best_val") ? h5_write_attr_double(f, name, d, &err)
+             : !strcmp(name, "step")   ? h5_write_attr_int64(f, name, v, &err)
+                                       : h5_write_attr_int(f, name, (int)v, &err);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    H5Fclose(f);
+}
+
+/* Counters a run cannot reach are refused: the epoch -5 trained from epoch -5. */
+Test(checkpoint, run_counters_range_checked) {
+    const char *path = in_dir("ckpt.h5");
+    struct { const char *name; long long v; double d; const char *want; } cases[] = {
+        {"epoch", -5, 0, "negative run counter"},
+        {"step", -1, 0, "negative run counter"},
+        {"step_in_epoch", -2, 0, "negative run counter"},
+        {"epochs_since_best", -1, 0, "negative run counter"},
+        {"best_epoch", 7, 0, "best_epoch 7 / epochs_since_best 2 do not fit epoch 7"},
+        {"epochs_since_best", 8, 0, "do not fit epoch 7"},
+        {"best_val", 0, NAN, "best_val nan is not a loss"},
+        {"best_val", 0, -1.0, "best_val -1 is not a loss"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rp_params P;
+        float *best;
+        save_good(path, &P, &best);
+        set_attr(path, cases[i].name, cases[i].v, cases[i].d);
+        expect_load_failure(path, QKV_OK, cases[i].want);
+        free(best);
+        params_free(&P);
+    }
+}
+
+/* A NaN or an infinity in any slab is refused with the tensor's name and group (the issue's run
+ * with NaN best weights wrote "mse": nan into metrics.json). */
+Test(checkpoint, nonfinite_values_name_the_tensor) {
+    const char *path = in_dir("ckpt.h5");
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 3; k++) {
+        rp_params P;
+        float *best;
+        declare(&P, QKV_OK);
+        fill_params(&P, 11);
+        best = malloc(P.total * sizeof(float));
+        fill(best, P.total, 99);
+        const rp_tensor_info *t = &P.tensors[P.n_tensors - 1];
+        best[t->offset + t->count - 1] = bad[k];
+        rp_run_state s = make_state();
+        rp_error err;
+        cr_assert_eq(checkpoint_save(path, &P, &s, best, &err), 0, "%s", err.msg);
+        char want[300];
+        snprintf(want, sizeof want, "tensor '%s' in /best holds NaN or infinite values", t->name);
+        /* Loading without a best slab reads no /best: only a load that wants it is refused. */
+        rp_params Q;
+        declare(&Q, QKV_OK);
+        float *best2 = calloc(Q.total, sizeof(float));
+        rp_run_state u = make_state();
+        cr_assert_eq(checkpoint_load(path, &Q, &u, best2, NULL, &err), -1);
+        cr_assert(strstr(err.msg, want), "'%s' lacks '%s'", err.msg, want);
+        /* In the weights themselves. */
+        P.value[P.tensors[0].offset] = bad[k];
+        cr_assert_eq(checkpoint_save(path, &P, &s, NULL, &err), 0, "%s", err.msg);
+        snprintf(want, sizeof want, "tensor '%s' in /params holds NaN or infinite values", P.tensors[0].name);
+        expect_load_failure(path, QKV_OK, want);
+        free(best2);
+        params_free(&Q);
+        free(best);
+        params_free(&P);
+    }
+}
+
+/* A write that fails part-way (here: the file size limit, as a full disk would) fails with one
+ * line, leaves no temporary file and keeps the previous checkpoint whole. */
+Test(checkpoint, failed_write_keeps_the_old_file) {
+    const char *path = in_dir("ckpt.h5");
+    rp_params P;
+    float *best;
+    save_good(path, &P, &best);
+    size_t n0;
+    char *before = slurp(path, &n0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN); /* then write() fails with EFBIG instead of killing */
+        struct rlimit lim = {.rlim_cur = 4096, .rlim_max = 4096};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        rp_run_state s = make_state();
+        s.step = 2;
+        rp_error err = {{0}};
+        int rc = checkpoint_save(path, &P, &s, best, &err);
+        /* Exit 3: refused with a message naming the file and no newline. */
+        _exit(rc == -1 && strstr(err.msg, path) && !strchr(err.msg, '\n') ? 3 : 1);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 3, "status %d", ws);
+    size_t n1;
+    char *after = slurp(path, &n1);
+    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "the old checkpoint changed");
+    cr_assert_eq(count_entries(), 1, "a temporary file was left in %s", dir);
+    free(before);
+    free(after);
     free(best);
     params_free(&P);
 }

@@ -24,6 +24,14 @@
 enum { ROWS = 20000, MEAN_SEGMENT = 50, DATA_SEED = 11 };
 #define NOISE 0.1
 
+/* Minutes of training: AddressSanitizer (scripts/sanitize; gcc defines __SANITIZE_ADDRESS__)
+ * makes every step about three times slower. */
+#ifdef __SANITIZE_ADDRESS__
+#define LEARNING_TIMEOUT 900
+#else
+#define LEARNING_TIMEOUT 240
+#endif
+
 Test(grpg_learning, changepoint_generator) {
     rp_error err = {{0}};
     rp_series s, s2;
@@ -166,7 +174,7 @@ static outcome train_and_measure(rp_patching patching) {
     return o;
 }
 
-Test(grpg_learning, boundaries_move_onto_change_points_and_beat_fixed_and_random, .timeout = 240) {
+Test(grpg_learning, boundaries_move_onto_change_points_and_beat_fixed_and_random, .timeout = LEARNING_TIMEOUT) {
     static const char *names[3] = {"fixed", "random", "learned"};
     const rp_patching kinds[3] = {PATCHING_FIXED, PATCHING_RANDOM, PATCHING_LEARNED};
     outcome o[3];

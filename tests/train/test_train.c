@@ -115,6 +115,7 @@ static void check_resume_equivalence(rp_patching patching) {
     rp_recipe r;
     tiny_recipe(&r, "whole", patching);
     run_result whole = train_tiny(&r, 0);
+    recipe_free(&r);
     tiny_recipe(&r, "resumed", patching);
     run_result resumed = train_tiny(&r, 1);
     cr_assert_eq(whole.epoch, 3);
@@ -326,6 +327,7 @@ Test(train, resume_mid_epoch_is_bit_identical) {
     rp_error err = {{0}};
     cr_assert_eq(recipe_render(&r, &err), 0, "%s", err.msg);
     run_result whole = train_tiny(&r, 0);
+    recipe_free(&r);
 
     tiny_recipe(&r, "mid_resumed", PATCHING_LEARNED);
     r.train.checkpoint_every = 4;

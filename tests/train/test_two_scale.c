@@ -50,6 +50,14 @@ static void remove_tmpdir(void) { tempdir_remove(tmpdir); }
 
 TestSuite(two_scale, .init = make_tmpdir, .fini = remove_tmpdir);
 
+/* Minutes of training: AddressSanitizer (scripts/sanitize; gcc defines __SANITIZE_ADDRESS__)
+ * makes every step about three times slower. */
+#ifdef __SANITIZE_ADDRESS__
+#define LEARNING_TIMEOUT 900
+#else
+#define LEARNING_TIMEOUT 240
+#endif
+
 Test(two_scale, generator_structure_and_determinism) {
     rp_error err = {{0}};
     rp_two_scale_spec sp = SPEC;
@@ -180,7 +188,7 @@ static outcome train_and_measure(const char *levels, int seed, const char *subdi
     return o;
 }
 
-Test(two_scale, two_levels_beat_one_at_the_same_token_count, .timeout = 240) {
+Test(two_scale, two_levels_beat_one_at_the_same_token_count, .timeout = LEARNING_TIMEOUT) {
     const char *seed_text = getenv("REINPATCH_TWO_SCALE_SEED"), *tokens = getenv("REINPATCH_TWO_SCALE_TOKENS");
     int seed = seed_text ? atoi(seed_text) : 1;
     if (!tokens) tokens = "pooled";
