@@ -8,13 +8,8 @@ int unpatch_declare(rp_unpatch_head *h, rp_params *P, int L, int T, int d_model,
     if (L < 1 || T < 1 || d_model < 1 || channels < 1 || knots < 1 || horizon < 1)
         return rp_fail(err, "unpatch head: L=%d, T=%d, d_model=%d, channels=%d, knots=%d, horizon=%d: all must be >= 1",
                        L, T, d_model, channels, knots, horizon);
-    memset(h, 0, sizeof *h);
-    h->L = L;
-    h->T = T;
-    h->d_model = d_model;
-    h->channels = channels;
-    h->knots = knots;
-    h->horizon = horizon;
+    *h = (rp_unpatch_head){.L = L, .T = T, .d_model = d_model, .channels = channels, .knots = knots,
+                           .horizon = horizon};
     if (linear_declare(&h->token_map, P, "head/token/w", "head/token/b", d_model, knots * channels, err)) return -1;
     return linear_declare(&h->time_map, P, "head/w", "head/b", L * channels, horizon, err);
 }
