@@ -1,6 +1,6 @@
 /* A backbone that reads any segmentation (issue 14): the time-position encoding, the unpatch
- * head, both against central finite differences (alone and through the whole forecaster), and
- * train.backbone_loss: mixed.
+ * head, both against central finite differences (alone and through the whole forecaster), and the
+ * new recipe keys' checks (train.backbone_loss: mixed is tested in test_train.c).
  *
  * Loss L = Σ r · out with r fixed random. Tolerances as in the attention test: float32 forward,
  * h = 1e-2 on O(1) values; both layers are linear in their parameters and inputs, so truncation
@@ -17,7 +17,6 @@
 #include "levels/time_position.h"
 #include "model/forecaster.h"
 #include "model/unpatch.h"
-#include "train/train.h"
 #include "../gradcheck.h"
 
 #define CHECK(res) cr_assert((res).ok, "%s", (res).msg)
@@ -265,67 +264,6 @@ Test(anyseg, model_gradients_with_time_position_and_unpatch_head) {
     model_free(&c.m);
     recipe_free(&r);
 }
-
-/* ---- train.backbone_loss: mixed ---- */
-
-static void tiny_recipe(rp_recipe *r, rp_patching patching) {
-    rp_error err = {{0}};
-    recipe_defaults(r);
-    r->data.generated_rows = 700;
-    r->data.generated_channels = 2;
-    r->data.lookback = 32;
-    r->data.horizon = 8;
-    r->levels[0].patching = patching;
-    r->levels[0].rate = 4;
-    r->levels[0].patch_len = 8;
-    r->levels[0].group_size = 3;
-    r->backbone.d_model = 8;
-    r->backbone.n_heads = 2;
-    r->backbone.n_layers = 1;
-    r->backbone.d_ff = 16;
-    r->train.batch_size = 32;
-    r->train.lr = 1e-3;
-    r->train.threads = 1;
-    cr_assert_eq(recipe_validate(r, &err), 0, "%s", err.msg);
-}
-
-/* Parameters after `steps` optimizer steps of epoch 0 (malloc'd; *n their count). */
-static float *train_steps(rp_recipe *r, int steps, size_t *n) {
-    rp_error err = {{0}};
-    rp_trainer t;
-    cr_assert_eq(trainer_setup(&t, r, &err), 0, "%s", err.msg);
-    rp_epoch_log log;
-    cr_assert_eq(trainer_train_epoch(&t, 0, steps, 0, &log, &err), 0, "%s", err.msg);
-    *n = t.model.P.total;
-    float *v = malloc(*n * sizeof(float));
-    memcpy(v, t.model.P.value, *n * sizeof(float));
-    trainer_free(&t);
-    return v;
-}
-
-/* mix_share 0 is the plain loss bit for bit (fixed: `all`; learned: `greedy`); mix_share 0.5
- * trains on other cuts (other weights), the same ones every time. */
-static void check_mixed(rp_patching patching, rp_backbone_loss plain) {
-    rp_recipe r;
-    tiny_recipe(&r, patching);
-    r.train.backbone_loss = plain;
-    size_t n0, n1, n2, n3;
-    float *base = train_steps(&r, 4, &n0);
-    r.train.backbone_loss = BACKBONE_LOSS_MIXED;
-    r.train.mix_share = 0;
-    float *share0 = train_steps(&r, 4, &n1);
-    r.train.mix_share = 0.5;
-    float *mixed = train_steps(&r, 4, &n2), *again = train_steps(&r, 4, &n3);
-    cr_assert_eq(n0, n1);
-    cr_assert_eq(memcmp(base, share0, n0 * sizeof(float)), 0, "mix_share 0 differs from the plain loss");
-    cr_assert_neq(memcmp(base, mixed, n0 * sizeof(float)), 0, "mix_share 0.5 trains like the plain loss");
-    cr_assert_eq(memcmp(mixed, again, n0 * sizeof(float)), 0, "mixed training does not repeat");
-    free(base); free(share0); free(mixed); free(again);
-    recipe_free(&r);
-}
-
-Test(anyseg, mixed_loss_fixed_level_trains_on_jittered_cuts) { check_mixed(PATCHING_FIXED, BACKBONE_LOSS_ALL); }
-Test(anyseg, mixed_loss_learned_level_trains_on_samples) { check_mixed(PATCHING_LEARNED, BACKBONE_LOSS_GREEDY); }
 
 /* Bad values name the key. */
 Test(anyseg, recipe_keys_are_checked) {
