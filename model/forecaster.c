@@ -228,7 +228,7 @@ void model_buffers_free(rp_model_buffers *b) {
         free(lb->starts); free(lb->raw_starts); free(lb->orders); free(lb->features); free(lb->logits);
         free(lb->dlogits); free(lb->policy_act); free(lb->resampled); free(lb->pooled_act); free(lb->tokens);
         free(lb->dtokens); free(lb->cp_values); free(lb->cp_scores);
-        free(lb->dtokens); free(lb->time_act);
+        free(lb->time_act);
     }
     free(b->span_start); free(b->span_end); free(b->head_act);
     free(b->backbone_in); free(b->dbackbone_in); free(b->encoded); free(b->dencoded); free(b->backbone_act);
