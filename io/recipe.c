@@ -80,7 +80,8 @@ _Static_assert(LENGTH(rp_backbone_inputs_names) == RP_BACKBONE_INPUTS, "one name
 const char *const rp_optimizer_names[] = {[OPTIMIZER_ADAM] = "adam", [OPTIMIZER_ADAMW] = "adamw"};
 _Static_assert(LENGTH(rp_optimizer_names) == RP_OPTIMIZERS, "one name per optimizer");
 const char *const rp_backbone_loss_names[] = {
-    [BACKBONE_LOSS_ALL] = "all", [BACKBONE_LOSS_GREEDY] = "greedy", [BACKBONE_LOSS_BEST] = "best"};
+    [BACKBONE_LOSS_ALL] = "all", [BACKBONE_LOSS_GREEDY] = "greedy", [BACKBONE_LOSS_BEST] = "best",
+    [BACKBONE_LOSS_MIXED] = "mixed"};
 _Static_assert(LENGTH(rp_backbone_loss_names) == RP_BACKBONE_LOSSES, "one name per backbone loss");
 const char *const rp_advantage_names[] = {
     [ADVANTAGE_GROUP_STD] = "group_std", [ADVANTAGE_GROUP_MEAN] = "group_mean",
@@ -88,6 +89,10 @@ const char *const rp_advantage_names[] = {
 _Static_assert(LENGTH(rp_advantage_names) == RP_ADVANTAGES, "one name per advantage estimator");
 const char *const rp_batch_unit_names[] = {[BATCH_UNIT_WINDOW] = "window", [BATCH_UNIT_SAMPLE] = "sample"};
 _Static_assert(LENGTH(rp_batch_unit_names) == RP_BATCH_UNITS, "one name per batch unit");
+const char *const rp_position_names[] = {[POSITION_INDEX] = "index", [POSITION_TIME] = "time"};
+_Static_assert(LENGTH(rp_position_names) == RP_POSITIONS, "one name per token position");
+const char *const rp_head_names[] = {[HEAD_FLATTEN] = "flatten", [HEAD_UNPATCH] = "unpatch"};
+_Static_assert(LENGTH(rp_head_names) == RP_HEAD_KINDS, "one name per head");
 
 /* Enum fields are read and written as int. */
 _Static_assert(sizeof(rp_patching) == sizeof(int), "enum size");
@@ -101,6 +106,8 @@ _Static_assert(sizeof(rp_backbone_loss) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_policy_init) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_advantage) == sizeof(int), "enum size");
 _Static_assert(sizeof(rp_batch_unit) == sizeof(int), "enum size");
+_Static_assert(sizeof(rp_position) == sizeof(int), "enum size");
+_Static_assert(sizeof(rp_head_kind) == sizeof(int), "enum size");
 
 #define NO_LIMIT INFINITY
 #define R(member) offsetof(rp_recipe, member)
@@ -143,6 +150,9 @@ static const field recipe_fields[] = {
     F_ENUM("backbone.norm", R(backbone.norm), rp_norm_names),
     F_INT("backbone.state_size", R(backbone.state_size), 1, NO_LIMIT, 0),
     F_INT("backbone.expand", R(backbone.expand), 1, NO_LIMIT, 0),
+    F_ENUM("backbone.head", R(backbone.head), rp_head_names),
+    F_INT("backbone.unpatch.channels", R(backbone.unpatch_channels), 1, NO_LIMIT, 0),
+    F_INT("backbone.unpatch.knots", R(backbone.unpatch_knots), 1, NO_LIMIT, 0),
     F_INT("train.epochs", R(train.epochs), 1, NO_LIMIT, 0),
     F_INT("train.batch_size", R(train.batch_size), 1, NO_LIMIT, 0),
     F_ENUM("train.batch_unit", R(train.batch_unit), rp_batch_unit_names),
@@ -159,6 +169,8 @@ static const field recipe_fields[] = {
     F_INT("train.warmup_epochs", R(train.warmup_epochs), 0, NO_LIMIT, 0),
     F_ENUM("train.backbone_loss", R(train.backbone_loss), rp_backbone_loss_names),
     F_ENUM("train.advantage", R(train.advantage), rp_advantage_names),
+    F_DOUBLE("train.mix_share", R(train.mix_share), 0, 1, 0),
+    F_INT("train.mix_jitter", R(train.mix_jitter), 1, NO_LIMIT, 0),
     F_DOUBLE("train.entropy_beta", R(train.entropy_beta), 0, NO_LIMIT, 0),
     F_DOUBLE("train.policy_anchor", R(train.policy_anchor), 0, NO_LIMIT, 0),
     F_INT("train.checkpoint_every", R(train.checkpoint_every), 0, NO_LIMIT, 0),
@@ -180,6 +192,7 @@ static const field level_fields[] = {
     F_DOUBLE("policy.prior_scale", LV(prior_scale), 0, NO_LIMIT, 0),
     F_BOOL("policy.position", LV(policy_position)),
     F_ENUM("policy.init", LV(policy_init), rp_policy_init_names),
+    F_ENUM("position", LV(position), rp_position_names),
     F_BOOL("trainable", LV(trainable)),
     F_ENUM("tokens", LV(tokens), rp_token_source_names),
 };
@@ -235,6 +248,7 @@ static void level_defaults(rp_level_recipe *l) {
     l->policy_init = POLICY_INIT_UNIFORM;
     l->trainable = true;
     l->tokens = TOKENS_RAW;
+    l->position = POSITION_INDEX;
 }
 
 void recipe_defaults(rp_recipe *r) {
@@ -264,6 +278,9 @@ void recipe_defaults(rp_recipe *r) {
     r->backbone.norm = NORM_BATCH;
     r->backbone.state_size = 16;
     r->backbone.expand = 2;
+    r->backbone.head = HEAD_FLATTEN;
+    r->backbone.unpatch_channels = 2;
+    r->backbone.unpatch_knots = 8;
 
     r->train.epochs = 10;
     r->train.batch_size = 128;
@@ -281,6 +298,8 @@ void recipe_defaults(rp_recipe *r) {
     r->train.warmup_epochs = 0;
     r->train.backbone_loss = BACKBONE_LOSS_ALL;
     r->train.advantage = ADVANTAGE_GROUP_STD;
+    r->train.mix_share = 0.5;
+    r->train.mix_jitter = 2;
     r->train.entropy_beta = 0.0;
     r->train.policy_anchor = 0.0;
     r->train.checkpoint_every = 0;
@@ -1075,6 +1094,10 @@ int recipe_validate(const rp_recipe *r, rp_error *err) {
     int n = r->data.lookback;
     for (int l = 0; l < r->n_levels; l++) {
         if (check_level(r, l, n, err)) return -1;
+        /* mixed training moves fixed levels' cuts by up to mix_jitter of their units. */
+        if (r->train.backbone_loss == BACKBONE_LOSS_MIXED && r->train.mix_jitter >= n)
+            return check_fail(r, top_mark(r, "train.mix_jitter"), "train.mix_jitter", err,
+                              "%d must be below levels[%d]'s %d units", r->train.mix_jitter, l, n);
         n = recipe_level_count(n, r->levels[l].rate);
     }
 

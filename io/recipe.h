@@ -42,8 +42,8 @@ extern const char *const rp_backbone_inputs_names[RP_BACKBONE_INPUTS];
 typedef enum { OPTIMIZER_ADAM, OPTIMIZER_ADAMW } rp_optimizer;
 enum { RP_OPTIMIZERS = OPTIMIZER_ADAMW + 1 };
 extern const char *const rp_optimizer_names[RP_OPTIMIZERS];
-typedef enum { BACKBONE_LOSS_ALL, BACKBONE_LOSS_GREEDY, BACKBONE_LOSS_BEST } rp_backbone_loss;
-enum { RP_BACKBONE_LOSSES = BACKBONE_LOSS_BEST + 1 };
+typedef enum { BACKBONE_LOSS_ALL, BACKBONE_LOSS_GREEDY, BACKBONE_LOSS_BEST, BACKBONE_LOSS_MIXED } rp_backbone_loss;
+enum { RP_BACKBONE_LOSSES = BACKBONE_LOSS_MIXED + 1 };
 extern const char *const rp_backbone_loss_names[RP_BACKBONE_LOSSES];
 typedef enum {
     ADVANTAGE_GROUP_STD, ADVANTAGE_GROUP_MEAN, ADVANTAGE_LEAVE_ONE_OUT, ADVANTAGE_GREEDY_BASELINE
@@ -55,6 +55,12 @@ extern const char *const rp_advantage_names[RP_ADVANTAGES];
 typedef enum { BATCH_UNIT_WINDOW, BATCH_UNIT_SAMPLE } rp_batch_unit;
 enum { RP_BATCH_UNITS = BATCH_UNIT_SAMPLE + 1 };
 extern const char *const rp_batch_unit_names[RP_BATCH_UNITS];
+typedef enum { POSITION_INDEX, POSITION_TIME } rp_position;
+enum { RP_POSITIONS = POSITION_TIME + 1 };
+extern const char *const rp_position_names[RP_POSITIONS];
+typedef enum { HEAD_FLATTEN, HEAD_UNPATCH } rp_head_kind;
+enum { RP_HEAD_KINDS = HEAD_UNPATCH + 1 };
+extern const char *const rp_head_names[RP_HEAD_KINDS];
 
 typedef struct rp_level_recipe {
     rp_patching patching;     /* patching: fixed | learned | random | changepoint (default fixed) */
@@ -76,6 +82,9 @@ typedef struct rp_level_recipe {
                                  the uniform-spacing prior or the changepoint scores (uniform) */
     bool trainable;           /* trainable                                     (true) */
     rp_token_source tokens;   /* tokens: raw | pooled (levels > 1)             (raw) */
+    rp_position position;     /* position: index (a learned embedding of the token index) |
+                                 time (an encoding of the patch's span on the time axis,
+                                 levels/time_position.h)                        (index) */
 } rp_level_recipe;
 
 /* Where a key's value came from, so that cross-field errors can point at it: line/column 1-based
@@ -122,6 +131,9 @@ typedef struct rp_recipe {
         rp_norm_kind norm;        /* backbone.norm: batch | layer                (batch) */
         int state_size;           /* backbone.state_size: S7 state per channel   (16) */
         int expand;               /* backbone.expand: ETSMLP expansion factor    (2) */
+        rp_head_kind head;        /* backbone.head: flatten | unpatch (model/unpatch.h) (flatten) */
+        int unpatch_channels;     /* backbone.unpatch.channels: C per time step  (2) */
+        int unpatch_knots;        /* backbone.unpatch.knots: Q knots per token   (8) */
     } backbone;
 
     struct {
@@ -139,9 +151,11 @@ typedef struct rp_recipe {
         int patience;             /* train.patience: epochs without val improvement (3) */
         int max_steps_per_epoch;  /* train.max_steps_per_epoch, 0 = full epochs   (0) */
         int warmup_epochs;        /* train.warmup_epochs of fixed patching before policies learn (0) */
-        rp_backbone_loss backbone_loss; /* train.backbone_loss: all | greedy | best (all) */
         rp_advantage advantage;   /* train.advantage: group_std | group_mean | leave_one_out |
                                      greedy_baseline: GRPG's baseline and scale (group_std) */
+        rp_backbone_loss backbone_loss; /* train.backbone_loss: all | greedy | best | mixed (all) */
+        double mix_share;         /* train.mix_share: share of windows on moved cuts (mixed) (0.5) */
+        int mix_jitter;           /* train.mix_jitter: S of the jitter:S cuts fixed levels train on (2) */
         double entropy_beta;      /* train.entropy_beta                          (0.0) */
         double policy_anchor;     /* train.policy_anchor: pull toward the prior  (0.0) */
         int checkpoint_every;     /* train.checkpoint_every steps, 0 = epochs only (0) */

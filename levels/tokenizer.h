@@ -9,6 +9,8 @@
  * so uniform boundaries with rate r and overlap = max(0, P - r) reproduce PatchTST's patches
  * exactly (L = 336, P = 16, stride 8: 42 patches [8k, 8k+16), replication-padded by 8).
  *     token_k = W · patch_k + b  +  pos[k]  +  len[(b - a) - 1]
+ * (pos[k] only with index_position; levels[i].position: time adds levels/time_position.h's
+ * encoding of the span instead, in model/forecaster.c)
  * W [d, P], b [d]: Linear(P -> d), PyTorch init U(-1/sqrt(P), 1/sqrt(P)); pos [K, d]: learned
  * embedding of the token index, PatchTST's W_pos init U(-0.02, 0.02); len [L, d]: learned
  * embedding of the segment length 1..L (without the overlap), zero-initialised, so a fresh
@@ -32,11 +34,12 @@
 
 typedef struct rp_tokenizer {
     int L, K, patch_len, overlap, d_model;
+    int index_position;     /* 1: pos[k] is declared and added; 0: none (pos = (size_t)-1) */
     size_t w, b, pos, len;
 } rp_tokenizer;
 
 int tokenizer_declare(rp_tokenizer *tok, rp_params *P, const char *prefix, int L, int K,
-                      int patch_len, int overlap, int d_model, rp_error *err);
+                      int patch_len, int overlap, int d_model, int index_position, rp_error *err);
 void tokenizer_init(const rp_tokenizer *tok, rp_params *P, rp_rng *rng);
 
 /* The resampled span of one patch: out[P] from x[L], segment [a, b), overlap steps of context. */
@@ -51,11 +54,12 @@ void tokenizer_backward(const rp_tokenizer *tok, rp_params *P, const float *dtok
 
 typedef struct rp_pooled_tokenizer {
     int n_in, K, d_model;
+    int index_position;     /* as rp_tokenizer's */
     size_t w, b, pos, len;
 } rp_pooled_tokenizer;
 
 int pooled_tokenizer_declare(rp_pooled_tokenizer *tok, rp_params *P, const char *prefix, int n_in,
-                             int K, int d_model, rp_error *err);
+                             int K, int d_model, int index_position, rp_error *err);
 void pooled_tokenizer_init(const rp_pooled_tokenizer *tok, rp_params *P, rp_rng *rng);
 /* Floats of saved activations and scratch for a batch of B windows. */
 size_t pooled_tokenizer_act_floats(const rp_pooled_tokenizer *tok, int B);

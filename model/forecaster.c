@@ -42,12 +42,25 @@ static int declare_level(rp_model *m, int l, int units, rp_error *err) {
     return 0;
 }
 
+/* position: time — "<tokens prefix>/time/w", after the tokenizer's own parameters. */
+static int declare_time_position(rp_model *m, int l, const char *prefix, rp_error *err) {
+    rp_level *lv = &m->levels[l];
+    lv->time_position = lv->cfg.position == POSITION_TIME;
+    if (!lv->time_position) return 0;
+    return time_position_declare(&lv->time_pos, &m->P, prefix, m->lookback, lv->K, m->d_model, err);
+}
+
 static int declare_tokens(rp_model *m, int l, rp_error *err) {
     rp_level *lv = &m->levels[l];
     char name[64];
     snprintf(name, sizeof name, "levels/%d/tokens", l);
-    if (lv->pooled)
-        return pooled_tokenizer_declare(&lv->pooled_tok, &m->P, name, lv->n_units, lv->K, m->d_model, err);
+    int index_position = lv->cfg.position == POSITION_INDEX;
+    if (lv->pooled) {
+        if (pooled_tokenizer_declare(&lv->pooled_tok, &m->P, name, lv->n_units, lv->K, m->d_model, index_position,
+                                     err))
+            return -1;
+        return declare_time_position(m, l, name, err);
+    }
     /* Level 0 reads (patch_len − rate) steps of context past each patch, so uniform boundaries
      * reproduce PatchTST's overlapping patches; higher levels read their span alone. */
     int overlap = 0;
@@ -55,8 +68,10 @@ static int declare_tokens(rp_model *m, int l, rp_error *err) {
         int rate = (int)floor(lv->cfg.rate);
         overlap = lv->cfg.patch_len > rate ? lv->cfg.patch_len - rate : 0;
     }
-    return tokenizer_declare(&lv->raw_tok, &m->P, name, m->lookback, lv->K, lv->cfg.patch_len, overlap, m->d_model,
-                             err);
+    if (tokenizer_declare(&lv->raw_tok, &m->P, name, m->lookback, lv->K, lv->cfg.patch_len, overlap, m->d_model,
+                          index_position, err))
+        return -1;
+    return declare_time_position(m, l, name, err);
 }
 
 int model_build(rp_model *m, const rp_recipe *r, rp_error *err) {
@@ -99,7 +114,14 @@ int model_build(rp_model *m, const rp_recipe *r, rp_error *err) {
         if (m->level_emb == (size_t)-1) return -1;
     }
     if (backbone_declare(&m->backbone, &m->P, "backbone", r, m->n_tokens, err)) return -1;
-    if (linear_declare(&m->head, &m->P, "head/w", "head/b", m->n_tokens * m->d_model, m->horizon, err)) return -1;
+    m->head_unpatch = r->backbone.head == HEAD_UNPATCH;
+    if (m->head_unpatch) {
+        if (unpatch_declare(&m->unpatch, &m->P, m->lookback, m->n_tokens, m->d_model, r->backbone.unpatch_channels,
+                            r->backbone.unpatch_knots, m->horizon, err))
+            return -1;
+    } else if (linear_declare(&m->head, &m->P, "head/w", "head/b", m->n_tokens * m->d_model, m->horizon, err)) {
+        return -1;
+    }
     return params_alloc(&m->P, err);
 }
 
@@ -120,6 +142,7 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
         if (!lv->needs_tokens) continue;
         if (lv->pooled) pooled_tokenizer_init(&lv->pooled_tok, &m->P, &rng);
         else tokenizer_init(&lv->raw_tok, &m->P, &rng);
+        if (lv->time_position) time_position_init(&lv->time_pos, &m->P, &rng);
     }
     if (m->inputs_all) {
         /* Like the positional embedding: small uniform values. */
@@ -127,7 +150,8 @@ int model_init(rp_model *m, unsigned long long seed, rp_error *err) {
         for (int i = 0; i < m->n_levels * m->d_model; i++) e[i] = (float)(0.04 * rng_uniform(&rng) - 0.02);
     }
     backbone_init(&m->backbone, &m->P, &rng);
-    linear_init(&m->head, &m->P, &rng);
+    if (m->head_unpatch) unpatch_init(&m->unpatch, &m->P, &rng);
+    else linear_init(&m->head, &m->P, &rng);
     return 0;
 }
 
@@ -172,6 +196,7 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
             else ALLOC(lb->resampled, (size_t)R * K * lv->cfg.patch_len);
             ALLOC(lb->tokens, (size_t)R * K * d);
             ALLOC(lb->dtokens, (size_t)R * K * d);
+            if (lv->time_position) ALLOC(lb->time_act, time_position_act_floats(&lv->time_pos, R));
         }
         size_t w = seg_workspace_bytes(&lv->spec);
         if (w > work) work = w;
@@ -183,6 +208,11 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
     ALLOC(b->encoded, (size_t)R * T * d);
     ALLOC(b->dencoded, (size_t)R * T * d);
     ALLOC(b->backbone_act, backbone_act_floats(&m->backbone, R));
+    if (m->head_unpatch) {
+        ALLOC(b->span_start, (size_t)R * T);
+        ALLOC(b->span_end, (size_t)R * T);
+        ALLOC(b->head_act, unpatch_act_floats(&m->unpatch, R));
+    }
     ALLOC(b->forecast_norm, (size_t)R * H);
     ALLOC(b->forecast, (size_t)R * H);
     ALLOC(b->dforecast, (size_t)R * H);
@@ -199,7 +229,9 @@ void model_buffers_free(rp_model_buffers *b) {
         free(lb->starts); free(lb->raw_starts); free(lb->orders); free(lb->features); free(lb->logits);
         free(lb->dlogits); free(lb->policy_act); free(lb->resampled); free(lb->pooled_act); free(lb->tokens);
         free(lb->dtokens); free(lb->cp_values); free(lb->cp_scores);
+        free(lb->time_act);
     }
+    free(b->span_start); free(b->span_end); free(b->head_act);
     free(b->backbone_in); free(b->dbackbone_in); free(b->encoded); free(b->dencoded); free(b->backbone_act);
     free(b->forecast_norm); free(b->forecast); free(b->dforecast); free(b->row_loss); free(b->work);
     memset(b, 0, sizeof *b);
@@ -355,6 +387,24 @@ void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, 
     }
 }
 
+/* The raw span [start, end) of every backbone token of the R rows (the unpatch head's input). */
+static void token_spans(const rp_model *m, rp_model_buffers *b, int R) {
+    int T = m->n_tokens, L = m->lookback, top = m->n_levels - 1;
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        if (!m->inputs_all && l != top) continue;
+        int K = lv->K;
+        for (int r = 0; r < R; r++) {
+            const int *raw = b->lv[l].raw_starts + (size_t)r * K;
+            for (int k = 0; k < K; k++) {
+                size_t i = (size_t)r * T + lv->token_offset + k;
+                b->span_start[i] = raw[k];
+                b->span_end[i] = k + 1 < K ? raw[k + 1] : L;
+            }
+        }
+    }
+}
+
 void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, int training,
                    unsigned long long dropout_seed) {
     int H = m->horizon, d = m->d_model, T = m->n_tokens;
@@ -368,6 +418,7 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
                                      lb->pooled_act);
         else
             tokenizer_forward(&lv->raw_tok, &m->P, lb->tokens, lb->resampled, b->x_rows, lb->raw_starts, R);
+        if (lv->time_position) time_position_forward(&lv->time_pos, &m->P, lb->tokens, lb->raw_starts, R, lb->time_act);
     }
     const float *backbone_in = b->lv[m->n_levels - 1].tokens;
     if (m->inputs_all) {
@@ -384,7 +435,13 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
         backbone_in = b->backbone_in;
     }
     backbone_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, training, dropout_seed, b->backbone_act);
-    linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head.weight, m->P.value + m->head.bias, R, T * d, H);
+    if (m->head_unpatch) {
+        token_spans(m, b, R);
+        unpatch_forward(&m->unpatch, &m->P, b->forecast_norm, b->encoded, b->span_start, b->span_end, R, b->head_act);
+    } else {
+        linear_forward(b->forecast_norm, b->encoded, m->P.value + m->head.weight, m->P.value + m->head.bias, R, T * d,
+                       H);
+    }
     revin_denorm_forward(b->forecast, b->forecast_norm, b->mean, b->std, R, G, H);
     if (y)
         for (int r = 0; r < R; r++)
@@ -399,8 +456,12 @@ void model_backward(rp_model *m, rp_model_buffers *b, int B, int G) {
     memset(dforecast_norm, 0, (size_t)R * H * sizeof(float));
     revin_denorm_backward(dforecast_norm, b->dforecast, b->std, R, G, H);
     memset(b->dencoded, 0, (size_t)R * T * d * sizeof(float));
-    linear_backward(b->dencoded, m->P.grad + m->head.weight, m->P.grad + m->head.bias, dforecast_norm, b->encoded,
-                    m->P.value + m->head.weight, R, T * d, H);
+    if (m->head_unpatch)
+        unpatch_backward(&m->unpatch, &m->P, b->dencoded, dforecast_norm, b->encoded, b->span_start, b->span_end, R,
+                         b->head_act);
+    else
+        linear_backward(b->dencoded, m->P.grad + m->head.weight, m->P.grad + m->head.bias, dforecast_norm, b->encoded,
+                        m->P.value + m->head.weight, R, T * d, H);
     for (int l = 0; l < m->n_levels; l++)
         if (m->levels[l].needs_tokens) memset(b->lv[l].dtokens, 0, (size_t)R * m->levels[l].K * d * sizeof(float));
     int top = m->n_levels - 1;
@@ -427,6 +488,7 @@ void model_backward(rp_model *m, rp_model_buffers *b, int B, int G) {
         const rp_level *lv = &m->levels[l];
         rp_level_buffers *lb = &b->lv[l];
         if (!lv->needs_tokens) continue;
+        if (lv->time_position) time_position_backward(&lv->time_pos, &m->P, lb->dtokens, R, lb->time_act);
         if (lv->pooled)
             pooled_tokenizer_backward(&lv->pooled_tok, &m->P, b->lv[l - 1].dtokens, lb->dtokens, lb->starts, R,
                                       lb->pooled_act);
@@ -443,5 +505,6 @@ double model_flops(const rp_model *m, int rows) {
         if (!lv->needs_tokens) continue;
         tokens += 2.0 * lv->K * d * (lv->pooled ? d : lv->cfg.patch_len);
     }
-    return tokens * rows + backbone_flops(&m->backbone, rows) + 2.0 * T * d * H * rows;
+    double head = m->head_unpatch ? unpatch_flops(&m->unpatch, rows) : 2.0 * T * d * H * rows;
+    return tokens * rows + backbone_flops(&m->backbone, rows) + head;
 }

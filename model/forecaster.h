@@ -21,8 +21,10 @@
 #include "core/rng.h"
 #include "io/recipe.h"
 #include "levels/sampler.h"
+#include "levels/time_position.h"
 #include "levels/tokenizer.h"
 #include "levels/policy_net.h"
+#include "model/unpatch.h"
 
 typedef struct rp_level {
     rp_level_recipe cfg;
@@ -38,6 +40,8 @@ typedef struct rp_level {
     int pooled;             /* tokens pooled from the level below (levels > 0 with tokens: pooled) */
     rp_tokenizer raw_tok;
     rp_pooled_tokenizer pooled_tok;
+    int time_position;      /* position: time — time_pos adds the span encoding to the tokens */
+    rp_time_position time_pos;
     int token_offset;       /* first backbone token of this level (inputs: all) */
 } rp_level;
 
@@ -48,7 +52,9 @@ typedef struct rp_model {
     int inputs_all;
     size_t level_emb;       /* (n_levels, d) level embedding, inputs: all */
     rp_backbone backbone;   /* transformer | s7 | etsmlp (backbone.kind) */
+    int head_unpatch;       /* backbone.head: unpatch */
     rp_linear head;         /* flatten head: Linear(n_tokens·d → horizon), "head/w", "head/b" */
+    rp_unpatch_head unpatch;/* unpatch head (model/unpatch.h) */
     rp_params P;
 } rp_model;
 
@@ -100,6 +106,7 @@ typedef struct rp_level_buffers {
     float *tokens, *dtokens;/* (R, K, d) */
     float *cp_values;       /* (R, n) changepoint unit values (levels that use changepoint scores) */
     float *cp_scores;       /* (R, n-1) changepoint scores */
+    float *time_act;        /* (R, K, F) time-position features (position: time) */
 } rp_level_buffers;
 
 typedef struct rp_model_buffers {
@@ -112,6 +119,8 @@ typedef struct rp_model_buffers {
     float *backbone_in, *dbackbone_in; /* (R, n_tokens, d) when inputs: all */
     float *encoded, *dencoded; /* (R, n_tokens, d) */
     float *backbone_act;
+    int *span_start, *span_end; /* (R, n_tokens) raw span of each backbone token (head: unpatch) */
+    float *head_act;        /* unpatch head activations */
     float *forecast_norm;   /* (R, H) */
     float *forecast;        /* (R, H) in z-scored data units */
     float *dforecast;       /* (R, H) */

@@ -29,6 +29,8 @@ int recipe_apply_levels_from(rp_recipe *r, rp_error *err) {
     for (int l = 0; l < loaded.n_levels; l++) {
         int written = idx >= 0 && idx < RP_LEVEL_MARKS && l < r->n_levels && r->marks.level[l][idx].line != 0;
         loaded.levels[l].trainable = written ? r->levels[l].trainable : false;
+        /* How tokens carry their place is the backbone's side, not the patcher's: the recipe's. */
+        loaded.levels[l].position = l < r->n_levels ? r->levels[l].position : POSITION_INDEX;
         /* The recipe's marks described its own levels: the loaded ones come from the file. */
         if (!written) memset(loaded.marks.level[l], 0, sizeof loaded.marks.level[l]);
         else {

@@ -70,6 +70,14 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
     t->advantages = rp_malloc((size_t)windows * t->group * sizeof(float), err);
     t->greedy_rewards = rp_malloc((size_t)windows * sizeof(float), err);
     if (!t->best_values || !t->rewards || !t->advantages || !t->greedy_rewards) return -1;
+    if (!t->best_values || !t->rewards || !t->advantages) return -1;
+    if (r->train.backbone_loss == BACKBONE_LOSS_MIXED) {
+        size_t cuts = 0;
+        for (int l = 0; l < t->model.n_levels; l++) cuts += (size_t)2 * windows * t->model.levels[l].K;
+        t->mix_rows = rp_malloc((size_t)windows, err);
+        t->mix_store = rp_malloc(cuts * sizeof(int), err);
+        if (!t->mix_rows || !t->mix_store) return -1;
+    }
     memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
     t->best_val = INFINITY;
     rng_seed(&t->rng, (unsigned long long)r->train.seed, 0x5eed);
@@ -120,6 +128,8 @@ void trainer_free(rp_trainer *t) {
     free(t->rewards);
     free(t->advantages);
     free(t->greedy_rewards);
+    free(t->mix_rows);
+    free(t->mix_store);
     memset(t, 0, sizeof *t);
 }
 
@@ -297,6 +307,49 @@ void trainer_update(rp_trainer *t, double lr, int parts) {
     }
 }
 
+/* train.backbone_loss: mixed — which of the B rows train the backbone on moved cuts: each with
+ * probability mix_share, from a stream of (seed, step) alone. */
+static void mixed_rows(const rp_trainer *t, int B, unsigned char *rows) {
+    rp_rng rng;
+    rng_seed(&rng, (unsigned long long)t->recipe->train.seed, rp_mix_seed(0x313ed, (unsigned long long)t->step));
+    for (int i = 0; i < B; i++) rows[i] = rng_uniform(&rng) < t->recipe->train.mix_share;
+}
+
+/* The levels whose cuts mixed training jitters: those cut uniformly in this phase (fixed levels;
+ * trainable learned levels while the policies are not yet active). */
+static unsigned jittered_levels(const rp_model *m, int policy_active) {
+    unsigned mask = 0;
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        if (lv->cfg.patching == PATCHING_FIXED || (lv->has_policy && lv->cfg.trainable && !policy_active))
+            mask |= 1u << l;
+    }
+    return mask;
+}
+
+/* Keeps (save) or puts back (!save) every level's cuts of row src·G into row src of the batch
+ * for the rows marked in rows: the first rollout's sampled segmentation, which the greedy pass of
+ * mixed training overwrites. store holds Σ_l B·K_l starts and as many raw starts. */
+static void keep_sampled_cuts(const rp_model *m, rp_model_buffers *b, int B, int G, const unsigned char *rows,
+                              int *store, int save) {
+    for (int l = 0; l < m->n_levels; l++) {
+        int K = m->levels[l].K;
+        for (int w = 0; w < B; w++) {
+            if (!rows[w]) continue;
+            int *starts = b->lv[l].starts, *raw = b->lv[l].raw_starts;
+            size_t n = (size_t)K * sizeof(int);
+            if (save) {
+                memcpy(store + (size_t)w * K, starts + (size_t)w * G * K, n);
+                memcpy(store + ((size_t)B + w) * K, raw + (size_t)w * G * K, n);
+            } else {
+                memcpy(starts + (size_t)w * K, store + (size_t)w * K, n);
+                memcpy(raw + (size_t)w * K, store + ((size_t)B + w) * K, n);
+            }
+        }
+        store += (size_t)2 * B * K;
+    }
+}
+
 /* One optimisation step on the windows idx[0..B). Returns the mean training MSE. */
 static double train_step(rp_trainer *t, const int *idx, int B, double lr, int policy_active, rp_epoch_log *log,
                          float *x, float *y) {
@@ -326,6 +379,13 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
     model_prepare(m, b, x, B, G);
     double p0 = rp_now_seconds();
     model_segment(m, b, B, G, policy_active ? CUT_TRAIN : CUT_WARMUP, seed, rp_mix_seed(0x7a1, (unsigned long long)t->step));
+    int mixed = r->train.backbone_loss == BACKBONE_LOSS_MIXED;
+    unsigned char *mix = t->mix_rows;
+    rp_cuts jitter = {CUTS_JITTER, r->train.mix_jitter};
+    if (mixed) mixed_rows(t, B, mix);
+    /* Without active policies there is one row per window: its uniform cuts move in place. */
+    if (mixed && !policy_active)
+        model_override_cuts(m, b, B, jitter, jittered_levels(m, 0), mix, seed, rp_mix_seed(0x313ed, (unsigned long long)t->step));
     log->policy_seconds += rp_now_seconds() - p0;
     params_zero_grad(&m->P);
     /* Backbone loss: the mean of the rollouts' MSE (`all`), only the best rollout's (`best`), or
@@ -334,7 +394,7 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
      * rollouts of a window, the advantages compare segmentations alone, and batch-norm statistics
      * are updated once, by the greedy pass. */
     int best_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_BEST;
-    int greedy_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_GREEDY;
+    int greedy_only = policy_active && (r->train.backbone_loss == BACKBONE_LOSS_GREEDY || mixed);
     model_forward(m, b, y, B, G, !greedy_only, rp_mix_seed(seed, (unsigned long long)t->step));
     double loss_sum = 0;
     memset(b->dforecast, 0, (size_t)R * H * sizeof(float));
@@ -392,8 +452,16 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
         /* After the policies' backward, which reads the rollouts' activations: this pass
          * overwrites them. */
         if (dist_size() > 1) dist_shard_set(lo, Bg);
+        if (mixed) keep_sampled_cuts(m, b, B, G, mix, t->mix_store, 1);
         model_prepare(m, b, x, B, 1);
         model_segment(m, b, B, 1, CUT_EVAL, seed, 0);
+        if (mixed) {
+            /* mixed: the marked windows train on their first rollout's sample, fixed levels on
+             * jittered cuts, instead of the greedy segmentation. */
+            keep_sampled_cuts(m, b, B, G, mix, t->mix_store, 0);
+            model_override_cuts(m, b, B, jitter, jittered_levels(m, 1), mix, seed,
+                                rp_mix_seed(0x313ed, (unsigned long long)t->step));
+        }
         model_forward(m, b, y, B, 1, 1, rp_mix_seed(seed ^ 0x9eed, (unsigned long long)t->step));
         memset(b->dforecast, 0, (size_t)B * H * sizeof(float));
         mse_backward(b->dforecast, b->forecast, y, (size_t)B * H, (size_t)Bg * H);

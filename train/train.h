@@ -81,6 +81,8 @@ typedef struct rp_trainer {
     float *best_values;      /* copy of the parameters at the best validation loss */
     float *rewards, *advantages; /* (batch × group) GRPG work */
     float *greedy_rewards;   /* (batch) the greedy segmentation's reward (train.advantage: greedy_baseline) */
+    unsigned char *mix_rows; /* (batch) train.backbone_loss: mixed — windows on moved cuts */
+    int *mix_store;          /* their sampled cuts, kept across the greedy pass */
     long long step;
     int epoch, best_epoch, epochs_since_best;
     int step_in_epoch;       /* steps of epoch `epoch` already taken (after a mid-epoch resume) */

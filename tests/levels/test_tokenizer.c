@@ -36,7 +36,7 @@ typedef struct tok_case {
 static void tok_build(tok_case *c, int L, int K, int Pn, int overlap, int d, uint64_t seed) {
     rp_error err;
     params_init(&c->P);
-    cr_assert_eq(tokenizer_declare(&c->tok, &c->P, "levels/0/tokens", L, K, Pn, overlap, d, &err), 0, "%s",
+    cr_assert_eq(tokenizer_declare(&c->tok, &c->P, "levels/0/tokens", L, K, Pn, overlap, d, 1, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(params_alloc(&c->P, &err), 0);
     rp_rng r;
@@ -127,7 +127,7 @@ Test(tokenizer, pooled_backward_matches_finite_differences) {
     rp_pooled_tokenizer tok;
     rp_error err;
     params_init(&P);
-    cr_assert_eq(pooled_tokenizer_declare(&tok, &P, "levels/1/tokens", n_in, K, d, &err), 0, "%s", err.msg);
+    cr_assert_eq(pooled_tokenizer_declare(&tok, &P, "levels/1/tokens", n_in, K, d, 1, &err), 0, "%s", err.msg);
     cr_assert_eq(params_alloc(&P, &err), 0);
     rp_rng r;
     rng_seed(&r, 21, 0);
@@ -172,10 +172,10 @@ Test(tokenizer, declare_errors) {
     rp_tokenizer tok;
     rp_error err;
     params_init(&P);
-    cr_assert_eq(tokenizer_declare(&tok, &P, "levels/0/tokens", 336, 400, 16, 8, 16, &err), -1);
+    cr_assert_eq(tokenizer_declare(&tok, &P, "levels/0/tokens", 336, 400, 16, 8, 16, 1, &err), -1);
     cr_assert_not_null(strstr(err.msg, "K=400"), "%s", err.msg);
-    cr_assert_eq(tokenizer_declare(&tok, &P, "levels/0/tokens", 336, 42, 16, -1, 16, &err), -1);
-    cr_assert_eq(tokenizer_declare(&tok, &P, "levels/0/tokens", 336, 42, 16, 8, 16, &err), 0);
+    cr_assert_eq(tokenizer_declare(&tok, &P, "levels/0/tokens", 336, 42, 16, -1, 16, 1, &err), -1);
+    cr_assert_eq(tokenizer_declare(&tok, &P, "levels/0/tokens", 336, 42, 16, 8, 16, 1, &err), 0);
     cr_assert_not_null(params_find(&P, "levels/0/tokens/proj/w"));
     cr_assert_not_null(params_find(&P, "levels/0/tokens/len"));
     params_free(&P);

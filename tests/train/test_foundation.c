@@ -443,3 +443,18 @@ Test(foundation, trainer_runs_on_a_pool_with_an_empty_test_split) {
     series_free(&s);
     recipe_free(&r);
 }
+
+/* How tokens carry their place (levels[i].position) belongs to the backbone, not the patcher: the
+ * loaded levels keep the recipe's, level by level, and `index` past the recipe's levels. */
+Test(foundation, loaded_levels_keep_the_recipes_position) {
+    pretrain_tiny();
+    rp_recipe r;
+    transfer_recipe(&r, "levels: [{patching: fixed, rate: 4, patch_len: 8, position: time}]\n");
+    rp_error err;
+    cr_assert_eq(recipe_apply_levels_from(&r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n_levels, 2);
+    cr_expect_eq(r.levels[0].position, POSITION_TIME);
+    cr_expect_eq(r.levels[1].position, POSITION_INDEX);
+    cr_expect_eq(r.levels[0].patching, PATCHING_LEARNED, "the patcher's level replaced the recipe's");
+    recipe_free(&r);
+}

@@ -358,3 +358,43 @@ Test(train, resume_mid_epoch_is_bit_identical) {
     free_result(&whole);
     recipe_free(&r);
 }
+
+/* ---- train.backbone_loss: mixed ---- */
+
+/* Parameters after `steps` optimizer steps of epoch 0 (malloc'd; *n their count). */
+static float *train_steps(rp_recipe *r, int steps, size_t *n) {
+    rp_error err = {{0}};
+    rp_trainer t;
+    cr_assert_eq(trainer_setup(&t, r, &err), 0, "%s", err.msg);
+    rp_epoch_log log;
+    cr_assert_eq(trainer_train_epoch(&t, 0, steps, 0, &log, &err), 0, "%s", err.msg);
+    *n = t.model.P.total;
+    float *v = malloc(*n * sizeof(float));
+    memcpy(v, t.model.P.value, *n * sizeof(float));
+    trainer_free(&t);
+    return v;
+}
+
+/* mix_share 0 is the plain loss bit for bit (fixed: `all`; learned: `greedy`); mix_share 0.5
+ * trains on other cuts (other weights), the same ones every time. */
+static void check_mixed(rp_patching patching, rp_backbone_loss plain) {
+    rp_recipe r;
+    tiny_recipe(&r, "mixed", patching);
+    r.train.backbone_loss = plain;
+    size_t n0, n1, n2, n3;
+    float *base = train_steps(&r, 4, &n0);
+    r.train.backbone_loss = BACKBONE_LOSS_MIXED;
+    r.train.mix_share = 0;
+    float *share0 = train_steps(&r, 4, &n1);
+    r.train.mix_share = 0.5;
+    float *mixed = train_steps(&r, 4, &n2), *again = train_steps(&r, 4, &n3);
+    cr_assert_eq(n0, n1);
+    cr_assert_eq(memcmp(base, share0, n0 * sizeof(float)), 0, "mix_share 0 differs from the plain loss");
+    cr_assert_neq(memcmp(base, mixed, n0 * sizeof(float)), 0, "mix_share 0.5 trains like the plain loss");
+    cr_assert_eq(memcmp(mixed, again, n0 * sizeof(float)), 0, "mixed training does not repeat");
+    free(base); free(share0); free(mixed); free(again);
+    recipe_free(&r);
+}
+
+Test(train, mixed_loss_fixed_level_trains_on_jittered_cuts) { check_mixed(PATCHING_FIXED, BACKBONE_LOSS_ALL); }
+Test(train, mixed_loss_learned_level_trains_on_samples) { check_mixed(PATCHING_LEARNED, BACKBONE_LOSS_GREEDY); }
