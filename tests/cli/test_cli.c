@@ -621,7 +621,9 @@ Test(cli, report_compares_runs) {
     cr_expect_eq(check_table_numbers(html, "<td><a href=\"#run-1\">", "</table>", learned), 9);
     const char *overlay = strstr(html, "id=\"compare-val\"");
     cr_assert_not_null(overlay);
-    cr_expect_eq(count_of(strndup(overlay, (size_t)(strstr(overlay, "</svg>") - overlay)), "<polyline class=\"data\""), 2);
+    char *overlay_svg = strndup(overlay, (size_t)(strstr(overlay, "</svg>") - overlay));
+    cr_expect_eq(count_of(overlay_svg, "<polyline class=\"data\""), 2);
+    free(overlay_svg);
     free(fixed);
     free(learned);
     free(html);
