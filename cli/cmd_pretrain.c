@@ -259,13 +259,10 @@ typedef struct report_ctx {
     const char *dir;
 } report_ctx;
 
-static int write_json(const report_ctx *c, const char *path, rp_error *err) {
+static void write_json(const report_ctx *c, FILE *f) {
     const rp_trainer *t = c->t;
     const rp_model *m = &t->model;
     const rp_pool_report *p = c->pool;
-    char tmp[RP_ATOMIC_TMP_MAX];
-    FILE *f = rp_atomic_open(path, tmp, err);
-    if (!f) return -1;
     fprintf(f, "{\n  \"recipe\": ");
     rp_json_string(f, t->recipe->name);
     fprintf(f, ",\n  \"lookback\": %d,\n  \"horizon\": %d,\n  \"val_fraction\": %g,\n  \"min_length\": %d,\n",
@@ -373,7 +370,6 @@ static int write_json(const report_ctx *c, const char *path, rp_error *err) {
     snprintf(buf, sizeof buf, "%s/checkpoint.h5", c->dir);
     rp_json_string(f, t->recipe->output.checkpoint ? buf : "");
     fputs("\n}\n", f);
-    return rp_atomic_close(f, tmp, path, err);
 }
 
 /* A text histogram of one level's patch lengths: one row per length up to the 99th percentile
@@ -414,13 +410,10 @@ static void md_histogram(FILE *f, const level_hist *h, int L) {
     fputs("```\n", f);
 }
 
-static int write_md(const report_ctx *c, const char *path, rp_error *err) {
+static void write_md(const report_ctx *c, FILE *f) {
     const rp_trainer *t = c->t;
     const rp_model *m = &t->model;
     const rp_pool_report *p = c->pool;
-    char tmp[RP_ATOMIC_TMP_MAX];
-    FILE *f = rp_atomic_open(path, tmp, err);
-    if (!f) return -1;
     fprintf(f, "# Pretrained patcher: %s\n\n", t->recipe->name);
     fprintf(f, "Lookback %d, horizon %d; %d level%s:", p->lookback, p->horizon, m->n_levels, m->n_levels == 1 ? "" : "s");
     for (int l = 0; l < m->n_levels; l++)
@@ -502,6 +495,15 @@ static int write_md(const report_ctx *c, const char *path, rp_error *err) {
         md_histogram(f, h, m->lookback);
         fputc('\n', f);
     }
+}
+
+/* Writes one report file atomically (a full disk leaves the previous file, or none). */
+static int write_report(const report_ctx *c, void (*body)(const report_ctx *, FILE *), const char *path,
+                        rp_error *err) {
+    char tmp[RP_ATOMIC_TMP_MAX];
+    FILE *f = rp_atomic_open(path, tmp, err);
+    if (!f) return -1;
+    body(c, f);
     return rp_atomic_close(f, tmp, path, err);
 }
 
@@ -717,9 +719,9 @@ int cmd_pretrain(int argc, char **argv) {
                       .hist_split = has_val ? "val" : "train", .wall = rp_now_seconds() - t0, .dir = t.run_dir};
     snprintf(path, sizeof path, "%s/pretrain_report.json", t.run_dir);
     blame = path;
-    if (write_json(&ctx, path, &err)) goto done;
+    if (write_report(&ctx, write_json, path, &err)) goto done;
     snprintf(path, sizeof path, "%s/pretrain_report.md", t.run_dir);
-    if (write_md(&ctx, path, &err)) goto done;
+    if (write_report(&ctx, write_md, path, &err)) goto done;
 
     printf("wrote %s/patcher.h5: %d level%s, lookback %d; pool: %d of %d series from %d source%s, %lld train / "
            "%lld val windows; %d epoch%s, best %d; %.1f s\n",

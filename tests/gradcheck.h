@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/params.h"
+
 typedef double (*gc_loss_fn)(void *ctx);
 
 typedef struct gc_options {
@@ -121,5 +123,26 @@ static inline gc_result gradcheck(gc_loss_fn loss, void *ctx, float *x, const fl
 #endif
     return res;
 }
+
+/* gradcheck of each named tensor of P in turn: the first failure (a name P does not declare
+ * fails too), else the last tensor's result. */
+static inline gc_result gradcheck_tensors(gc_loss_fn loss, void *ctx, rp_params *P, const char *const *names,
+                                          int n_names, gc_options opt) {
+    gc_result res = {0};
+    for (int k = 0; k < n_names; k++) {
+        const rp_tensor_info *t = params_find(P, names[k]);
+        if (!t) {
+            res.ok = 0;
+            snprintf(res.msg, sizeof res.msg, "%s not declared", names[k]);
+            return res;
+        }
+        res = gradcheck(loss, ctx, P->value + t->offset, P->grad + t->offset, t->count, opt, names[k]);
+        if (!res.ok) return res;
+    }
+    return res;
+}
+
+/* A Criterion assertion on a gc_result. */
+#define CHECK(res) cr_assert((res).ok, "%s", (res).msg)
 
 #endif

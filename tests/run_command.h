@@ -21,10 +21,8 @@ typedef struct command_result {
     char *out, *err;   /* everything the command wrote to stdout and stderr; command_result_free */
 } command_result;
 
-/* The whole file as a string owned by the caller (free); "" when it cannot be read. */
-static inline char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
+/* The rest of an open file, NUL-terminated, owned by the caller (free); closes f. */
+static inline char *read_whole(FILE *f, size_t *size) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -32,7 +30,21 @@ static inline char *slurp(const char *path) {
     size_t got = fread(s, 1, (size_t)n, f);
     s[got] = 0;
     fclose(f);
+    if (size) *size = got;
     return s;
+}
+
+/* The whole file as a string owned by the caller (free); "" when it cannot be read. */
+static inline char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    return f ? read_whole(f, NULL) : strdup("");
+}
+
+/* The whole file (binary) and its size; the test fails when it cannot be opened. Caller frees. */
+static inline char *slurp_size(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    return read_whole(f, size);
 }
 
 /* An absolute path: the command runs in another directory. */

@@ -54,18 +54,7 @@ fi
 
 # ---- a tiny checkpoint and a series (invented values) ----
 rp="$tmp/stage$prefix/bin/reinpatch"
-cat > tiny.yaml <<'YAML'
-name: tiny
-data:
-  path: generated
-  lookback: 32
-  horizon: 8
-  generated: {rows: 600, channels: 2, seed: 7}
-levels:
-  - {patching: learned, rate: 4, patch_len: 8, policy: {prior_scale: 0}}
-backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}
-train: {epochs: 2, batch_size: 32, max_steps_per_epoch: 5, threads: 1}
-YAML
+cp "$src/tests/data/tiny.yaml" tiny.yaml
 check "reinpatch train (installed binary)" "$rp" train tiny.yaml --out run --quiet
 awk 'BEGIN { print "load,temp"; for (i = 0; i < 300; i++)
         printf "%.3f,%.3f\n", 500 + 40 * sin(i / 5.0) + (i > 150 ? 30 : 0) + (i * 7 % 11) / 3.0,

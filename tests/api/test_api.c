@@ -24,6 +24,7 @@
 #include "tests/run_command.h"
 #define SHARED_DIR_TAG "api"
 #include "tests/shared_dir.h"
+#include "tests/tiny_recipe.h"
 #include "train/predict.h"
 
 #define LOOKBACK 32
@@ -32,17 +33,8 @@
 #define RATE 4
 #define EPOCHS 2
 
-static const char RECIPE[] =
-    "name: api\n"
-    "data:\n"
-    "  path: generated\n"
-    "  lookback: 32\n"
-    "  horizon: 8\n"
-    "  generated: {rows: 600, channels: 2, seed: 7}\n"
-    "levels:\n"
-    "  - {patching: learned, rate: 4, patch_len: 8, policy: {prior_scale: 0}}\n"
-    "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
-    "train: {epochs: 2, batch_size: 32, max_steps_per_epoch: 5, threads: 1}\n";
+static const char RECIPE[] = TINY_RECIPE("api", 600, "patching: learned, rate: 4, patch_len: 8, policy: {prior_scale: 0}")
+    TINY_TRAIN(5);
 
 /* What the progress callback saw. */
 typedef struct seen {

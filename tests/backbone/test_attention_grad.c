@@ -18,7 +18,6 @@
 #include "core/rng.h"
 #include "../gradcheck.h"
 
-#define CHECK(res) cr_assert((res).ok, "%s", (res).msg)
 
 typedef struct {
     rp_attention a;
@@ -137,11 +136,7 @@ static void check_gradients(int d, int H, float attn_dropout, int training) {
     CHECK(gradcheck(att_loss, &c, c.x, c.dx, n, o, "attention din"));
     const char *names[4] = {"backbone/layers/0/attn/w_qkv", "backbone/layers/0/attn/b_qkv",
                             "backbone/layers/0/attn/w_out", "backbone/layers/0/attn/b_out"};
-    for (int k = 0; k < 4; k++) {
-        const rp_tensor_info *t = params_find(&c.P, names[k]);
-        cr_assert_not_null(t, "%s not declared", names[k]);
-        CHECK(gradcheck(att_loss, &c, c.P.value + t->offset, c.P.grad + t->offset, t->count, o, names[k]));
-    }
+    CHECK(gradcheck_tensors(att_loss, &c, &c.P, names, 4, o));
     teardown(&c);
 }
 

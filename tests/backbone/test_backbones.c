@@ -10,15 +10,12 @@
 #include "backbone/backbone.h"
 #include "core/adam.h"
 #include "core/linear.h"
+#include "tests/small_backbone.h"
 
 static void small_recipe(rp_recipe *r, rp_backbone_kind kind) {
     recipe_defaults(r);
     r->backbone.kind = kind;
-    r->backbone.d_model = 8;
-    r->backbone.n_heads = 2;
-    r->backbone.n_layers = 2;
-    r->backbone.d_ff = 16;
-    r->backbone.dropout = 0.1;
+    small_backbone(r, 8, 2, 2, 16, 0.1);
     r->backbone.state_size = 4;
     r->backbone.expand = 2;
     r->backbone.norm = NORM_BATCH;
@@ -235,11 +232,7 @@ static void learn(rp_backbone_kind kind, int causal, int steps, float lr, double
     rp_recipe r;
     recipe_defaults(&r);
     r.backbone.kind = kind;
-    r.backbone.d_model = d;
-    r.backbone.n_heads = 4;
-    r.backbone.n_layers = 2;
-    r.backbone.d_ff = 32;
-    r.backbone.dropout = 0.0;
+    small_backbone(&r, d, 4, 2, 32, 0.0);
     r.backbone.state_size = 8;
     r.backbone.expand = 2;
     r.backbone.norm = NORM_BATCH;

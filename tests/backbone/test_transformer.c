@@ -17,7 +17,6 @@
 #include "core/rng.h"
 #include "../gradcheck.h"
 
-#define CHECK(res) cr_assert((res).ok, "%s", (res).msg)
 
 typedef struct {
     rp_transformer t;

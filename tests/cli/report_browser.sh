@@ -12,6 +12,7 @@
 # REINPATCH_SCREENSHOT=FILE keeps the screenshot.
 set -euo pipefail
 bin="${REINPATCH_BUILD_ROOT:-$(pwd)/build}/cli/reinpatch"
+src="${REINPATCH_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$browser" ]; then
     echo "chromium is not installed: skipped (scripts/test installs it)"
@@ -20,20 +21,9 @@ fi
 work=$(mktemp -d /tmp/reinpatch-browser-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-cat > tiny.yaml <<'EOF'
-name: tiny
-data:
-  path: generated
-  lookback: 32
-  horizon: 8
-  generated: {rows: 600, channels: 2, seed: 7}
-levels:
-  - {patching: learned, rate: 4, patch_len: 8}
-backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}
-train: {epochs: 3, batch_size: 32, max_steps_per_epoch: 5, threads: 1}
-EOF
-"$bin" train tiny.yaml --quiet --out learned > /dev/null
-"$bin" train tiny.yaml --quiet --set levels[0].patching=fixed --set name=tiny_fixed --out fixed > /dev/null
+cp "$src/tests/data/tiny.yaml" tiny.yaml
+"$bin" train tiny.yaml --quiet --set train.epochs=3 --out learned > /dev/null
+"$bin" train tiny.yaml --quiet --set train.epochs=3 --set levels[0].patching=fixed --set name=tiny_fixed --out fixed > /dev/null
 "$bin" report fixed learned --out report.html
 
 # One Chromium run: headless, no sandbox (CI runs as root), its own profile, no network needed.

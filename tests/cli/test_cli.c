@@ -27,6 +27,7 @@
 #include "tests/run_command.h"
 #define SHARED_DIR_TAG "cli"
 #include "tests/shared_dir.h"
+#include "tests/tiny_recipe.h"
 
 #define LOOKBACK 32
 #define HORIZON 8
@@ -45,17 +46,7 @@ static command_result run(const char *first, ...) {
 
 /* ---- the shared run ---- */
 
-static const char RECIPE[] =
-    "name: tiny\n"
-    "data:\n"
-    "  path: generated\n"
-    "  lookback: 32\n"
-    "  horizon: 8\n"
-    "  generated: {rows: 600, channels: 2, seed: 7}\n"
-    "levels:\n"
-    "  - {patching: learned, rate: 4, patch_len: 8}\n"
-    "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
-    "train: {epochs: 2, batch_size: 32, max_steps_per_epoch: 5, threads: 1}\n"
+static const char RECIPE[] = TINY_RECIPE("tiny", 600, "patching: learned, rate: 4, patch_len: 8") TINY_TRAIN(5)
     "output:\n"
     "  dir: run\n";
 

@@ -15,6 +15,7 @@
 
 #include "tests/run_command.h"
 #include "tests/tempdir.h"
+#include "tests/tiny_recipe.h"
 
 static char dir[256];
 
@@ -38,17 +39,7 @@ static void write_file(const char *name, const char *text, size_t n) {
     fclose(f);
 }
 
-static const char RECIPE[] =
-    "name: tiny\n"
-    "data:\n"
-    "  path: generated\n"
-    "  lookback: 32\n"
-    "  horizon: 8\n"
-    "  generated: {rows: 400, channels: 2, seed: 7}\n"
-    "levels:\n"
-    "  - {patching: fixed, rate: 4, patch_len: 8}\n"
-    "backbone: {d_model: 8, n_heads: 2, n_layers: 1, d_ff: 16}\n"
-    "train: {epochs: 2, batch_size: 32, max_steps_per_epoch: 4, threads: 1}\n";
+static const char RECIPE[] = TINY_RECIPE("tiny", 400, "patching: fixed, rate: 4, patch_len: 8") TINY_TRAIN(4);
 
 static void write_recipe(void) { write_file("tiny.yaml", RECIPE, sizeof RECIPE - 1); }
 

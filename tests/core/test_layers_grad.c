@@ -21,7 +21,6 @@
 #include "core/revin.h"
 #include "../gradcheck.h"
 
-#define CHECK(res) cr_assert((res).ok, "%s", (res).msg)
 
 /* ---- linear --------------------------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/run_command.h"
 
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
@@ -25,15 +26,9 @@ static int replay(const char *kind, const char *name, fuzz_fn fn) {
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "rb");
-        cr_assert_not_null(f, "%s", path);
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        uint8_t *buf = malloc((size_t)size + 1);
-        cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-        fclose(f);
-        fn(buf, (size_t)size);
+        size_t size;
+        char *buf = slurp_size(path, &size);
+        fn((const uint8_t *)buf, size);
         free(buf);
         n++;
     }

@@ -19,6 +19,7 @@
 
 #include "core/params.h"
 #include "core/rng.h"
+#include "tests/run_command.h"
 #include "tests/tempdir.h"
 #include "io/checkpoint.h"
 #include "io/h5util.h"
@@ -108,19 +109,6 @@ static rp_run_state make_state(void) {
     return s;
 }
 
-static char *slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return b;
-}
-
 static void write_bytes(const char *path, const char *b, size_t n) {
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f);
@@ -142,7 +130,7 @@ static void save_good(const char *path, rp_params *P, float **best) {
  * neither the file nor the model changes. */
 static void expect_load_failure(const char *path, int variant, const char *want) {
     size_t n0, n1;
-    char *before = slurp(path, &n0);
+    char *before = slurp_size(path, &n0);
     rp_params P;
     declare(&P, variant);
     fill_params(&P, 5);
@@ -156,7 +144,7 @@ static void expect_load_failure(const char *path, int variant, const char *want)
     cr_assert(strstr(err.msg, path), "message '%s' does not name the file", err.msg);
     cr_assert_eq(memcmp(copy, P.value, P.total * sizeof(float)), 0, "model changed on failure");
     cr_assert_eq(memcmp(&s, &s0, sizeof s), 0, "run state changed on failure");
-    char *after = slurp(path, &n1);
+    char *after = slurp_size(path, &n1);
     cr_assert_eq(n0, n1);
     cr_assert_eq(memcmp(before, after, n0), 0, "file changed on a failed load");
     free(before);
@@ -303,7 +291,7 @@ Test(checkpoint, truncated) {
     float *best;
     save_good(good, &P, &best);
     size_t n;
-    char *b = slurp(good, &n);
+    char *b = slurp_size(good, &n);
     write_bytes(path, b, n / 2);
     expect_load_failure(path, QKV_OK, "truncated");
     /* Cut just after the signature: HDF5 cannot tell truncation from damage. */
@@ -417,7 +405,7 @@ Test(checkpoint, failed_write_keeps_the_old_file) {
     float *best;
     save_good(path, &P, &best);
     size_t n0;
-    char *before = slurp(path, &n0);
+    char *before = slurp_size(path, &n0);
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -436,7 +424,7 @@ Test(checkpoint, failed_write_keeps_the_old_file) {
     waitpid(pid, &ws, 0);
     cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 3, "status %d", ws);
     size_t n1;
-    char *after = slurp(path, &n1);
+    char *after = slurp_size(path, &n1);
     cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "the old checkpoint changed");
     cr_assert_eq(count_entries(), 1, "a temporary file was left in %s", dir);
     free(before);
@@ -702,7 +690,7 @@ Test(patcher, different_lookback) {
     rp_error err;
     save_patcher(path, &P, &r, 96);
     size_t n0, n1;
-    char *before = slurp(path, &n0);
+    char *before = slurp_size(path, &n0);
     cr_assert_eq(patcher_check_lookback(path, 96, &err), 0, "%s", err.msg);
     cr_assert_eq(patcher_check_lookback(path, 512, &err), -1);
     char want[800];
@@ -710,7 +698,7 @@ Test(patcher, different_lookback) {
              "%s: patcher was built for lookback 96, but the recipe's data.lookback is 512",
              path);
     cr_assert_str_eq(err.msg, want);
-    char *after = slurp(path, &n1);
+    char *after = slurp_size(path, &n1);
     cr_assert(n0 == n1 && memcmp(before, after, n0) == 0);
     free(before);
     free(after);

@@ -18,8 +18,8 @@
 #include "model/forecaster.h"
 #include "model/unpatch.h"
 #include "../gradcheck.h"
+#include "tests/small_backbone.h"
 
-#define CHECK(res) cr_assert((res).ok, "%s", (res).msg)
 
 /* ---- the unpatch head alone ---- */
 
@@ -86,11 +86,7 @@ static void check_unpatch_gradients(int d, int C, int Q, int H) {
     gc_options o = GC_OPTIONS(1e-2, 1e-2, 2e-4);
     CHECK(gradcheck(unpatch_loss, &c, c.enc, c.denc, (size_t)c.R * UT * d, o, "unpatch dencoded"));
     const char *names[4] = {"head/token/w", "head/token/b", "head/w", "head/b"};
-    for (int k = 0; k < 4; k++) {
-        const rp_tensor_info *t = params_find(&c.P, names[k]);
-        cr_assert_not_null(t, "%s not declared", names[k]);
-        CHECK(gradcheck(unpatch_loss, &c, c.P.value + t->offset, c.P.grad + t->offset, t->count, o, names[k]));
-    }
+    CHECK(gradcheck_tensors(unpatch_loss, &c, &c.P, names, 4, o));
     unpatch_teardown(&c);
 }
 
@@ -224,11 +220,7 @@ Test(anyseg, model_gradients_with_time_position_and_unpatch_head) {
     r.backbone.inputs = INPUTS_ALL;
     r.backbone.head = HEAD_UNPATCH;
     r.backbone.unpatch_knots = 3;
-    r.backbone.d_model = 8;
-    r.backbone.n_heads = 2;
-    r.backbone.n_layers = 1;
-    r.backbone.d_ff = 8;
-    r.backbone.dropout = 0;
+    small_backbone(&r, 8, 2, 1, 8, 0);
     r.backbone.norm = NORM_LAYER;
     rp_error err = {{0}};
     cr_assert_eq(recipe_validate(&r, &err), 0, "%s", err.msg);
@@ -254,11 +246,7 @@ Test(anyseg, model_gradients_with_time_position_and_unpatch_head) {
     gc_options o = GC_OPTIONS_SAMPLED(1e-2, 2e-2, 5e-4, 40);
     const char *names[] = {"levels/0/tokens/time/w", "levels/1/tokens/time/w", "head/token/w", "head/token/b",
                            "head/w", "levels/0/tokens/proj/w"};
-    for (int k = 0; k < 6; k++) {
-        const rp_tensor_info *t = params_find(&c.m.P, names[k]);
-        cr_assert_not_null(t, "%s not declared", names[k]);
-        CHECK(gradcheck(model_loss, &c, c.m.P.value + t->offset, c.m.P.grad + t->offset, t->count, o, names[k]));
-    }
+    CHECK(gradcheck_tensors(model_loss, &c, &c.m.P, names, 6, o));
     free(c.r);
     model_buffers_free(&c.b);
     model_free(&c.m);

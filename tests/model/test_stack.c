@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "levels/features.h"
 #include "levels/grpg.h"
+#include "tests/small_backbone.h"
 
 static void stack_recipe(rp_recipe *r, rp_rng *rng, int n_levels) {
     recipe_defaults(r);
@@ -36,11 +37,7 @@ static void stack_recipe(rp_recipe *r, rp_rng *rng, int n_levels) {
         units = recipe_level_count(units, lv->rate);
     }
     r->backbone.inputs = rng_below(rng, 2) ? INPUTS_ALL : INPUTS_TOP;
-    r->backbone.d_model = 8;
-    r->backbone.n_heads = 2;
-    r->backbone.n_layers = 1;
-    r->backbone.d_ff = 8;
-    r->backbone.dropout = 0;
+    small_backbone(r, 8, 2, 1, 8, 0);
 }
 
 /* Checks row r of every level: exact K, in order, non-empty, nested, covering [0, L). */

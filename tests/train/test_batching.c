@@ -7,6 +7,7 @@
 #include "train/batching.h"
 #include "train/train.h"
 #include "tests/tempdir.h"
+#include "tests/small_backbone.h"
 
 /* 100 rows × 3 channels of invented values; ratio protocol with L 8, H 2 leaves 70 train rows,
  * i.e. 61 time points (windows per channel). */
@@ -125,10 +126,7 @@ static long long steps_of_one_epoch(rp_batch_unit unit, const char *dir) {
     r.data.horizon = 8;
     r.levels[0].rate = 4;
     r.levels[0].patch_len = 8;
-    r.backbone.d_model = 8;
-    r.backbone.n_heads = 2;
-    r.backbone.n_layers = 1;
-    r.backbone.d_ff = 16;
+    small_backbone(&r, 8, 2, 1, 16, r.backbone.dropout); /* default dropout */
     r.train.epochs = 1;
     r.train.batch_size = 32;
     r.train.batch_unit = unit;

@@ -20,6 +20,7 @@
 #include "io/series.h"
 #include "train/predict.h"
 #include "train/train.h"
+#include "tests/small_backbone.h"
 
 enum { ROWS = 20000, MEAN_SEGMENT = 50, DATA_SEED = 11 };
 #define NOISE 0.1
@@ -81,11 +82,7 @@ static void small_recipe(rp_recipe *r, rp_patching patching) {
     lv->policy_kernel = 5;
     lv->policy_layers = 2;
     lv->prior_scale = 0.0;     /* start from uniform-over-sets sampling (see docs/levels.md) */
-    r->backbone.d_model = 16;
-    r->backbone.n_heads = 2;
-    r->backbone.n_layers = 1;
-    r->backbone.d_ff = 32;
-    r->backbone.dropout = 0.0;
+    small_backbone(r, 16, 2, 1, 32, 0.0);
     r->train.epochs = 10;
     r->train.max_steps_per_epoch = 40;
     r->train.batch_size = 64;

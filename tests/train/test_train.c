@@ -10,6 +10,7 @@
 
 #include "train/train.h"
 #include "tests/tempdir.h"
+#include "tests/small_backbone.h"
 
 static char tmpdir[256];
 
@@ -32,11 +33,7 @@ static void tiny_recipe(rp_recipe *r, const char *subdir, rp_patching patching) 
     r->levels[0].rate = 4;
     r->levels[0].patch_len = 8;
     r->levels[0].group_size = 3;
-    r->backbone.d_model = 8;
-    r->backbone.n_heads = 2;
-    r->backbone.n_layers = 1;
-    r->backbone.d_ff = 16;
-    r->backbone.dropout = 0.1;
+    small_backbone(r, 8, 2, 1, 16, 0.1);
     r->train.epochs = 3;
     r->train.batch_size = 32;
     r->train.eval_batch_size = 64;
