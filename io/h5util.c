@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/h5vlen.h"
+
 void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data) {
@@ -367,10 +369,22 @@ static hid_t open_attr(hid_t obj, const char *name, H5T_class_t cls, rp_error *e
 }
 
 /* Reads a scalar string, variable- or fixed-length, of a dataset (is_attr 0) or an attribute into
- * a malloc'd copy. Returns 0; 1 when HDF5 cannot read it (the caller names it); -1 when memory
- * runs out (err set). */
-static int read_scalar_text(hid_t id, int is_attr, hid_t ftype, char **out, rp_error *err) {
+ * a malloc'd copy. Returns 0; 1 when it cannot be read, with the reason in why when it is ours
+ * (else HDF5's error stack has it; the caller names the object); -1 when memory runs out (err
+ * set). A variable-length string is checked against the file first (h5_vlen_check): HDF5 1.10.8
+ * would allocate what a damaged descriptor claims, or loop on a damaged heap. */
+static int read_scalar_text(hid_t id, int is_attr, hid_t ftype, char **out, char *why,
+                            size_t wsize, rp_error *err) {
     int variable = H5Tis_variable_str(ftype) > 0;
+    why[0] = 0;
+    if (variable) {
+        int checked = h5_vlen_check(id, is_attr, why, wsize);
+        if (checked < 0) return rp_fail(err, "%s", why);
+        if (checked > 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return 1;
+        }
+    }
     size_t size = variable ? 0 : H5Tget_size(ftype);
     hid_t mt = variable ? vlen_string_type() : H5Tcopy(H5T_C_S1);
     if (!variable) H5Tset_size(mt, size);
@@ -394,13 +408,24 @@ static int read_scalar_text(hid_t id, int is_attr, hid_t ftype, char **out, rp_e
     return rc;
 }
 
+/* "<what>: <why>" when why says something, else what. */
+static int fail_read(rp_error *err, hid_t loc, const char *name, const char *what,
+                     const char *why) {
+    if (!why[0]) return h5_fail(err, loc, name, what);
+    char both[2 * RP_ERROR_MSG_MAX + 2];
+    snprintf(both, sizeof both, "%s: %s", what, why);
+    return h5_fail(err, loc, name, both);
+}
+
 int h5_read_attr_string(hid_t obj, const char *name, char **value, rp_error *err) {
     *value = NULL;
     hid_t attr = open_attr(obj, name, H5T_STRING, err);
     if (attr < 0) return -1;
     hid_t ftype = H5Aget_type(attr);
-    int rc = read_scalar_text(attr, 1, ftype, value, err);
-    if (rc > 0) rc = h5_fail(err, obj, NULL, "cannot read string attribute");
+    char why[RP_ERROR_MSG_MAX], what[RP_ERROR_MSG_MAX];
+    int rc = read_scalar_text(attr, 1, ftype, value, why, sizeof why, err);
+    snprintf(what, sizeof what, "cannot read string attribute '%s'", name);
+    if (rc > 0) rc = fail_read(err, obj, NULL, what, why);
     H5Tclose(ftype);
     H5Aclose(attr);
     return rc;
@@ -561,11 +586,12 @@ int h5_read_string(hid_t loc, const char *path, char **text, rp_error *err) {
     hid_t d = open_dataset(loc, path, err);
     if (d < 0) return -1;
     hid_t ftype = H5Dget_type(d), space = H5Dget_space(d);
+    char why[RP_ERROR_MSG_MAX];
     int rc = 0;
     if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1)
         rc = h5_fail(err, loc, path, "not a scalar string dataset");
-    else if ((rc = read_scalar_text(d, 0, ftype, text, err)) > 0)
-        rc = h5_fail(err, loc, path, "cannot read string");
+    else if ((rc = read_scalar_text(d, 0, ftype, text, why, sizeof why, err)) > 0)
+        rc = fail_read(err, loc, path, "cannot read string", why);
     H5Tclose(ftype);
     H5Sclose(space);
     H5Dclose(d);

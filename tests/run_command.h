@@ -47,6 +47,14 @@ static inline char *slurp_size(const char *path, size_t *size) {
     return read_whole(f, size);
 }
 
+/* Writes n bytes to path (replacing it); the test fails when it cannot. */
+static inline void write_bytes(const char *path, const void *bytes, size_t n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
 /* An absolute path: the command runs in another directory. */
 static inline const char *reinpatch_binary(void) {
     static char path[1024];

@@ -109,13 +109,6 @@ static rp_run_state make_state(void) {
     return s;
 }
 
-static void write_bytes(const char *path, const char *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(b, 1, n, f), n);
-    fclose(f);
-}
-
 static void save_good(const char *path, rp_params *P, float **best) {
     rp_error err;
     declare(P, QKV_OK);

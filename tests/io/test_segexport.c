@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "tests/run_command.h"
 #include "tests/tempdir.h"
 #include "io/h5util.h"
 #include "io/inspect.h"
@@ -217,4 +218,118 @@ Test(segexport, wrong_kind_and_inspect) {
     cr_assert(strstr(err.msg, "written by format version 2; this build reads up to 1"), "%s",
               err.msg);
     free_export(&e);
+}
+
+/* ---- damaged string storage (issue 17) ---- */
+
+/* A variable-length string is a descriptor (length, global heap address, object index) whose
+ * bytes live in a global heap collection. HDF5 1.10.8 loops for ever on a collection whose free
+ * space has size zero and allocates whatever length a descriptor claims; the readers must refuse
+ * both, in one line, before HDF5 reads. */
+
+static size_t find_bytes(const unsigned char *buf, size_t n, const void *pattern, size_t m) {
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(buf + i, pattern, m) == 0) return i;
+    cr_assert_fail("pattern not found in the file");
+    return 0;
+}
+
+static void put_le(unsigned char *p, unsigned long long v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Writes image to path with `bytes` little-endian bytes at offset set to v, and expects the reader
+ * to refuse it with a message holding want; inspect too unless the damage is in /recipe (which
+ * it prints as "(none)"). */
+static void expect_refused(const char *path, const unsigned char *image, size_t n, size_t offset,
+                           unsigned long long v, int bytes, const char *want) {
+    int in_recipe = strstr(want, "/recipe") != NULL;
+    unsigned char *copy = malloc(n);
+    memcpy(copy, image, n);
+    put_le(copy + offset, v, bytes);
+    write_bytes(path, copy, n);
+    free(copy);
+    rp_segexport back;
+    rp_error err;
+    cr_assert_eq(segexport_read(path, &back, &err), -1, "read a damaged file");
+    cr_assert(strstr(err.msg, want), "%s", err.msg);
+    cr_assert_null(strchr(err.msg, '\n'), "%s", err.msg);
+    char *out = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&out, &size);
+    int rc = h5_inspect(path, f, &err);
+    fclose(f);
+    if (in_recipe)
+        cr_assert(rc == 0 && strstr(out, "recipe: (none)"), "%s", rc ? err.msg : out);
+    else
+        cr_assert(rc == -1 && strstr(err.msg, want), "%s", err.msg);
+    free(out);
+}
+
+Test(segexport, damaged_string_storage_is_refused, .timeout = 60) {
+    rp_segexport e;
+    rp_error err;
+    make_export(&e);
+    const char *good = in_dir("good.h5"), *bad = in_dir("bad.h5");
+    cr_assert_eq(segexport_write(good, &e, &err), 0, "%s", err.msg);
+    hid_t f = H5Fopen(good, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/recipe", H5P_DEFAULT);
+    haddr_t recipe_desc = H5Dget_offset(d); /* contiguous: the descriptor's file offset */
+    H5Dclose(d);
+    H5Fclose(f);
+    size_t n;
+    unsigned char *image = (unsigned char *)slurp_size(good, &n);
+
+    /* The collection: 16-byte header, then 16-byte object headers (index, references, reserved,
+     * size); the object of index 0 is the free space at its end. */
+    size_t heap = find_bytes(image, n, "GCOL", 4), p = heap + 16;
+    for (;;) {
+        unsigned idx = image[p] | image[p + 1] << 8;
+        unsigned long long size = 0;
+        for (int i = 0; i < 8; i++) size |= (unsigned long long)image[p + 8 + i] << (8 * i);
+        if (idx == 0) break;
+        p += 16 + (size + 7) / 8 * 8;
+    }
+    expect_refused(bad, image, n, p + 8, 0, 8, "its global heap collection is damaged");
+
+    cr_assert_neq(recipe_desc, HADDR_UNDEF);
+    expect_refused(bad, image, n, recipe_desc, 1700000000ULL, 4,
+                   "/recipe: cannot read string: its string claims 1700000000 bytes but its heap "
+                   "object holds");
+
+    /* reinpatch_kind is the collection's first object: descriptor (12, heap address, 1). */
+    unsigned char pattern[16];
+    put_le(pattern, 12, 4);
+    put_le(pattern + 4, heap, 8);
+    put_le(pattern + 12, 1, 4);
+    size_t kind_desc = find_bytes(image, n, pattern, sizeof pattern);
+    expect_refused(bad, image, n, kind_desc + 12, 99, 4,
+                   "cannot read string attribute 'reinpatch_kind': its global heap object 99 is "
+                   "missing");
+    expect_refused(bad, image, n, kind_desc + 4, n + 4096, 8, "is outside the file");
+    free(image);
+    free_export(&e);
+}
+
+/* Addresses in a file with a userblock count from the superblock, not from byte 0: the check
+ * must find the heap there too (h5py and h5dump read such files). */
+Test(segexport, strings_after_a_userblock) {
+    const char *path = in_dir("userblock.h5");
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    cr_assert_geq(H5Pset_userblock(fcpl, 512), 0);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    rp_error err;
+    cr_assert_eq(h5_write_attr_string(f, "reinpatch_kind", "segmentation", &err), 0, "%s", err.msg);
+    cr_assert_eq(h5_write_attr_int(f, "format_version", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(h5_write_string(f, "/recipe", "name: ub\n", &err), 0, "%s", err.msg);
+    H5Fclose(f);
+    int version = 0;
+    f = h5_open_checked(path, "segmentation", 1, &version, &err);
+    cr_assert_geq(f, 0, "%s", err.msg);
+    char *text = NULL;
+    cr_assert_eq(h5_read_string(f, "/recipe", &text, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(text, "name: ub\n");
+    free(text);
+    H5Fclose(f);
 }
