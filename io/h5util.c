@@ -386,6 +386,20 @@ static int read_scalar_text(hid_t id, int is_attr, hid_t ftype, char **out, char
         }
     }
     size_t size = variable ? 0 : H5Tget_size(ftype);
+    if (!variable) {
+        /* A fixed-length string is stored whole in the file: a longer one is damage, and would
+         * be allocated here before HDF5 fails. */
+        hid_t file = H5Iget_file_id(id);
+        hsize_t file_size = 0;
+        if (file < 0 || H5Fget_filesize(file, &file_size) < 0 || size > file_size)
+            snprintf(why, wsize, "a fixed-length string of %zu bytes in a file of %llu", size,
+                     (unsigned long long)file_size);
+        if (file >= 0) H5Fclose(file);
+        if (why[0]) {
+            H5Eclear2(H5E_DEFAULT);
+            return 1;
+        }
+    }
     hid_t mt = variable ? vlen_string_type() : H5Tcopy(H5T_C_S1);
     if (!variable) H5Tset_size(mt, size);
     char *s = NULL, *buf = variable ? NULL : rp_calloc(size + 1, 1, err);
@@ -568,14 +582,21 @@ int h5_read_checked(hid_t loc, const char *path, hid_t mem_type, int ndim, const
     hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
     hid_t type = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(type), want = H5Tget_class(mem_type);
+    size_t element = H5Tget_size(type);
     H5Tclose(type);
     int rc = 0;
     hsize_t n = 1;
     for (int i = 0; i < ndim; i++) n *= dims[i];
-    if (cls != want)
+    char what[128];
+    if (cls != want) {
         rc = h5_fail(err, loc, path, want == H5T_FLOAT ? "not a floating-point dataset"
                                                        : "not an integer dataset");
-    else if (n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    } else if (element > RP_H5_NUMBER_MAX) {
+        /* HDF5 1.10.8 sizes its conversion buffer from the element size the file claims. */
+        snprintf(what, sizeof what, "elements of %zu bytes (a number takes at most %d)", element,
+                 RP_H5_NUMBER_MAX);
+        rc = h5_fail(err, loc, path, what);
+    } else if (n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         rc = h5_fail(err, loc, path, "cannot read dataset");
     H5Dclose(d);
     return rc;

@@ -98,8 +98,11 @@ int h5_write_string(hid_t loc, const char *path, const char *text, rp_error *err
 /* Shape of a dataset: *ndim and dims[0 .. max_dims). An error when absent or of higher rank. */
 int h5_dataset_shape(hid_t loc, const char *path, int *ndim, hsize_t *dims, int max_dims,
                      rp_error *err);
+/* The largest number element a reader accepts, in bytes (long double). */
+#define RP_H5_NUMBER_MAX 16
 /* Reads a whole dataset into data as mem_type (H5T_NATIVE_FLOAT, ...) after checking that its
- * shape is exactly dims[0 .. ndim); a mismatch names both shapes. */
+ * shape is exactly dims[0 .. ndim) (a mismatch names both shapes) and that its elements are
+ * numbers of the same class, at most RP_H5_NUMBER_MAX bytes each. */
 int h5_read_checked(hid_t loc, const char *path, hid_t mem_type, int ndim, const hsize_t *dims,
                     void *data, rp_error *err);
 /* Reads a scalar string dataset; *text is malloc'd, the caller frees it. */

@@ -51,8 +51,9 @@ Test(fuzz_regressions, recipe) { replay_all("recipe", fuzz_one_recipe, 1); }
 /* slow-under-load: timed out at 10 s on a loaded machine; refused in ~2 s under ASan alone. */
 Test(fuzz_regressions, checkpoint) { replay_all("checkpoint", fuzz_one_checkpoint, 1); }
 /* recipe-length-claims-1.7GB: the /recipe string's descriptor claims 1.7 GB; HDF5 allocated it
- * inside H5Dread before failing (out-of-memory under libFuzzer). */
-Test(fuzz_regressions, patcher) { replay_all("patcher", fuzz_one_patcher, 1); }
+ * inside H5Dread before failing (out-of-memory under libFuzzer). float-element-claims-1.9GB: a
+ * policy tensor's float type claims 1.9 GB per element; H5Dread sized its conversion buffer so. */
+Test(fuzz_regressions, patcher) { replay_all("patcher", fuzz_one_patcher, 2); }
 /* heap-free-space-of-size-zero: the global heap's free space has size 0; HDF5 looped for ever
  * decoding the collection inside H5Aread of reinpatch_kind. */
 Test(fuzz_regressions, segexport, .timeout = 60) { replay_all("segexport", fuzz_one_segexport, 1); }
