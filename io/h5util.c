@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/h5header.h"
 #include "io/h5vlen.h"
 
 void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -165,6 +166,16 @@ void h5_atomic_abort(hid_t file, const char *tmp) {
 
 /* ---- reading: open with checks ---- */
 
+/* 0 when HDF5 may decode obj's attribute messages (h5_header_check): HDF5 1.10.8 reads past a
+ * damaged one, from H5Aexists on. */
+static int attributes_intact(hid_t obj, rp_error *err) {
+    char why[RP_ERROR_MSG_MAX], what[RP_ERROR_MSG_MAX + 32];
+    if (h5_header_check(obj, why, sizeof why) == 0) return 0;
+    H5Eclear2(H5E_DEFAULT);
+    snprintf(what, sizeof what, "damaged attributes: %s", why);
+    return h5_fail(err, obj, NULL, what);
+}
+
 const char *h5_kind_noun(const char *kind, char *buf, size_t size) {
     if (strcmp(kind, "checkpoint") == 0) return "a checkpoint";
     if (strcmp(kind, "patcher") == 0) return "a patcher file";
@@ -187,6 +198,11 @@ hid_t h5_open_checked(const char *path, const char *kind, int max_version, int *
         rp_fail(err, "%s: not an HDF5 file", path);
         return -1;
     }
+    char why[RP_ERROR_MSG_MAX];
+    if (h5_header_check_file(path, why, sizeof why) != 0) {
+        rp_fail(err, "%s: truncated or damaged HDF5 file (%s)", path, why);
+        return -1;
+    }
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
         char detail[RP_ERROR_MSG_MAX];
@@ -203,6 +219,10 @@ hid_t h5_open_checked(const char *path, const char *kind, int max_version, int *
         return -1;
     }
     char *got = NULL;
+    if (attributes_intact(file, err) != 0) {
+        H5Fclose(file);
+        return -1;
+    }
     if (H5Aexists(file, "reinpatch_kind") <= 0) {
         H5Fclose(file);
         H5Eclear2(H5E_DEFAULT);
@@ -242,8 +262,11 @@ hid_t h5_open_checked(const char *path, const char *kind, int max_version, int *
 
 /* ---- groups ---- */
 
+/* An object counts as existing only when its header is intact (h5_header_check_link): every
+ * reader asks h5_exists before it opens a group or dataset, and HDF5 1.10.8 would allocate what a
+ * damaged header claims while opening it. */
 int h5_exists(hid_t loc, const char *path) {
-    char buf[RP_ERROR_MSG_MAX];
+    char buf[RP_ERROR_MSG_MAX], why[RP_ERROR_MSG_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return 0;
     if (strcmp(buf, "/") == 0) return 1;
     /* H5Lexists fails (rather than returning 0) when an intermediate link is missing, so check
@@ -253,6 +276,7 @@ int h5_exists(hid_t loc, const char *path) {
             char c = *p;
             *p = 0;
             htri_t e = H5Lexists(loc, buf, H5P_DEFAULT);
+            if (e > 0 && h5_header_check_link(loc, buf, why, sizeof why) != 0) e = 0;
             *p = c;
             if (e <= 0) {
                 H5Eclear2(H5E_DEFAULT);
@@ -340,6 +364,7 @@ int h5_write_attr_double(hid_t obj, const char *name, double value, rp_error *er
 /* Opens a scalar attribute of the given class; -1 with a message naming it otherwise. */
 static hid_t open_attr(hid_t obj, const char *name, H5T_class_t cls, rp_error *err) {
     char what[RP_ERROR_MSG_MAX];
+    if (attributes_intact(obj, err) != 0) return -1;
     if (H5Aexists(obj, name) <= 0) {
         snprintf(what, sizeof what, "missing attribute '%s'", name);
         h5_fail(err, obj, NULL, what);
@@ -464,6 +489,7 @@ int h5_read_attr_int(hid_t obj, const char *name, int *value, rp_error *err) {
 }
 
 int h5_read_attr_int_or(hid_t obj, const char *name, int absent, int *value, rp_error *err) {
+    if (attributes_intact(obj, err) != 0) return -1;
     if (H5Aexists(obj, name) <= 0) {
         *value = absent;
         return 0;
@@ -630,6 +656,8 @@ typedef struct name_list {
 static herr_t list_cb(hid_t group, const char *name, const H5L_info_t *info, void *data) {
     name_list *l = data;
     if (info->type != H5L_TYPE_HARD) return 0;
+    char why[RP_ERROR_MSG_MAX];
+    if (h5_header_check_at(group, info->u.address, why, sizeof why) != 0) return -1;
     hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
     if (obj < 0) return 0;
     int is_dataset = H5Iget_type(obj) == H5I_DATASET;

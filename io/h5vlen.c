@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "io/h5raw.h"
 
 /* HDF5's public API hands out a variable-length string only after converting it, and that
  * conversion is what allocates and walks the heap. To see the raw descriptor we register, for
@@ -47,20 +47,6 @@ static herr_t copy_descriptor(hid_t src, hid_t dst, H5T_cdata_t *cdata, size_t n
     return 0;
 }
 
-/* Little-endian unsigned of n bytes; UINT64_MAX when it does not fit 64 bits (HDF5 decodes
- * all-ones addresses as undefined: out of range either way). */
-static uint64_t le(const unsigned char *p, size_t n) {
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i >= 8) {
-            if (p[i]) return UINT64_MAX;
-            continue;
-        }
-        v |= (uint64_t)p[i] << (8 * i);
-    }
-    return v;
-}
-
 static int read_descriptor(hid_t id, int is_attr, unsigned char *desc) {
     hid_t str = H5Tcopy(H5T_C_S1), opaque = H5Tcreate(H5T_OPAQUE, DESC_MAX);
     int rc = -1;
@@ -78,15 +64,6 @@ static int read_descriptor(hid_t id, int is_attr, unsigned char *desc) {
     return rc;
 }
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t offset) {
-    for (size_t done = 0; done < n;) {
-        ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(offset + done));
-        if (r <= 0) return -1;
-        done += (size_t)r;
-    }
-    return 0;
-}
-
 /* Walks the collection as H5HG__cache_heap_deserialize does, refusing what would make that
  * loop stall (a zero step) or leave the collection, and finds object idx (the last one with that
  * index wins there too). Returns 0 with its size in *obj_size, else 1 with why set. */
@@ -97,7 +74,7 @@ static int walk_heap(const unsigned char *heap, uint64_t heap_size, size_t size_
     while (p < heap_size) {
         uint64_t left = heap_size - p, need;
         if (left < hdr) break; /* the tail too small for a header: free space, as HDF5 has it */
-        uint64_t i = le(heap + p, 2), size = le(heap + p + 8, size_len);
+        uint64_t i = h5_raw_le(heap + p, 2), size = h5_raw_le(heap + p + 8, size_len);
         if (i > 0 && size > left - hdr) {
             snprintf(why, wsize, "its global heap object %llu claims %llu bytes, past its collection",
                      (unsigned long long)i, (unsigned long long)size);
@@ -123,25 +100,24 @@ static int walk_heap(const unsigned char *heap, uint64_t heap_size, size_t size_
     return 0;
 }
 
-/* Checks the collection at offset against the descriptor's length and object index. */
-static int check_heap(int fd, uint64_t file_size, uint64_t offset, size_t size_len,
-                      uint64_t seq_len, uint64_t idx, char *why, size_t wsize) {
+/* Checks the collection at HDF5 address addr against the descriptor's length and object index. */
+static int check_heap(const h5_raw_file *f, uint64_t addr, uint64_t seq_len, uint64_t idx,
+                      char *why, size_t wsize) {
     unsigned char head[16 + 8];
-    uint64_t hdr = ALIGN8(8 + size_len);
-    if (offset > file_size || file_size - offset < hdr || pread_all(fd, head, hdr, offset) != 0) {
+    uint64_t hdr = ALIGN8(8 + f->size_len);
+    if (h5_raw_read(f, head, hdr, addr) != 0) {
         snprintf(why, wsize, "its global heap address %llu is outside the file (%llu bytes)",
-                 (unsigned long long)offset, (unsigned long long)file_size);
+                 (unsigned long long)addr, (unsigned long long)f->size);
         return 1;
     }
-    uint64_t heap_size = le(head + 8, size_len);
+    uint64_t heap_size = h5_raw_le(head + 8, f->size_len);
     if (memcmp(head, "GCOL", 4) != 0 || head[4] != 1) {
-        snprintf(why, wsize, "no global heap collection at address %llu", (unsigned long long)offset);
+        snprintf(why, wsize, "no global heap collection at address %llu", (unsigned long long)addr);
         return 1;
     }
-    if (heap_size < HEAP_MIN_SIZE || heap_size > file_size - offset) {
-        snprintf(why, wsize, "its global heap collection claims %llu bytes (the file has %llu "
-                 "from its start)", (unsigned long long)heap_size,
-                 (unsigned long long)(file_size - offset));
+    if (heap_size < HEAP_MIN_SIZE || heap_size > f->size) {
+        snprintf(why, wsize, "its global heap collection claims %llu bytes (the file has %llu)",
+                 (unsigned long long)heap_size, (unsigned long long)f->size);
         return 1;
     }
     unsigned char *heap = malloc((size_t)heap_size);
@@ -152,11 +128,12 @@ static int check_heap(int fd, uint64_t file_size, uint64_t offset, size_t size_l
     }
     uint64_t obj_size = 0;
     int rc = 0;
-    if (pread_all(fd, heap, (size_t)heap_size, offset) != 0) {
-        snprintf(why, wsize, "cannot read its global heap collection");
+    if (h5_raw_read(f, heap, (size_t)heap_size, addr) != 0) {
+        snprintf(why, wsize, "its global heap collection claims %llu bytes, past the file's end "
+                 "(%llu bytes)", (unsigned long long)heap_size, (unsigned long long)f->size);
         rc = 1;
     } else {
-        rc = walk_heap(heap, heap_size, size_len, idx, &obj_size, why, wsize);
+        rc = walk_heap(heap, heap_size, f->size_len, idx, &obj_size, why, wsize);
     }
     free(heap);
     /* HDF5 sizes its buffer from the descriptor, then copies the object's own size into it. */
@@ -170,42 +147,20 @@ static int check_heap(int fd, uint64_t file_size, uint64_t offset, size_t size_l
 
 int h5_vlen_check(hid_t id, int is_attr, char *why, size_t size) {
     why[0] = 0;
-    hid_t file = H5Iget_file_id(id);
-    hid_t fapl = file >= 0 ? H5Fget_access_plist(file) : -1;
-    hid_t fcpl = file >= 0 ? H5Fget_create_plist(file) : -1;
-    size_t addr_len = 0, size_len = 0;
-    hsize_t base = 0;
-    void *handle = NULL;
-    int rc = 1;
-    struct stat st;
-    if (fapl < 0 || fcpl < 0 || H5Pget_sizes(fcpl, &addr_len, &size_len) < 0 ||
-        H5Pget_userblock(fcpl, &base) < 0) {
+    h5_raw_file f;
+    int opened = h5_raw_open(id, &f);
+    if (opened > 0) return 0; /* a file reinpatch is writing in memory (h5_atomic_create) */
+    if (opened < 0 || f.addr_len + 8 > DESC_MAX || f.size_len > 8) {
         snprintf(why, size, "cannot query its file");
-    } else if (H5Pget_driver(fapl) != H5FD_SEC2) {
-        rc = 0; /* a file reinpatch is writing in memory (h5_atomic_create) */
-    } else if (addr_len + 8 > DESC_MAX || size_len > 8 ||
-               H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle ||
-               fstat(*(int *)handle, &st) != 0) {
-        snprintf(why, size, "cannot query its file");
-    } else {
-        unsigned char desc[DESC_MAX];
-        if (read_descriptor(id, is_attr, desc) != 0) {
-            snprintf(why, size, "cannot read its descriptor");
-        } else {
-            uint64_t seq_len = le(desc, 4), addr = le(desc + 4, addr_len);
-            uint64_t idx = le(desc + 4 + addr_len, 4), file_size = (uint64_t)st.st_size;
-            if (addr == 0)
-                rc = 0; /* a null string: HDF5 reads no heap */
-            else if (addr > file_size || base > file_size - addr)
-                snprintf(why, size, "its global heap address %llu is outside the file (%llu bytes)",
-                         (unsigned long long)addr, (unsigned long long)file_size);
-            else
-                rc = check_heap(*(int *)handle, file_size, base + addr, size_len, seq_len, idx,
-                                why, size);
-        }
+        return 1;
     }
-    if (fcpl >= 0) H5Pclose(fcpl);
-    if (fapl >= 0) H5Pclose(fapl);
-    if (file >= 0) H5Fclose(file);
-    return rc;
+    unsigned char desc[DESC_MAX];
+    if (read_descriptor(id, is_attr, desc) != 0) {
+        snprintf(why, size, "cannot read its descriptor");
+        return 1;
+    }
+    uint64_t seq_len = h5_raw_le(desc, 4), addr = h5_raw_le(desc + 4, f.addr_len);
+    uint64_t idx = h5_raw_le(desc + 4 + f.addr_len, 4);
+    if (addr == 0) return 0; /* a null string: HDF5 reads no heap */
+    return check_heap(&f, addr, seq_len, idx, why, size);
 }

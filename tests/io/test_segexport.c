@@ -307,6 +307,17 @@ Test(segexport, damaged_string_storage_is_refused, .timeout = 60) {
                    "cannot read string attribute 'reinpatch_kind': its global heap object 99 is "
                    "missing");
     expect_refused(bad, image, n, kind_desc + 4, n + 4096, 8, "is outside the file");
+
+    /* Attribute messages (version 1: 8-byte head, then name, datatype and dataspace each padded
+     * to 8 bytes, then the value): HDF5 read the value from past the header when a part's size
+     * outgrew the message. */
+    size_t n_levels = find_bytes(image, n, "n_levels", 9);
+    expect_refused(bad, image, n, n_levels - 2, 29704, 2,
+                   "attribute message 9 claims a 9-byte name, 12-byte "
+                   "datatype and 29704-byte dataspace in 56 bytes");
+    size_t lookback = find_bytes(image, n, "lookback", 9);
+    expect_refused(bad, image, n, lookback + 16 + 4, 1000, 4,
+                   "claims 1 values of 1000 bytes in 8");
     free(image);
     free_export(&e);
 }
