@@ -571,6 +571,25 @@ static hid_t open_dataset(hid_t loc, const char *path, rp_error *err) {
     return d;
 }
 
+/* 0 when d's storage holds exactly `bytes` (or, contiguous, nothing yet: HDF5 returns the fill
+ * value); else 1 with why set. HDF5 1.10.8 compares neither a compact dataset's stored bytes nor a
+ * contiguous one's declared size with its shape, and copies the shape's worth from them (a
+ * damaged export made it copy from NULL). */
+static int storage_mismatch(hid_t d, hsize_t bytes, char *why, size_t size) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    hsize_t stored = H5Dget_storage_size(d);
+    int ok = layout == H5D_CHUNKED || (layout == H5D_COMPACT && stored == bytes) ||
+             (layout == H5D_CONTIGUOUS && (stored == 0 || stored == bytes));
+    if (!ok)
+        snprintf(why, size, "%s storage of %llu bytes for %llu",
+                 layout == H5D_COMPACT ? "compact" : layout == H5D_CONTIGUOUS ? "contiguous"
+                                                                               : "unknown",
+                 (unsigned long long)stored, (unsigned long long)bytes);
+    return !ok;
+}
+
 int h5_dataset_shape(hid_t loc, const char *path, int *ndim, hsize_t *dims, int max_dims,
                      rp_error *err) {
     hid_t d = open_dataset(loc, path, err);
@@ -622,6 +641,8 @@ int h5_read_checked(hid_t loc, const char *path, hid_t mem_type, int ndim, const
         snprintf(what, sizeof what, "elements of %zu bytes (a number takes at most %d)", element,
                  RP_H5_NUMBER_MAX);
         rc = h5_fail(err, loc, path, what);
+    } else if (storage_mismatch(d, n * element, what, sizeof what)) {
+        rc = h5_fail(err, loc, path, what);
     } else if (n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         rc = h5_fail(err, loc, path, "cannot read dataset");
     H5Dclose(d);
@@ -635,8 +656,19 @@ int h5_read_string(hid_t loc, const char *path, char **text, rp_error *err) {
     hid_t ftype = H5Dget_type(d), space = H5Dget_space(d);
     char why[RP_ERROR_MSG_MAX];
     int rc = 0;
+    /* On disk a variable-length string is its descriptor: length, heap address, object index. */
+    size_t addr_len = 8;
+    hid_t file = H5Iget_file_id(d), fcpl = file >= 0 ? H5Fget_create_plist(file) : -1;
+    if (fcpl >= 0) {
+        H5Pget_sizes(fcpl, &addr_len, NULL);
+        H5Pclose(fcpl);
+    }
+    if (file >= 0) H5Fclose(file);
+    hsize_t bytes = H5Tis_variable_str(ftype) > 0 ? 4 + addr_len + 4 : H5Tget_size(ftype);
     if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1)
         rc = h5_fail(err, loc, path, "not a scalar string dataset");
+    else if (storage_mismatch(d, bytes, why, sizeof why))
+        rc = h5_fail(err, loc, path, why);
     else if ((rc = read_scalar_text(d, 0, ftype, text, why, sizeof why, err)) > 0)
         rc = fail_read(err, loc, path, "cannot read string", why);
     H5Tclose(ftype);
