@@ -479,6 +479,11 @@ int h5_write_uint64(hid_t loc, const char *path, int ndim, const hsize_t *dims,
     return write_dataset(loc, path, H5T_STD_U64LE, H5T_NATIVE_UINT64, ndim, dims, data, err);
 }
 
+int h5_write_int64(hid_t loc, const char *path, int ndim, const hsize_t *dims,
+                   const int64_t *data, rp_error *err) {
+    return write_dataset(loc, path, H5T_STD_I64LE, H5T_NATIVE_INT64, ndim, dims, data, err);
+}
+
 int h5_write_string(hid_t loc, const char *path, const char *text, rp_error *err) {
     hid_t t = vlen_string_type();
     const char *v = text ? text : "";
