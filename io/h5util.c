@@ -167,6 +167,7 @@ const char *h5_kind_noun(const char *kind, char *buf, size_t size) {
     if (strcmp(kind, "checkpoint") == 0) return "a checkpoint";
     if (strcmp(kind, "patcher") == 0) return "a patcher file";
     if (strcmp(kind, "segmentation") == 0) return "a segmentation export";
+    if (strcmp(kind, "test_windows") == 0) return "a test-window scores file";
     snprintf(buf, size, "a '%s' file", kind);
     return buf;
 }
