@@ -3,7 +3,9 @@
  * One self-contained HTML page (inline SVG and CSS, no script, nothing fetched) about one or more
  * run directories: the recipe and metrics, the curves of history.csv, forecasts of the best,
  * median and worst test windows with each level's patches, and patch-length histograms; with
- * several runs, an overlaid validation chart and a comparison table first. */
+ * several runs, an overlaid validation chart and a comparison table first. The windows are ranked
+ * by the scores train left in test_windows.h5 (else by scoring the whole test split), and only
+ * the drawn windows' batches are evaluated again. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,8 @@ static const char *report_help =
     "train loss and val MSE per epoch with the best epoch marked, the learning rates, each learned\n"
     "level's entropy, cuts_off_uniform and patch length per epoch (history.csv), forecasts of the\n"
     "best, median and worst test windows by MSE in original units with every level's patches, and\n"
-    "a histogram of patch lengths per level over the test split (checkpoint.h5 and the run's data).\n"
+    "a histogram of patch lengths per level over the test split (checkpoint.h5 and the run's data;\n"
+    "the per-window test scores of test_windows.h5, which train writes, when it is there and fits).\n"
     "With several RUN_DIRs the page starts with one overlaid val-MSE chart and a comparison table.\n"
     "\n"
     "  --out FILE   the page (default report.html; written atomically)\n"

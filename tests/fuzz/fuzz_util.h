@@ -22,6 +22,7 @@ int fuzz_one_recipe(const uint8_t *data, size_t size);
 int fuzz_one_checkpoint(const uint8_t *data, size_t size);
 int fuzz_one_patcher(const uint8_t *data, size_t size);
 int fuzz_one_segexport(const uint8_t *data, size_t size);
+int fuzz_one_test_windows(const uint8_t *data, size_t size);
 #ifdef RP_LIBFUZZER
 #define FUZZ_ENTRY(fn) \
     int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return fn(data, size); }

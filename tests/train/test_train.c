@@ -321,12 +321,16 @@ Test(train, greedy_backbone_loss_uses_the_greedy_pass_only) {
  * for row in every column but the wall-clock ones (seconds, train_windows_per_second: those of a
  * resumed epoch are the sum of its two parts' times), sign_agreement.csv byte for byte, and
  * test_windows.h5 value for value. */
+static void run_files(char pa[600], char pb[600], const char *a, const char *b, const char *name) {
+    snprintf(pa, 600, "%s/%s/%s", tmpdir, a, name);
+    snprintf(pb, 600, "%s/%s/%s", tmpdir, b, name);
+}
+
 static void expect_same_run_files(const char *a, const char *b) {
     char pa[600], pb[600];
     rp_error err = {{0}};
     rp_history ha, hb;
-    snprintf(pa, sizeof pa, "%s/%s/history.csv", tmpdir, a);
-    snprintf(pb, sizeof pb, "%s/%s/history.csv", tmpdir, b);
+    run_files(pa, pb, a, b, "history.csv");
     cr_assert_eq(history_read(pa, &ha, &err), 0, "%s", err.msg);
     cr_assert_eq(history_read(pb, &hb, &err), 0, "%s", err.msg);
     cr_assert_eq(ha.n_rows, hb.n_rows);
@@ -341,8 +345,7 @@ static void expect_same_run_files(const char *a, const char *b) {
     }
     history_free(&ha);
     history_free(&hb);
-    snprintf(pa, sizeof pa, "%s/%s/sign_agreement.csv", tmpdir, a);
-    snprintf(pb, sizeof pb, "%s/%s/sign_agreement.csv", tmpdir, b);
+    run_files(pa, pb, a, b, "sign_agreement.csv");
     FILE *fa = fopen(pa, "r"), *fb = fopen(pb, "r");
     cr_assert(fa && fb, "no sign_agreement.csv");
     char ta[4096] = "", tb[4096] = "";
@@ -351,8 +354,7 @@ static void expect_same_run_files(const char *a, const char *b) {
     fclose(fb);
     cr_expect(na == nb && !memcmp(ta, tb, na), "sign_agreement.csv:\n%s\nand\n%s", ta, tb);
     rp_test_windows sa, sb;
-    snprintf(pa, sizeof pa, "%s/%s/test_windows.h5", tmpdir, a);
-    snprintf(pb, sizeof pb, "%s/%s/test_windows.h5", tmpdir, b);
+    run_files(pa, pb, a, b, "test_windows.h5");
     cr_assert_eq(test_windows_read(pa, &sa, &err), 0, "%s", err.msg);
     cr_assert_eq(test_windows_read(pb, &sb, &err), 0, "%s", err.msg);
     cr_assert_eq(sa.n_windows, sb.n_windows);
