@@ -52,3 +52,4 @@ Test(fuzz_regressions, recipe) { replay_all("recipe", fuzz_one_recipe, 1); }
 Test(fuzz_regressions, checkpoint) { replay_all("checkpoint", fuzz_one_checkpoint, 1); }
 Test(fuzz_regressions, patcher) { replay_all("patcher", fuzz_one_patcher, 0); }
 Test(fuzz_regressions, segexport) { replay_all("segexport", fuzz_one_segexport, 0); }
+Test(fuzz_regressions, test_windows) { replay_all("test_windows", fuzz_one_test_windows, 0); }
