@@ -10,6 +10,7 @@
 #include "backbone/stack.h"
 #include "core/activation.h"
 #include "core/arena.h"
+#include "core/dist.h"
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + rp_expf(-x)); }
 
@@ -314,6 +315,10 @@ void etsmlp_forward(const rp_etsmlp *e, rp_params *P, float *out, const float *i
     const int R = batch * e->n_tokens, d = e->d_model, E = e->hidden, w = E + d;
     const size_t Rd = (size_t)R * d, RE = (size_t)R * E;
     const float p = training ? e->dropout : 0.0f;
+    /* In a sharded step (core/dist.h): batch norm's rows over all ranks, and the dropout index of
+     * this shard's first element, so that the shard draws the masks one process would. */
+    const long R_all = (long)dist_batch_rows(R, e->n_tokens);
+    const size_t g0 = (size_t)dist_row0() * e->n_tokens * d;
     arena_layout A = arena_layout_of(e, batch);
     layer_layout o = layer_layout_of(e, batch);
     stack_header_write(act, training, batch);
@@ -326,7 +331,7 @@ void etsmlp_forward(const rp_etsmlp *e, rp_params *P, float *out, const float *i
         float *u = base + o.u, *pq = base + o.pq, *c = base + o.c, *hg = base + o.hg, *m = base + o.m;
         float *xo = base + o.x;
 
-        norm_forward(&L->norm, P, u, base + o.stats, x, R, training);
+        norm_forward(&L->norm, P, u, base + o.stats, x, R, R_all, training);
         linear_forward(pq, u, P->value + L->in_proj.weight, P->value + L->in_proj.bias, R, d, w);
         ces_forward(&L->ces, P, c, base + o.state, base + o.coef, pq, w, batch, e->n_tokens);
         gelu_forward(hg, c, RE);
@@ -339,11 +344,11 @@ void etsmlp_forward(const rp_etsmlp *e, rp_params *P, float *out, const float *i
         }
         if (p > 0.0f)
             dropout_forward(xo, base + o.mask, xo, p, dropout_seed_derive(dropout_seed, (unsigned long long)l),
-                            0, Rd);
+                            g0, Rd);
         for (size_t i = 0; i < Rd; i++) xo[i] += x[i];
         x = xo;
     }
-    norm_forward(&e->norm_final, P, out, act + A.final_stats, x, R, training);
+    norm_forward(&e->norm_final, P, out, act + A.final_stats, x, R, R_all, training);
 }
 
 void etsmlp_backward(const rp_etsmlp *e, rp_params *P, float *din, const float *dout, int batch, float *act) {
@@ -353,6 +358,7 @@ void etsmlp_backward(const rp_etsmlp *e, rp_params *P, float *din, const float *
     layer_layout o = layer_layout_of(e, batch);
     const int training = stack_header_training(act);
     const float p = training ? e->dropout : 0.0f;
+    const long R_all = (long)dist_batch_rows(R, e->n_tokens);
     float *gy = act + A.gy, *gx = act + A.gx, *du = act + A.du, *dpq = act + A.dpq;
     float *dhg = act + A.dhg, *dc = act + A.dc;
 
@@ -360,7 +366,7 @@ void etsmlp_backward(const rp_etsmlp *e, rp_params *P, float *din, const float *
     const float *xl = e->n_layers > 0 ? act + stack_layer_at(&A.frame, e->n_layers - 1) + o.x
                                       : act + A.frame.input;
     memset(gy, 0, Rd * sizeof *gy);
-    norm_backward(&e->norm_final, P, gy, dout, xl, act + A.final_stats, R, training);
+    norm_backward(&e->norm_final, P, gy, dout, xl, act + A.final_stats, R, R_all, training);
 
     for (int l = e->n_layers - 1; l >= 0; l--) {
         const rp_etsmlp_layer *L = &e->layers[l];
@@ -397,7 +403,7 @@ void etsmlp_backward(const rp_etsmlp *e, rp_params *P, float *din, const float *
         linear_backward(du, P->grad + L->in_proj.weight, P->grad + L->in_proj.bias, dpq, base + o.u,
                         P->value + L->in_proj.weight, R, d, w);
         /* u = norm(x): gx += ∂L/∂x through the norm */
-        norm_backward(&L->norm, P, gx, du, x, base + o.stats, R, training);
+        norm_backward(&L->norm, P, gx, du, x, base + o.stats, R, R_all, training);
         float *tmp = gy; gy = gx; gx = tmp;
     }
     for (size_t i = 0; i < Rd; i++) din[i] += gy[i];

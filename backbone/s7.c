@@ -12,6 +12,7 @@
 #include "backbone/stack.h"
 #include "core/activation.h"
 #include "core/arena.h"
+#include "core/dist.h"
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + rp_expf(-x)); }
 
@@ -331,6 +332,10 @@ void s7_forward(const rp_s7 *s, rp_params *P, float *out, const float *in, int b
     const int R = batch * s->n_tokens, d = s->d_model, N = s->state_size;
     const size_t Rd = (size_t)R * d;
     const float p = training ? s->dropout : 0.0f;
+    /* In a sharded step (core/dist.h): batch norm's rows over all ranks, and the dropout index of
+     * this shard's first element, so that the shard draws the masks one process would. */
+    const long R_all = (long)dist_batch_rows(R, s->n_tokens);
+    const size_t g0 = (size_t)dist_row0() * s->n_tokens * d;
     arena_layout A = arena_layout_of(s, batch);
     layer_layout o = layer_layout_of(s, batch);
     stack_header_write(act, training, batch);
@@ -353,9 +358,9 @@ void s7_forward(const rp_s7 *s, rp_params *P, float *out, const float *in, int b
             float *ri = r + (size_t)i * d;
             for (int c = 0; c < d; c++) ri[c] = v[c] * sigmoidf(q[c]);
         }
-        if (p > 0.0f) dropout_forward(r, base + o.mask, r, p, site_seed(dropout_seed, l), 0, Rd);
+        if (p > 0.0f) dropout_forward(r, base + o.mask, r, p, site_seed(dropout_seed, l), g0, Rd);
         for (size_t i = 0; i < Rd; i++) r[i] += x[i];
-        norm_forward(&L->norm, P, base + o.out, base + o.stats, r, R, training);
+        norm_forward(&L->norm, P, base + o.out, base + o.stats, r, R, R_all, training);
         x = base + o.out;
     }
     memcpy(out, x, Rd * sizeof *out);
@@ -368,6 +373,7 @@ void s7_backward(const rp_s7 *s, rp_params *P, float *din, const float *dout, in
     layer_layout o = layer_layout_of(s, batch);
     const int training = stack_header_training(act);
     const float p = training ? s->dropout : 0.0f;
+    const long R_all = (long)dist_batch_rows(R, s->n_tokens);
     float *gy = act + A.gy, *gx = act + A.gx, *dr = act + A.dr, *dy = act + A.dy, *dg = act + A.dg;
     float *dvq = act + A.dvq, *dz = act + A.dz;
 
@@ -380,7 +386,7 @@ void s7_backward(const rp_s7 *s, rp_params *P, float *din, const float *dout, in
 
         /* norm: gy = ∂L/∂out → dr = ∂L/∂r */
         memset(dr, 0, Rd * sizeof *dr);
-        norm_backward(&L->norm, P, dr, gy, base + o.r, base + o.stats, R, training);
+        norm_backward(&L->norm, P, dr, gy, base + o.r, base + o.stats, R, R_all, training);
         /* r = x + dropout(v ⊙ σ(q)): the skip path gives gx = dr */
         memcpy(gx, dr, Rd * sizeof *gx);
         if (p > 0.0f) {

@@ -93,8 +93,8 @@ int transformer_declare(rp_transformer *t, rp_params *P, const char *prefix, int
     if (stack_check_args(prefix, n_tokens, d_model, "d_ff", d_ff, n_layers, RP_TRANSFORMER_MAX_LAYERS, dropout, norm,
                          err))
         return -1;
-    if (d_model > RP_TRANSFORMER_MAX_DIM)
-        return rp_fail(err, "%s: d_model %d above the supported %d", prefix, d_model, RP_TRANSFORMER_MAX_DIM);
+    if (d_model > RP_NORM_TEAM_MAX_DIM)
+        return rp_fail(err, "%s: d_model %d above the supported %d", prefix, d_model, RP_NORM_TEAM_MAX_DIM);
     *t = (rp_transformer){.n_tokens = n_tokens, .d_model = d_model, .n_heads = n_heads, .n_layers = n_layers,
                           .d_ff = d_ff, .dropout = dropout, .norm = norm};
     char name[RP_PARAM_NAME_MAX + 64], bname[RP_PARAM_NAME_MAX + 64];
@@ -149,26 +149,17 @@ static int transformer_threads(int batch) {
     return T < 1 ? 1 : T;
 }
 
-/* What one thread needs to take part in the cross-thread steps. */
-typedef struct team {
-    int t, T;          /* this thread, number of threads */
-    int b0, b1;        /* this thread's windows [b0, b1) */
-    int N, n0, rows;   /* all rows, this thread's first row and row count */
-    int N_all;         /* rows of the whole batch: N, or all ranks' rows in a sharded step */
-    double *reduce1, *reduce2;
-} team;
-
-/* Inside a parallel region: this thread's share of the batch's windows, and the arena's buffers
- * of per-thread batch-norm sums. */
-static team team_of_this_thread(int batch, int K, const arena_layout *A, float *act) {
-    team tm;
+/* Inside a parallel region: this thread's share of the batch's windows [*b0, *b1), as a team of
+ * its rows for the norms (core/norm.h) with the arena's buffers of per-thread batch-norm sums. */
+static rp_norm_team team_of_this_thread(int batch, int K, const arena_layout *A, float *act, int *b0, int *b1) {
+    rp_norm_team tm;
     tm.t = omp_get_thread_num();
     tm.T = omp_get_num_threads();
-    split_range(batch, tm.t, tm.T, &tm.b0, &tm.b1);
+    split_range(batch, tm.t, tm.T, b0, b1);
     tm.N = batch * K;
-    tm.N_all = dist_sharded() ? (int)(dist_rows_total() * K) : tm.N;
-    tm.n0 = tm.b0 * K;
-    tm.rows = (tm.b1 - tm.b0) * K;
+    tm.N_all = (long)dist_batch_rows(tm.N, K);
+    tm.n0 = *b0 * K;
+    tm.rows = (*b1 - *b0) * K;
     tm.reduce1 = (double *)(act + A->reduce1);
     tm.reduce2 = (double *)(act + A->reduce2);
     return tm;
@@ -190,65 +181,6 @@ static void residual_dropout_backward(float *dskip, float *dr, const float *mask
         for (size_t i = first; i < first + n; i++) dr[i] *= mask[i];
 }
 
-/* In a sharded step (core/dist.h) every thread's x[0..n) becomes the sum over ranks, in rank
- * order, of thread 0's x (the threads' x are equal on entry). All threads of the team call it. */
-static void team_sum_ranks(double *x, int n, const team *tm) {
-    if (!dist_sharded()) return;
-    double *shared = dist_scratch();
-#pragma omp barrier
-    if (tm->t == 0) {
-        memcpy(shared, x, (size_t)n * sizeof *x);
-        dist_sum_doubles(shared, (size_t)n);
-    }
-#pragma omp barrier
-    memcpy(x, shared, (size_t)n * sizeof *x);
-#pragma omp barrier
-}
-
-/* Norm forward of this thread's rows; batch norm in training combines column sums of all threads
- * (double, thread order). Thread 0 writes the saved statistics and the running statistics. */
-static void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in,
-                              int training, const team *tm) {
-    const int d = n->dim;
-    const float *gamma = P->value + n->gamma, *beta = P->value + n->beta;
-    const size_t o = (size_t)tm->n0 * d;
-    if (n->kind == NORM_LAYER) {
-        layernorm_forward(out + o, stats + tm->n0, stats + tm->N + tm->n0, in + o, gamma, beta, tm->rows, d);
-        return;
-    }
-    float mean[RP_TRANSFORMER_MAX_DIM], rstd[RP_TRANSFORMER_MAX_DIM];
-    if (training) {
-        double tot[RP_TRANSFORMER_MAX_DIM], sq[RP_TRANSFORMER_MAX_DIM];
-        batchnorm_column_sums(tm->reduce1 + (size_t)tm->t * d, in + o, tm->rows, d);
-#pragma omp barrier
-        for (int j = 0; j < d; j++) tot[j] = 0.0;
-        for (int u = 0; u < tm->T; u++)
-            for (int j = 0; j < d; j++) tot[j] += tm->reduce1[(size_t)u * d + j];
-        team_sum_ranks(tot, d, tm);
-        for (int j = 0; j < d; j++) tot[j] /= tm->N_all;
-        batchnorm_centered_squares(tm->reduce2 + (size_t)tm->t * d, in + o, tot, tm->rows, d);
-#pragma omp barrier
-        for (int j = 0; j < d; j++) sq[j] = 0.0;
-        for (int u = 0; u < tm->T; u++)
-            for (int j = 0; j < d; j++) sq[j] += tm->reduce2[(size_t)u * d + j];
-        team_sum_ranks(sq, d, tm);
-        int lead = tm->t == 0;
-        batchnorm_finish_stats(mean, rstd, lead ? P->value + n->running_mean : NULL,
-                               lead ? P->value + n->running_var : NULL, tot, sq, tm->N_all, d, RP_BATCHNORM_MOMENTUM);
-    } else {
-        const float *rm = P->value + n->running_mean, *rv = P->value + n->running_var;
-        for (int j = 0; j < d; j++) {
-            mean[j] = rm[j];
-            rstd[j] = (float)(1.0 / sqrt((double)rv[j] + RP_NORM_EPS));
-        }
-    }
-    if (tm->t == 0) {
-        memcpy(stats, mean, (size_t)d * sizeof *stats);
-        memcpy(stats + d, rstd, (size_t)d * sizeof *stats);
-    }
-    batchnorm_normalize(out + o, in + o, mean, rstd, gamma, beta, tm->rows, d);
-}
-
 void transformer_forward(const rp_transformer *t, rp_params *P, float *out, const float *in, int batch,
                          int training, unsigned long long dropout_seed, float *act) {
     const int K = t->n_tokens, d = t->d_model, f = t->d_ff;
@@ -263,7 +195,8 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
 
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        const team tm = team_of_this_thread(batch, K, &A, act);
+        int b0, b1;
+        const rp_norm_team tm = team_of_this_thread(batch, K, &A, act, &b0, &b1);
         const size_t od = (size_t)tm.n0 * d, of = (size_t)tm.n0 * f;
         const size_t nd = (size_t)tm.rows * d;
 
@@ -274,7 +207,7 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
             float *base = act + stack_layer_at(&A.frame, l);
             const layer_layout o = layer_layout_of(t, L, batch);
 
-            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, tm.b0, tm.b1, training,
+            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, b0, b1, training,
                                     site_seed(dropout_seed, l, 3), base + o.attn, tm.t);
             residual_dropout(base + o.r1, base + o.mask1, x, p_attn, site_seed(dropout_seed, l, 0), od, nd, g0 * d);
             norm_forward_team(&L->norm1, P, base + o.y1, base + o.stats1, base + o.r1, training, &tm);
@@ -299,52 +232,6 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
     }
 }
 
-/* din (this thread's rows) += norm backward of dout; batch norm combines the column sums of all
- * threads through `reduce` and thread 0 adds dgamma/dbeta. Layer norm's dgamma/dbeta are left to
- * the parameter phase (layernorm_backward_params). */
-static void norm_backward_team(const rp_norm *n, rp_params *P, float *din, const float *dout, const float *in,
-                               const float *stats, int training, const team *tm, double *reduce) {
-    const int d = n->dim;
-    const float *gamma = P->value + n->gamma;
-    const size_t o = (size_t)tm->n0 * d;
-    if (n->kind == NORM_LAYER) {
-        layernorm_backward_input(din + o, dout + o, in + o, stats + tm->n0, stats + tm->N + tm->n0, gamma,
-                                 tm->rows, d);
-        return;
-    }
-    double s1[RP_TRANSFORMER_MAX_DIM], s2[RP_TRANSFORMER_MAX_DIM];
-    double *mine = reduce + (size_t)tm->t * 2 * d;
-    batchnorm_backward_sums(mine, mine + d, dout + o, in + o, stats, stats + d, tm->rows, d);
-#pragma omp barrier
-    for (int j = 0; j < d; j++) s1[j] = s2[j] = 0.0;
-    for (int u = 0; u < tm->T; u++) {
-        const double *theirs = reduce + (size_t)u * 2 * d;
-        for (int j = 0; j < d; j++) {
-            s1[j] += theirs[j];
-            s2[j] += theirs[d + j];
-        }
-    }
-    if (tm->t == 0) {
-        float *dgamma = P->grad + n->gamma, *dbeta = P->grad + n->beta;
-        for (int j = 0; j < d; j++) {
-            dbeta[j] += (float)s1[j];
-            dgamma[j] += (float)s2[j];
-        }
-    }
-    /* dgamma/dbeta above take this rank's rows (the gradients are summed over ranks later); the
-     * input gradient needs the sums over the whole batch. */
-    if (dist_sharded()) {
-        double both[2 * RP_TRANSFORMER_MAX_DIM];
-        memcpy(both, s1, (size_t)d * sizeof *s1);
-        memcpy(both + d, s2, (size_t)d * sizeof *s2);
-        team_sum_ranks(both, 2 * d, tm);
-        memcpy(s1, both, (size_t)d * sizeof *s1);
-        memcpy(s2, both + d, (size_t)d * sizeof *s2);
-    }
-    batchnorm_backward_input(din + o, dout + o, in + o, stats, stats + d, gamma, s1, s2, tm->N_all, tm->rows, d,
-                             training);
-}
-
 void transformer_backward(const rp_transformer *t, rp_params *P, float *din, const float *dout, int batch,
                           float *act) {
     const int K = t->n_tokens, N = batch * K, d = t->d_model, f = t->d_ff;
@@ -356,7 +243,8 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
 
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        const team tm = team_of_this_thread(batch, K, &A, act);
+        int b0, b1;
+        const rp_norm_team tm = team_of_this_thread(batch, K, &A, act, &b0, &b1);
         const size_t od = (size_t)tm.n0 * d, of = (size_t)tm.n0 * f;
         const size_t nd = (size_t)tm.rows * d, nf = (size_t)tm.rows * f;
         float *gy = act + A.gy, *gx = act + A.gx, *dr2 = act + A.dr2, *dy1 = act + A.dy1, *dr1 = act + A.dr1;
@@ -387,7 +275,7 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
             norm_backward_team(&L->norm1, P, dr1, dy1, base + o.r1, base + o.stats1, training, &tm, tm.reduce2);
             /* r1 = x + dropout(attn(x)): gx = dr1 (skip path) + attention backward of dr1 ⊙ mask1 */
             residual_dropout_backward(gx, dr1, base + o.mask1, p_attn, od, nd);
-            attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, tm.b0, tm.b1, training, base + o.attn,
+            attention_backward_range(&L->attn, P, gx, dr1, x, batch, K, b0, b1, training, base + o.attn,
                                      act + A.attn_scratch, tm.t);
 #pragma omp barrier
             /* Parameter gradients over all rows; this thread owns a share of each output dimension. */

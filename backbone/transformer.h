@@ -36,7 +36,6 @@
 #include "core/kinds.h"
 
 #define RP_TRANSFORMER_MAX_LAYERS 16
-#define RP_TRANSFORMER_MAX_DIM 1024      /* d_model bound (per-feature statistics live on the stack) */
 #define RP_TRANSFORMER_MAX_THREADS RP_ATTENTION_SLOTS  /* threads beyond this are not used */
 
 typedef struct rp_transformer_layer {

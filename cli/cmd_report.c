@@ -3,7 +3,9 @@
  * One self-contained HTML page (inline SVG and CSS, no script, nothing fetched) about one or more
  * run directories: the recipe and metrics, the curves of history.csv, forecasts of the best,
  * median and worst test windows with each level's patches, and patch-length histograms; with
- * several runs, an overlaid validation chart and a comparison table first. */
+ * several runs, an overlaid validation chart and a comparison table first. The windows are ranked
+ * by the scores train left in test_windows.h5 (else by scoring the whole test split), and only
+ * the drawn windows' batches are evaluated again. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "train/history.h"
 #include "train/predict.h"
 #include "train/train.h"
+#include "train/window_scores.h"
 
 static const char *report_help =
     "usage: reinpatch report RUN_DIR [RUN_DIR...] [--out report.html]\n"
@@ -27,7 +30,8 @@ static const char *report_help =
     "train loss and val MSE per epoch with the best epoch marked, the learning rates, each learned\n"
     "level's entropy, cuts_off_uniform and patch length per epoch (history.csv), forecasts of the\n"
     "best, median and worst test windows by MSE in original units with every level's patches, and\n"
-    "a histogram of patch lengths per level over the test split (checkpoint.h5 and the run's data).\n"
+    "a histogram of patch lengths per level over the test split (checkpoint.h5 and the run's data;\n"
+    "the per-window test scores of test_windows.h5, which train writes, when it is there and fits).\n"
     "With several RUN_DIRs the page starts with one overlaid val-MSE chart and a comparison table.\n"
     "\n"
     "  --out FILE   the page (default report.html; written atomically)\n"
@@ -44,7 +48,7 @@ typedef struct shown_window {
     int window, rank, channel, start_row;
     double mse;                     /* z-scored units, as metrics.json */
     double *lookback, *truth, *forecast;   /* [L], [H], [H]; one allocation at lookback */
-    int32_t *starts[RP_MAX_LEVELS]; /* [K_l] raw patch starts */
+    int32_t *starts[RP_MAX_LEVELS]; /* [K_l] raw patch starts; one allocation at starts[0] */
 } shown_window;
 
 typedef struct run_view {
@@ -58,10 +62,7 @@ typedef struct run_view {
     /* From the checkpoint and the test split: */
     int L, H, n_levels, K[RP_MAX_LEVELS];
     int n_windows;
-    double *window_mse;             /* [n_windows] */
-    float *forecasts;               /* [n_windows × H] z-scored */
-    int32_t *starts[RP_MAX_LEVELS]; /* [n_windows × K_l] */
-    long long *length_count[RP_MAX_LEVELS]; /* [L + 1]: patches of each length */
+    rp_test_windows scores;         /* every test window's MSE, the patch-length counts */
     shown_window shown[N_SHOWN];
     char column[N_SHOWN][RP_NAME_MAX];
     char first_time[N_SHOWN][64];
@@ -85,31 +86,6 @@ static int file_exists(const char *dir, const char *name) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Per test batch (ctx: the run_view): every window's MSE, forecast and patch starts, and the
- * length counts. */
-static void collect_batch(void *ctx, const rp_model *m, const rp_model_buffers *b, int first, int B, const float *y) {
-    run_view *v = ctx;
-    int H = v->H;
-    for (int i = 0; i < B; i++) {
-        const float *f = b->forecast + (size_t)i * H, *yt = y + (size_t)i * H;
-        double se = 0;
-        for (int h = 0; h < H; h++) se += ((double)f[h] - yt[h]) * ((double)f[h] - yt[h]);
-        v->window_mse[first + i] = se / H;
-        memcpy(v->forecasts + (size_t)(first + i) * H, f, (size_t)H * sizeof(float));
-    }
-    for (int l = 0; l < m->n_levels; l++) {
-        int K = v->K[l];
-        memcpy(v->starts[l] + (size_t)first * K, b->lv[l].raw_starts, (size_t)B * K * sizeof(int32_t));
-        for (int i = 0; i < B; i++) {
-            const int *st = b->lv[l].raw_starts + (size_t)i * K;
-            for (int k = 0; k < K; k++) {
-                int len = (k + 1 < K ? st[k + 1] : v->L) - st[k];
-                if (len >= 1 && len <= v->L) v->length_count[l][len]++;
-            }
-        }
-    }
-}
-
 /* qsort has no context argument: the keys of the one sort in progress (the CLI is one thread). */
 static const double *sort_keys;
 static int by_mse(const void *a, const void *b) {
@@ -119,9 +95,126 @@ static int by_mse(const void *a, const void *b) {
     return (i > j) - (i < j);
 }
 
+/* The run's DIR/test_windows.h5 when it is the scores of this checkpoint's best weights on this
+ * test split; 0 (and a warning line when the file is there but unusable) otherwise. */
+static int read_scores_file(run_view *v, const rp_trainer *t, rp_test_windows *s) {
+    char path[RP_PATH_MAX + 32], what[RP_PATH_MAX + RP_ERROR_MSG_MAX + 256] = "";
+    snprintf(path, sizeof path, "%s/test_windows.h5", v->dir);
+    if (!file_exists(v->dir, "test_windows.h5")) return 0; /* a run from before train wrote it */
+    rp_error e;
+    const rp_dataset *d = &t->data;
+    if (test_windows_read(path, s, &e)) {
+        snprintf(what, sizeof what, "%s", e.msg);
+    } else if (s->step != t->step) {
+        snprintf(what, sizeof what, "%s: scores the weights of step %lld, the checkpoint is at step %lld", path,
+                 s->step, t->step);
+    } else if (s->n_windows != v->n_windows || s->lookback != v->L || s->horizon != v->H ||
+               s->n_levels != v->n_levels) {
+        snprintf(what, sizeof what, "%s: %d windows of lookback %d, horizon %d, %d levels; the checkpoint's test "
+                 "split has %d of %d, %d, %d", path, s->n_windows, s->lookback, s->horizon, s->n_levels, v->n_windows,
+                 v->L, v->H, v->n_levels);
+    }
+    for (int l = 0; !what[0] && l < v->n_levels; l++)
+        if (s->K[l] != v->K[l])
+            snprintf(what, sizeof what, "%s: level %d has K = %d, the checkpoint's %d", path, l, s->K[l], v->K[l]);
+    for (int w = 0; !what[0] && w < v->n_windows; w++) {
+        int channel, start;
+        dataset_window_origin(d, SPLIT_TEST, w, &channel, &start);
+        if (s->channel[w] != channel || s->start_row[w] != start)
+            snprintf(what, sizeof what, "%s: window %d is channel %d from row %d, the test split's is channel %d "
+                     "from row %d", path, w, s->channel[w], s->start_row[w], channel, start);
+    }
+    if (!what[0]) return 1;
+    test_windows_free(s);
+    fprintf(stderr, "reinpatch report: warning: %s; scoring every test window instead\n", what);
+    return 0;
+}
+
+/* The batch callback for one drawn window: its forecast in original units, its MSE as the
+ * scores compute it, every level's patch starts. */
+typedef struct drawn_window {
+    shown_window *sw;
+    int H, n_levels, K[RP_MAX_LEVELS];
+    double mean, sd, mse;
+} drawn_window;
+
+static void draw_window(void *ctx, const rp_model *m, const rp_model_buffers *b, int first, int B, const float *y) {
+    (void)m;
+    drawn_window *d = ctx;
+    int i = d->sw->window - first, H = d->H;
+    if (i < 0 || i >= B) return;
+    const float *f = b->forecast + (size_t)i * H;
+    d->mse = window_mse(f, y + (size_t)i * H, H);
+    for (int h = 0; h < H; h++) d->sw->forecast[h] = f[h] * d->sd + d->mean;
+    for (int l = 0; l < d->n_levels; l++)
+        memcpy(d->sw->starts[l], b->lv[l].raw_starts + (size_t)i * d->K[l], (size_t)d->K[l] * sizeof(int32_t));
+}
+
+/* Draws the best, median and worst windows by the scores: each one's batch is evaluated again.
+ * Returns 1 when a drawn window's MSE is not the one the scores hold (scores of other weights). */
+static int draw_shown(run_view *v, rp_trainer *t, rp_error *err) {
+    const rp_dataset *d = &t->data;
+    int *order = rp_malloc((size_t)v->n_windows * sizeof(int), err);
+    float *x = rp_malloc((size_t)(v->L + v->H) * sizeof(float), err);
+    int rc = !order || !x ? -1 : 0;
+    for (int w = 0; !rc && w < v->n_windows; w++) order[w] = w;
+    if (!rc) {
+        sort_keys = v->scores.mse;
+        qsort(order, (size_t)v->n_windows, sizeof(int), by_mse);
+    }
+    int rank[N_SHOWN] = {0, v->n_windows / 2, v->n_windows - 1}, total_k = 0;
+    for (int l = 0; l < v->n_levels; l++) total_k += v->K[l];
+    for (int s = 0; s < N_SHOWN && !rc; s++) {
+        shown_window *sw = &v->shown[s];
+        int w = order[rank[s]];
+        sw->window = w;
+        sw->rank = rank[s] + 1;
+        sw->mse = v->scores.mse[w];
+        dataset_window_origin(d, SPLIT_TEST, w, &sw->channel, &sw->start_row);
+        dataset_window(d, SPLIT_TEST, w, x, x + v->L);
+        sw->lookback = rp_malloc((size_t)(v->L + 2 * v->H) * sizeof(double), err);
+        sw->starts[0] = rp_malloc((size_t)total_k * sizeof(int32_t), err);
+        if (!sw->lookback || !sw->starts[0]) {
+            rc = -1;
+            break;
+        }
+        for (int l = 1; l < v->n_levels; l++) sw->starts[l] = sw->starts[l - 1] + v->K[l - 1];
+        sw->truth = sw->lookback + v->L;
+        sw->forecast = sw->truth + v->H;
+        double mean = d->mean[sw->channel], sd = d->std[sw->channel];
+        for (int i = 0; i < v->L + v->H; i++) sw->lookback[i] = x[i] * sd + mean;
+        drawn_window dw = {.sw = sw, .H = v->H, .n_levels = v->n_levels, .mean = mean, .sd = sd, .mse = NAN};
+        memcpy(dw.K, v->K, sizeof dw.K);
+        rc = trainer_evaluate_window_batch(t, SPLIT_TEST, w, draw_window, &dw, err);
+        /* Scores from another process agree to rounding (BLIS may block sums another way). */
+        if (!rc && !(fabs(dw.mse - sw->mse) <= 1e-6 * fmax(fabs(dw.mse), fabs(sw->mse)) + 1e-12)) {
+            rp_fail(err, "%s/test_windows.h5: window %d has MSE %.9g there, %.9g when scored again (the scores of "
+                    "other weights)", v->dir, w, sw->mse, dw.mse);
+            rc = 1;
+        }
+        const char *col = t->series.col_names && sw->channel < t->series.cols ? t->series.col_names[sw->channel] : NULL;
+        snprintf(v->column[s], sizeof v->column[s], "%s", col ? col : "?");
+        v->first_time[s][0] = '\0';
+        if (t->series.timestamps && sw->start_row + v->L < t->series.rows)
+            snprintf(v->first_time[s], sizeof v->first_time[s], "%s", t->series.timestamps[sw->start_row + v->L]);
+    }
+    free(x);
+    free(order);
+    return rc;
+}
+
+static void free_shown(run_view *v) {
+    for (int s = 0; s < N_SHOWN; s++) {
+        free(v->shown[s].lookback);
+        free(v->shown[s].starts[0]);
+        memset(&v->shown[s], 0, sizeof v->shown[s]);
+    }
+}
+
 /* The checkpoint's model on the test split of its data: per-window errors, the three windows
- * shown, the patch-length counts. Returns 1 when the data could not be loaded (noted, nothing
- * drawn from it), -1 on another error. */
+ * shown, the patch-length counts — from the run's test_windows.h5 when it holds this
+ * checkpoint's scores, else by scoring every window. Returns 1 when the data could not be loaded
+ * (noted, nothing drawn from it), -1 on another error. */
 static int load_test_windows(run_view *v, rp_error *err) {
     char ckpt[RP_PATH_MAX + 32];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", v->dir);
@@ -139,7 +232,7 @@ static int load_test_windows(run_view *v, rp_error *err) {
     }
     int rc = -1;
     if (trainer_load_checkpoint(&t, ckpt, err)) goto done;
-    memcpy(t.model.P.value, t.best_values, t.model.P.total * sizeof(float));
+    trainer_restore_best(&t);
     const rp_dataset *d = &t.data;
     v->L = d->lookback;
     v->H = d->horizon;
@@ -150,55 +243,19 @@ static int load_test_windows(run_view *v, rp_error *err) {
         rc = 1;
         goto done;
     }
-    v->window_mse = rp_malloc((size_t)v->n_windows * sizeof(double), err);
-    v->forecasts = rp_malloc((size_t)v->n_windows * v->H * sizeof(float), err);
-    if (!v->window_mse || !v->forecasts) goto done;
-    for (int l = 0; l < v->n_levels; l++) {
-        v->K[l] = t.model.levels[l].K;
-        v->starts[l] = rp_malloc((size_t)v->n_windows * v->K[l] * sizeof(int32_t), err);
-        v->length_count[l] = rp_calloc((size_t)v->L + 1, sizeof(long long), err);
-        if (!v->starts[l] || !v->length_count[l]) goto done;
-    }
+    for (int l = 0; l < v->n_levels; l++) v->K[l] = t.model.levels[l].K;
+    int from_file = read_scores_file(v, &t, &v->scores);
     rp_eval_result res;
-    if (trainer_evaluate_with(&t, SPLIT_TEST, &res, collect_batch, v, err)) goto done;
-    /* best, median and worst by MSE (ties: the earlier window) */
-    int *order = rp_malloc((size_t)v->n_windows * sizeof(int), err);
-    if (!order) goto done;
-    for (int w = 0; w < v->n_windows; w++) order[w] = w;
-    sort_keys = v->window_mse;
-    qsort(order, (size_t)v->n_windows, sizeof(int), by_mse);
-    int rank[N_SHOWN] = {0, v->n_windows / 2, v->n_windows - 1};
-    float *x = rp_malloc((size_t)(v->L + v->H) * sizeof(float), err);
-    if (!x) {
-        free(order);
-        goto done;
+    if (!from_file && trainer_score_windows(&t, SPLIT_TEST, &res, &v->scores, err)) goto done;
+    int drawn = draw_shown(v, &t, err);
+    if (drawn == 1 && from_file) {
+        fprintf(stderr, "reinpatch report: warning: %s; scoring every test window instead\n", err->msg);
+        free_shown(v);
+        test_windows_free(&v->scores);
+        if (trainer_score_windows(&t, SPLIT_TEST, &res, &v->scores, err)) goto done;
+        drawn = draw_shown(v, &t, err);
     }
-    for (int s = 0; s < N_SHOWN; s++) {
-        shown_window *sw = &v->shown[s];
-        int w = order[rank[s]];
-        sw->window = w;
-        sw->rank = rank[s] + 1;
-        sw->mse = v->window_mse[w];
-        dataset_window_origin(d, SPLIT_TEST, w, &sw->channel, &sw->start_row);
-        dataset_window(d, SPLIT_TEST, w, x, x + v->L);
-        sw->lookback = rp_malloc((size_t)(v->L + 2 * v->H) * sizeof(double), err);
-        if (!sw->lookback) break;
-        sw->truth = sw->lookback + v->L;
-        sw->forecast = sw->truth + v->H;
-        double mean = d->mean[sw->channel], sd = d->std[sw->channel];
-        for (int i = 0; i < v->L + v->H; i++) sw->lookback[i] = x[i] * sd + mean;
-        for (int h = 0; h < v->H; h++) sw->forecast[h] = v->forecasts[(size_t)w * v->H + h] * sd + mean;
-        for (int l = 0; l < v->n_levels; l++) sw->starts[l] = v->starts[l] + (size_t)w * v->K[l];
-        const char *col = t.series.col_names && sw->channel < t.series.cols ? t.series.col_names[sw->channel] : NULL;
-        snprintf(v->column[s], sizeof v->column[s], "%s", col ? col : "?");
-        v->first_time[s][0] = '\0';
-        if (t.series.timestamps && sw->start_row + v->L < t.series.rows)
-            snprintf(v->first_time[s], sizeof v->first_time[s], "%s", t.series.timestamps[sw->start_row + v->L]);
-    }
-    free(x);
-    free(order);
-    for (int s = 0; s < N_SHOWN; s++)
-        if (!v->shown[s].lookback) goto done;
+    if (drawn) goto done;
     v->has_test = 1;
     rc = 0;
 done:
@@ -211,13 +268,8 @@ static void run_view_free(run_view *v) {
     run_metrics_free(&v->metrics);
     history_free(&v->history);
     if (v->has_recipe) recipe_free(&v->recipe);
-    free(v->window_mse);
-    free(v->forecasts);
-    for (int l = 0; l < RP_MAX_LEVELS; l++) {
-        free(v->starts[l]);
-        free(v->length_count[l]);
-    }
-    for (int s = 0; s < N_SHOWN; s++) free(v->shown[s].lookback);
+    test_windows_free(&v->scores);
+    free_shown(v);
 }
 
 /* Reads what the directory holds. -1: not a run, or a file that is there cannot be read. */
@@ -602,7 +654,7 @@ static void forecast_chart(FILE *f, const run_view *v, int s, int index) {
 static void length_histograms(FILE *f, const run_view *v, int index) {
     fprintf(f, "<h3>Patch lengths over the test split (%d windows)</h3>\n<div class=\"grid3\">\n", v->n_windows);
     for (int l = 0; l < v->n_levels; l++) {
-        const long long *cnt = v->length_count[l];
+        const int64_t *cnt = v->scores.length_count[l];
         long long total = 0;
         int lo = v->L, hi = 1;
         for (int n = 1; n <= v->L; n++)
@@ -635,7 +687,7 @@ static void length_histograms(FILE *f, const run_view *v, int index) {
             fprintf(f, "<rect class=\"data\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">"
                        "<title>length %d: %lld patches (%.2f %%)</title></rect>\n",
                     svg_fx(&fr, n) - bw / 2 + fmin(1.0, bw * 0.1), y, fmax(0.5, bw - 2 * fmin(1.0, bw * 0.1)),
-                    svg_fy(&fr, 0) - y, SVG_LEVEL_BAND[l % 4][1], n, cnt[n], share);
+                    svg_fy(&fr, 0) - y, SVG_LEVEL_BAND[l % 4][1], n, (long long)cnt[n], share);
         }
         chart_close(f);
     }

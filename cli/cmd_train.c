@@ -112,9 +112,6 @@ int cmd_train(int argc, char **argv) {
     rp_trainer trainer;
     int setup_rc = trainer_setup(&trainer, &recipe, &err) ||
                    (resume_dir && trainer_load_checkpoint(&trainer, checkpoint, &err));
-    if (!setup_rc && dist_size() > 1 && recipe.backbone.kind != BACKBONE_TRANSFORMER)
-        setup_rc = rp_fail(&err, "several ranks train the transformer backbone only (backbone.kind: %s is not "
-                           "rank-count independent yet)", recipe.backbone.kind == BACKBONE_S7 ? "s7" : "etsmlp");
     /* Every rank stops if one failed (its message, printed once by rank 0). */
     agreed = 1;
     if (dist_agree(setup_rc, &err)) {

@@ -116,6 +116,7 @@ void dist_shard_clear(void) { g_row0 = g_rows_total = 0; }
 int dist_sharded(void) { return g_size > 1 && g_rows_total > 0; }
 long long dist_row0(void) { return g_size > 1 ? g_row0 : 0; }
 long long dist_rows_total(void) { return g_rows_total; }
+long long dist_batch_rows(long long local, int per_row) { return dist_sharded() ? g_rows_total * per_row : local; }
 double *dist_scratch(void) { return g_scratch; }
 
 int dist_agree(int rc, rp_error *err) {

@@ -52,6 +52,9 @@ void dist_shard_clear(void);
 int dist_sharded(void);
 long long dist_row0(void);
 long long dist_rows_total(void);
+/* Rows of the whole batch for a layer that sees `per_row` of its rows (tokens) per model row and
+ * `local` rows in this process: dist_rows_total() · per_row in a sharded step, else local. */
+long long dist_batch_rows(long long local, int per_row);
 /* A scratch vector shared by the threads of a process, for handing one thread's
  * dist_sum_doubles result to the others (RP_DIST_SCRATCH doubles). */
 #define RP_DIST_SCRATCH 4096

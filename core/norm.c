@@ -3,8 +3,10 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/activation.h"
+#include "core/dist.h"
 
 /* Row loops split over threads only when there is enough work to pay for a parallel region, and
  * never from inside one (a caller that already split the rows). */
@@ -269,22 +271,146 @@ size_t norm_stat_floats(const rp_norm *n, int rows) {
     return n->kind == NORM_BATCH ? 2 * (size_t)n->dim : 2 * (size_t)rows;
 }
 
+/* The batch of a sharded step as a team of this one thread (core/norm.h): its sums are the
+ * whole batch's. reduce: room for the team's per-thread sums, one thread's worth. */
+static rp_norm_team one_thread_team(int rows, long rows_all, double *reduce) {
+    return (rp_norm_team){.t = 0, .T = 1, .n0 = 0, .rows = rows, .N = rows, .N_all = rows_all,
+                          .reduce1 = reduce, .reduce2 = reduce + 2 * RP_NORM_TEAM_MAX_DIM};
+}
+
 void norm_forward(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in,
-                  int rows, int training) {
+                  int rows, long rows_all, int training) {
     const float *gamma = P->value + n->gamma, *beta = P->value + n->beta;
-    if (n->kind == NORM_BATCH)
+    if (n->kind == NORM_BATCH && dist_sharded()) {
+        double reduce[4 * RP_NORM_TEAM_MAX_DIM];
+        const rp_norm_team one = one_thread_team(rows, rows_all, reduce);
+        norm_forward_team(n, P, out, stats, in, training, &one);
+    } else if (n->kind == NORM_BATCH) {
         batchnorm_forward(out, stats, stats + n->dim, in, gamma, beta, P->value + n->running_mean,
                           P->value + n->running_var, rows, n->dim, training, RP_BATCHNORM_MOMENTUM);
-    else
+    } else {
         layernorm_forward(out, stats, stats + rows, in, gamma, beta, rows, n->dim);
+    }
 }
 
 void norm_backward(const rp_norm *n, rp_params *P, float *din, const float *dout, const float *in,
-                   const float *stats, int rows, int training) {
+                   const float *stats, int rows, long rows_all, int training) {
     const float *gamma = P->value + n->gamma;
     float *dgamma = P->grad + n->gamma, *dbeta = P->grad + n->beta;
-    if (n->kind == NORM_BATCH)
+    if (n->kind == NORM_BATCH && dist_sharded()) {
+        double reduce[4 * RP_NORM_TEAM_MAX_DIM];
+        const rp_norm_team one = one_thread_team(rows, rows_all, reduce);
+        norm_backward_team(n, P, din, dout, in, stats, training, &one, one.reduce1);
+    } else if (n->kind == NORM_BATCH) {
         batchnorm_backward(din, dgamma, dbeta, dout, in, stats, stats + n->dim, gamma, rows, n->dim, training);
-    else
+    } else {
         layernorm_backward(din, dgamma, dbeta, dout, in, stats, stats + rows, gamma, rows, n->dim);
+    }
+}
+
+/* ---- across threads and ranks ------------------------------------------------------------------- */
+
+/* In a sharded step (core/dist.h) every thread's x[0..n) becomes the sum over ranks, in rank
+ * order, of thread 0's x (the threads' x are equal on entry). All threads of the team call it. */
+static void team_sum_ranks(double *x, int n, const rp_norm_team *tm) {
+    if (!dist_sharded()) return;
+    double *shared = dist_scratch();
+#pragma omp barrier
+    if (tm->t == 0) {
+        memcpy(shared, x, (size_t)n * sizeof *x);
+        dist_sum_doubles(shared, (size_t)n);
+    }
+#pragma omp barrier
+    memcpy(x, shared, (size_t)n * sizeof *x);
+#pragma omp barrier
+}
+
+/* Norm forward of this thread's rows; batch norm in training combines column sums of all threads
+ * (double, thread order). Thread 0 writes the saved statistics and the running statistics. */
+void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in, int training,
+                       const rp_norm_team *tm) {
+    const int d = n->dim;
+    const float *gamma = P->value + n->gamma, *beta = P->value + n->beta;
+    const size_t o = (size_t)tm->n0 * d;
+    if (n->kind == NORM_LAYER) {
+        layernorm_forward(out + o, stats + tm->n0, stats + tm->N + tm->n0, in + o, gamma, beta, tm->rows, d);
+        return;
+    }
+    float mean[RP_NORM_TEAM_MAX_DIM], rstd[RP_NORM_TEAM_MAX_DIM];
+    if (training) {
+        double tot[RP_NORM_TEAM_MAX_DIM], sq[RP_NORM_TEAM_MAX_DIM];
+        batchnorm_column_sums(tm->reduce1 + (size_t)tm->t * d, in + o, tm->rows, d);
+#pragma omp barrier
+        for (int j = 0; j < d; j++) tot[j] = 0.0;
+        for (int u = 0; u < tm->T; u++)
+            for (int j = 0; j < d; j++) tot[j] += tm->reduce1[(size_t)u * d + j];
+        team_sum_ranks(tot, d, tm);
+        for (int j = 0; j < d; j++) tot[j] /= tm->N_all;
+        batchnorm_centered_squares(tm->reduce2 + (size_t)tm->t * d, in + o, tot, tm->rows, d);
+#pragma omp barrier
+        for (int j = 0; j < d; j++) sq[j] = 0.0;
+        for (int u = 0; u < tm->T; u++)
+            for (int j = 0; j < d; j++) sq[j] += tm->reduce2[(size_t)u * d + j];
+        team_sum_ranks(sq, d, tm);
+        int lead = tm->t == 0;
+        batchnorm_finish_stats(mean, rstd, lead ? P->value + n->running_mean : NULL,
+                               lead ? P->value + n->running_var : NULL, tot, sq, tm->N_all, d, RP_BATCHNORM_MOMENTUM);
+    } else {
+        const float *rm = P->value + n->running_mean, *rv = P->value + n->running_var;
+        for (int j = 0; j < d; j++) {
+            mean[j] = rm[j];
+            rstd[j] = (float)(1.0 / sqrt((double)rv[j] + RP_NORM_EPS));
+        }
+    }
+    if (tm->t == 0) {
+        memcpy(stats, mean, (size_t)d * sizeof *stats);
+        memcpy(stats + d, rstd, (size_t)d * sizeof *stats);
+    }
+    batchnorm_normalize(out + o, in + o, mean, rstd, gamma, beta, tm->rows, d);
+}
+
+/* din (this thread's rows) += norm backward of dout; batch norm combines the column sums of all
+ * threads through `reduce` and thread 0 adds dgamma/dbeta. Layer norm's dgamma/dbeta are left to
+ * the parameter phase (layernorm_backward_params). */
+void norm_backward_team(const rp_norm *n, rp_params *P, float *din, const float *dout, const float *in,
+                        const float *stats, int training, const rp_norm_team *tm, double *reduce) {
+    const int d = n->dim;
+    const float *gamma = P->value + n->gamma;
+    const size_t o = (size_t)tm->n0 * d;
+    if (n->kind == NORM_LAYER) {
+        layernorm_backward_input(din + o, dout + o, in + o, stats + tm->n0, stats + tm->N + tm->n0, gamma,
+                                 tm->rows, d);
+        return;
+    }
+    double s1[RP_NORM_TEAM_MAX_DIM], s2[RP_NORM_TEAM_MAX_DIM];
+    double *mine = reduce + (size_t)tm->t * 2 * d;
+    batchnorm_backward_sums(mine, mine + d, dout + o, in + o, stats, stats + d, tm->rows, d);
+#pragma omp barrier
+    for (int j = 0; j < d; j++) s1[j] = s2[j] = 0.0;
+    for (int u = 0; u < tm->T; u++) {
+        const double *theirs = reduce + (size_t)u * 2 * d;
+        for (int j = 0; j < d; j++) {
+            s1[j] += theirs[j];
+            s2[j] += theirs[d + j];
+        }
+    }
+    if (tm->t == 0) {
+        float *dgamma = P->grad + n->gamma, *dbeta = P->grad + n->beta;
+        for (int j = 0; j < d; j++) {
+            dbeta[j] += (float)s1[j];
+            dgamma[j] += (float)s2[j];
+        }
+    }
+    /* dgamma/dbeta above take this rank's rows (the gradients are summed over ranks later); the
+     * input gradient needs the sums over the whole batch. */
+    if (dist_sharded()) {
+        double both[2 * RP_NORM_TEAM_MAX_DIM];
+        memcpy(both, s1, (size_t)d * sizeof *s1);
+        memcpy(both + d, s2, (size_t)d * sizeof *s2);
+        team_sum_ranks(both, 2 * d, tm);
+        memcpy(s1, both, (size_t)d * sizeof *s1);
+        memcpy(s2, both + d, (size_t)d * sizeof *s2);
+    }
+    batchnorm_backward_input(din + o, dout + o, in + o, stats, stats + d, gamma, s1, s2, tm->N_all, tm->rows, d,
+                             training);
 }

@@ -103,10 +103,43 @@ int norm_declare(rp_norm *n, rp_params *P, const char *prefix, rp_norm_kind kind
 void norm_init(const rp_norm *n, rp_params *P);
 /* Floats of saved statistics for `rows` rows (2·rows for layer norm, 2·dim for batch norm). */
 size_t norm_stat_floats(const rp_norm *n, int rows);
-/* Dispatch on the kind; stats holds norm_stat_floats floats. */
+/* Dispatch on the kind; stats holds norm_stat_floats floats. rows_all: the rows of the whole batch,
+ * dist_batch_rows(rows, tokens per model row) (core/dist.h): in a sharded step batch norm takes its
+ * statistics and backward sums over them (a one-thread team, below); otherwise it equals rows.
+ * Called from outside a parallel region. */
 void norm_forward(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in,
-                  int rows, int training);
+                  int rows, long rows_all, int training);
 void norm_backward(const rp_norm *n, rp_params *P, float *din, const float *dout, const float *in,
-                   const float *stats, int rows, int training);
+                   const float *stats, int rows, long rows_all, int training);
+
+/* ---- a norm layer over rows split across threads and ranks ------------------------------------
+ * The T threads of a parallel region each hold a contiguous share of the rows, and all of them
+ * call the *_team functions together; in a sharded training step (core/dist.h) this process also
+ * holds only a share of the batch. Batch norm combines the per-thread column sums in thread order,
+ * then sums them over ranks in rank order (dist_sum_doubles), forward and backward, so that its
+ * statistics and its input gradient are the whole batch's. Outside a parallel region T = 1 (what
+ * norm_forward/norm_backward use in a sharded step). The barriers inside make every thread wait
+ * for the others; dist_sum_doubles runs on thread 0, the thread that started MPI. */
+#define RP_NORM_TEAM_MAX_DIM 1024  /* dim bound: per-feature sums live on each thread's stack */
+
+typedef struct rp_norm_team {
+    int t, T;                  /* this thread, number of threads */
+    int n0, rows;              /* this thread's rows [n0, n0 + rows) */
+    int N;                     /* rows in this process (layer norm's statistics are per row) */
+    long N_all;                /* rows of the whole batch: N, or every rank's (dist_batch_rows) */
+    double *reduce1, *reduce2; /* T·2·dim doubles each, shared by the threads */
+} rp_norm_team;
+
+/* out = norm(in) on this thread's rows; stats as norm_forward's (thread 0 writes batch norm's, and
+ * updates the running statistics in training). Batch norm uses reduce1 and reduce2. */
+void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float *stats, const float *in, int training,
+                       const rp_norm_team *tm);
+/* din (this thread's rows) += the norm's backward of dout; batch norm sums through `reduce` (T·2·dim
+ * doubles, one of the team's buffers: callers alternate them between consecutive calls, as nothing
+ * waits for the last reader) and thread 0 adds dgamma/dbeta of this process's rows (summed over
+ * ranks with the other gradients). Layer norm's dgamma/dbeta are the caller's
+ * (layernorm_backward_params), so that threads can own features. */
+void norm_backward_team(const rp_norm *n, rp_params *P, float *din, const float *dout, const float *in,
+                        const float *stats, int training, const rp_norm_team *tm, double *reduce);
 
 #endif

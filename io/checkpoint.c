@@ -11,6 +11,68 @@
 static const char *const SLAB_GROUPS[] = {"params", "adam_m", "adam_v", "best"};
 enum { SLAB_VALUE, SLAB_ADAM_M, SLAB_ADAM_V, SLAB_BEST, N_SLABS };
 
+/* The per-level sums of /epoch_sums, in file order. */
+static const char *const SUM_LEVEL_NAMES[] = {"entropy", "patch_len_mean", "patch_len_std", "cuts_off_uniform"};
+enum { N_SUM_LEVEL = 4 };
+
+static double *sum_levels(rp_epoch_sums *e, int k) {
+    double *p[N_SUM_LEVEL] = {e->entropy, e->patch_len_mean, e->patch_len_std, e->cuts_off_uniform};
+    return p[k];
+}
+
+/* Scalars of /epoch_sums: name and field. */
+#define SUM_SCALARS(X)                                                                                                 \
+    X("loss", loss) X("windows", windows) X("seconds", seconds) X("policy_seconds", policy_seconds)                  \
+    X("mean_reward", mean_reward) X("advantage_spread", advantage_spread) X("sign_agreement", sign_agreement)
+
+static int write_sums(hid_t file, const rp_epoch_sums *e, rp_error *err) {
+    rp_epoch_sums c = *e;
+    if (h5_create_groups(file, "/epoch_sums", err)) return -1;
+    hid_t g = H5Gopen2(file, "/epoch_sums", H5P_DEFAULT);
+    if (g < 0) return rp_fail(err, "cannot open group /epoch_sums");
+    int rc = 0;
+#define WRITE_SCALAR(name, field) rc = rc || h5_write_attr_double(g, name, c.field, err);
+    SUM_SCALARS(WRITE_SCALAR)
+#undef WRITE_SCALAR
+    rc = rc || h5_write_attr_int64(g, "sign_pairs", c.sign_pairs, err);
+    hsize_t n = (hsize_t)c.n_levels;
+    for (int k = 0; k < N_SUM_LEVEL && !rc; k++) rc = h5_write_double(g, SUM_LEVEL_NAMES[k], 1, &n, sum_levels(&c, k), err);
+    H5Gclose(g);
+    return rc;
+}
+
+/* Reads /epoch_sums when the file has it (sums->present says so). The values must be ones a run
+ * can have summed: finite, counts >= 0. */
+static int read_sums(hid_t file, const char *path, rp_epoch_sums *e, rp_error *err) {
+    memset(e, 0, sizeof *e);
+    if (!h5_exists(file, "/epoch_sums")) return 0;
+    hid_t g = H5Gopen2(file, "/epoch_sums", H5P_DEFAULT);
+    if (g < 0) return rp_fail(err, "%s: /epoch_sums is not a group", path);
+    int rc = 0, ndim = 0;
+#define READ_SCALAR(name, field) rc = rc || h5_read_attr_double(g, name, &e->field, err);
+    SUM_SCALARS(READ_SCALAR)
+#undef READ_SCALAR
+    rc = rc || h5_read_attr_int64(g, "sign_pairs", &e->sign_pairs, err);
+    hsize_t n = 0;
+    rc = rc || h5_dataset_shape(g, SUM_LEVEL_NAMES[0], &ndim, &n, 1, err);
+    if (!rc && (ndim != 1 || n < 1 || n > RP_MAX_LEVELS))
+        rc = rp_fail(err, "%s: /epoch_sums/%s holds %llu levels (1..%d)", path, SUM_LEVEL_NAMES[0],
+                     (unsigned long long)n, RP_MAX_LEVELS);
+    for (int k = 0; k < N_SUM_LEVEL && !rc; k++)
+        rc = h5_read_checked(g, SUM_LEVEL_NAMES[k], H5T_NATIVE_DOUBLE, 1, &n, sum_levels(e, k), err);
+    H5Gclose(g);
+    if (rc) return -1;
+    e->n_levels = (int)n;
+    int bad = !isfinite(e->loss) || !isfinite(e->mean_reward) || !isfinite(e->advantage_spread) ||
+              !(e->windows >= 0) || !(e->seconds >= 0) || !(e->policy_seconds >= 0) || e->sign_pairs < 0 ||
+              isinf(e->sign_agreement);
+    for (int k = 0; k < N_SUM_LEVEL; k++)
+        for (int l = 0; l < e->n_levels; l++) bad |= !isfinite(sum_levels(e, k)[l]);
+    if (bad) return rp_fail(err, "%s: /epoch_sums holds a value no epoch sums to (not finite, or a negative count)", path);
+    e->present = 1;
+    return 0;
+}
+
 int checkpoint_save(const char *path, const rp_params *P, const rp_run_state *s,
                     const float *best_values, rp_error *err) {
     if (!P->value) return rp_fail(err, "%s: parameters are not allocated", path);
@@ -39,6 +101,7 @@ int checkpoint_save(const char *path, const rp_params *P, const rp_run_state *s,
     rc = rc || h5slab_write(file, SLAB_GROUPS[SLAB_ADAM_M], P, P->adam_m, NULL, err);
     rc = rc || h5slab_write(file, SLAB_GROUPS[SLAB_ADAM_V], P, P->adam_v, NULL, err);
     if (best_values) rc = rc || h5slab_write(file, SLAB_GROUPS[SLAB_BEST], P, best_values, NULL, err);
+    if (s->sums.present && s->step_in_epoch > 0) rc = rc || write_sums(file, &s->sums, err);
     if (rc) {
         h5_atomic_abort(file, tmp);
         return rp_fail_prefix(err, "writing checkpoint %s", path);
@@ -121,6 +184,8 @@ int checkpoint_load(const char *path, rp_params *P, rp_run_state *s, float *best
     rc = rc || h5_read_checked(file, "/normalization/std", H5T_NATIVE_DOUBLE, 1, &channels,
                                st.std, err);
     rc = rc || check_state(path, &st, err);
+    rc = rc || read_sums(file, path, &st.sums, err);
+    if (st.step_in_epoch == 0) st.sums.present = 0; /* only a mid-epoch state continues an epoch */
 
     int n_slabs = file_has_best ? N_SLABS : SLAB_BEST;
     for (int k = 0; k < n_slabs && !rc; k++) rc = h5slab_check(file, path, "file", SLAB_GROUPS[k], P, NULL, err);

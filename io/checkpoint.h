@@ -10,6 +10,7 @@
  *   /adam_m/<name>        float32, Adam's first moment
  *   /adam_v/<name>        float32, Adam's second moment
  *   /best/<name>          float32, optional: the weights of the best validation epoch
+ *   /epoch_sums           group, only mid-epoch: the interrupted epoch's running sums
  *
  * Files are written to "<path>.tmp.<pid>" and renamed over path (see io/h5util.h), so a crash
  * leaves either the old checkpoint or the new one. Loading never modifies the file, and on
@@ -20,6 +21,7 @@
 #include "core/error.h"
 #include "core/params.h"
 #include "core/rng.h"
+#include "io/recipe.h"
 
 #ifndef RP_LIBRARY_VERSION
 #define RP_LIBRARY_VERSION "0.1.0"
@@ -27,6 +29,22 @@
 
 /* The newest checkpoint layout this build writes and reads. */
 #define RP_CHECKPOINT_FORMAT_VERSION 1
+
+/* The running sums of an epoch that a mid-epoch checkpoint (train.checkpoint_every) interrupts,
+ * over the steps taken so far, as the trainer accumulates them: a resumed epoch adds its steps to
+ * these and writes the history row the uninterrupted epoch writes. */
+typedef struct rp_epoch_sums {
+    int present;              /* 0: none (an epoch's end, or a file from before they were kept) */
+    double loss;              /* sum of the steps' mean training MSE */
+    double windows;           /* training windows seen */
+    double seconds, policy_seconds; /* wall-clock time spent so far */
+    double mean_reward, advantage_spread;
+    double sign_agreement;    /* the epoch's advantage sign agreement (NaN: not measured) */
+    long long sign_pairs;
+    int n_levels;
+    double entropy[RP_MAX_LEVELS], patch_len_mean[RP_MAX_LEVELS], patch_len_std[RP_MAX_LEVELS];
+    double cuts_off_uniform[RP_MAX_LEVELS];
+} rp_epoch_sums;
 
 typedef struct rp_run_state {
     long long step;           /* optimizer steps taken */
@@ -42,6 +60,7 @@ typedef struct rp_run_state {
     int n_channels;
     double *mean, *std;       /* [n_channels] train-split statistics */
     char *recipe_text;        /* the resolved recipe (YAML) */
+    rp_epoch_sums sums;       /* written when present and step_in_epoch > 0 */
 } rp_run_state;
 
 /* Writes P's values and both Adam moments, the run state and, when best_values is not NULL, a

@@ -180,6 +180,7 @@ const char *h5_kind_noun(const char *kind, char *buf, size_t size) {
     if (strcmp(kind, "checkpoint") == 0) return "a checkpoint";
     if (strcmp(kind, "patcher") == 0) return "a patcher file";
     if (strcmp(kind, "segmentation") == 0) return "a segmentation export";
+    if (strcmp(kind, "test_windows") == 0) return "a test-window scores file";
     snprintf(buf, size, "a '%s' file", kind);
     return buf;
 }
@@ -542,6 +543,11 @@ int h5_write_int32(hid_t loc, const char *path, int ndim, const hsize_t *dims,
 int h5_write_uint64(hid_t loc, const char *path, int ndim, const hsize_t *dims,
                     const uint64_t *data, rp_error *err) {
     return write_dataset(loc, path, H5T_STD_U64LE, H5T_NATIVE_UINT64, ndim, dims, data, err);
+}
+
+int h5_write_int64(hid_t loc, const char *path, int ndim, const hsize_t *dims,
+                   const int64_t *data, rp_error *err) {
+    return write_dataset(loc, path, H5T_STD_I64LE, H5T_NATIVE_INT64, ndim, dims, data, err);
 }
 
 int h5_write_string(hid_t loc, const char *path, const char *text, rp_error *err) {

@@ -92,6 +92,8 @@ int h5_write_int32(hid_t loc, const char *path, int ndim, const hsize_t *dims,
                    const int32_t *data, rp_error *err);
 int h5_write_uint64(hid_t loc, const char *path, int ndim, const hsize_t *dims,
                     const uint64_t *data, rp_error *err);
+int h5_write_int64(hid_t loc, const char *path, int ndim, const hsize_t *dims,
+                   const int64_t *data, rp_error *err);
 /* A scalar variable-length string dataset. */
 int h5_write_string(hid_t loc, const char *path, const char *text, rp_error *err);
 

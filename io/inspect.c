@@ -8,6 +8,7 @@
 #include "io/h5util.h"
 #include "io/patcher_file.h"
 #include "io/segexport.h"
+#include "io/test_windows.h"
 
 #define RECIPE_LINES 12
 #define MAX_MODULES 64
@@ -197,6 +198,20 @@ static int inspect_segmentation(hid_t file, FILE *out, rp_error *err) {
     return rc ? -1 : 0;
 }
 
+static int inspect_test_windows(hid_t file, FILE *out, rp_error *err) {
+    long long step = 0;
+    int lookback = 0, horizon = 0, n_windows = 0, n_levels = 0, rc = 0;
+    rc = rc || h5_read_attr_int64(file, "step", &step, err);
+    rc = rc || h5_read_attr_int(file, "lookback", &lookback, err);
+    rc = rc || h5_read_attr_int(file, "horizon", &horizon, err);
+    rc = rc || h5_read_attr_int(file, "n_windows", &n_windows, err);
+    rc = rc || h5_read_attr_int(file, "n_levels", &n_levels, err);
+    if (!rc)
+        fprintf(out, "test scores of the weights at step %lld: lookback %d, horizon %d, %d windows, %d level%s\n", step,
+                lookback, horizon, n_windows, n_levels, n_levels == 1 ? "" : "s");
+    return rc ? -1 : 0;
+}
+
 int h5_inspect(const char *path, FILE *out, rp_error *err) {
     int version = 0;
     hid_t file = h5_open_checked(path, NULL, INT_MAX, &version, err);
@@ -212,6 +227,7 @@ int h5_inspect(const char *path, FILE *out, rp_error *err) {
     int supported = strcmp(kind, "checkpoint") == 0     ? RP_CHECKPOINT_FORMAT_VERSION
                     : strcmp(kind, "patcher") == 0      ? RP_PATCHER_FORMAT_VERSION
                     : strcmp(kind, "segmentation") == 0 ? RP_SEGEXPORT_FORMAT_VERSION
+                    : strcmp(kind, "test_windows") == 0 ? RP_TEST_WINDOWS_FORMAT_VERSION
                                                         : 0;
     char noun[64];
     fprintf(out, "%s: %s, format version %d, written by reinpatch %s\n", path,
@@ -226,9 +242,11 @@ int h5_inspect(const char *path, FILE *out, rp_error *err) {
             rc = inspect_checkpoint(file, out, err);
         else if (strcmp(kind, "patcher") == 0)
             rc = inspect_patcher(file, out, err);
+        else if (strcmp(kind, "test_windows") == 0)
+            rc = inspect_test_windows(file, out, err);
         else
             rc = inspect_segmentation(file, out, err);
-        if (!rc) print_recipe(file, out);
+        if (!rc && strcmp(kind, "test_windows") != 0) print_recipe(file, out); /* it holds none */
     }
     H5Fclose(file);
     free(kind);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/dist.h"
+#include "core/util.h"
 #include "io/lines.h"
 
 static const char *const FIXED_COLUMNS[] = {"epoch", "step", "lr", "policy_lr", "train_loss", "val_mse", "val_mae",
@@ -59,9 +60,8 @@ static void write_row(FILE *f, const rp_history_row *r, int n_levels) {
 }
 
 int history_append(const char *run_dir, const rp_history_row *row, int n_levels, rp_error *err) {
-    char path[RP_PATH_MAX + 32], tmp[RP_PATH_MAX + 48];
+    char path[RP_PATH_MAX + 32], tmp[RP_ATOMIC_TMP_MAX];
     snprintf(path, sizeof path, "%s/history.csv", run_dir);
-    snprintf(tmp, sizeof tmp, "%s/history.csv.tmp", run_dir);
     /* Earlier rows are kept as written, when the file has this run's columns. */
     char *old = NULL;
     size_t old_len;
@@ -72,10 +72,10 @@ int history_append(const char *run_dir, const rp_history_row *row, int n_levels,
         write_header(hf, n_levels);
         fclose(hf);
     }
-    FILE *f = fopen(tmp, "w");
+    FILE *f = rp_atomic_open(path, tmp, err);
     if (!f) {
         free(old);
-        return rp_fail(err, "%s: cannot create the history file", tmp);
+        return -1;
     }
     fputs(header, f);
     size_t header_len = strlen(header);
@@ -94,12 +94,7 @@ int history_append(const char *run_dir, const rp_history_row *row, int n_levels,
     }
     free(old);
     write_row(f, row, n_levels);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return rp_fail(err, "%s: cannot write the history file", path);
-    }
-    return 0;
+    return rp_atomic_close(f, tmp, path, err);
 }
 
 int history_record(const rp_trainer *t, const rp_epoch_log *log, const rp_eval_result *val, rp_error *err) {

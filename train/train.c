@@ -17,6 +17,7 @@
 #include "train/grpg_probe.h"
 #include "train/history.h"
 #include "train/patcher_load.h"
+#include "train/window_scores.h"
 
 /* PyTorch's Adam defaults, which PatchTST uses. */
 #define ADAM_BETA1 0.9f
@@ -144,6 +145,7 @@ int trainer_save_checkpoint(rp_trainer *t, rp_error *err) {
         .best_epoch = t->best_epoch, .epochs_since_best = t->epochs_since_best,
         .rng = t->step_in_epoch > 0 ? t->epoch_rng : t->rng, .n_channels = t->data.channels,
         .mean = t->data.mean, .std = t->data.std, .recipe_text = t->recipe->text,
+        .sums = t->epoch_sums,
     };
     return checkpoint_save(path, &t->model.P, &s, t->best_values, err);
 }
@@ -168,6 +170,7 @@ int trainer_load_checkpoint(rp_trainer *t, const char *path, rp_error *err) {
     t->epochs_since_best = s.epochs_since_best;
     t->step_in_epoch = s.step_in_epoch;
     t->rng = s.rng;
+    t->epoch_sums = s.sums;
     checkpoint_state_free(&s);
     return 0;
 }
@@ -200,11 +203,36 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
     return trainer_evaluate_with(t, split, res, NULL, NULL, err);
 }
 
-int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_eval_batch_fn fn, void *ctx,
-                          rp_error *err) {
-    const rp_dataset *d = &t->data;
-    int n = d->split[split].n_windows, L = d->lookback, H = d->horizon;
-    int bs = t->recipe->train.eval_batch_size;
+/* Scores the windows [start, start + B) of a split (x, y, idx: room for B windows), adding their
+ * squared and absolute errors and off-uniform cuts to se, ae and off, and hands the batch to fn. */
+static void evaluate_batch(rp_trainer *t, rp_split_id split, int start, int B, float *x, float *y, int *idx,
+                           rp_eval_batch_fn fn, void *ctx, double *se, double *ae, double *off) {
+    int H = t->data.horizon;
+    for (int i = 0; i < B; i++) idx[i] = start + i;
+    gather_windows(&t->data, split, idx, B, x, y);
+    model_prepare(&t->model, &t->buf, x, B, 1);
+    model_segment(&t->model, &t->buf, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed,
+                  eval_stream(split, start));
+    model_override_cuts(&t->model, &t->buf, B, t->eval_cuts, ~0u, NULL, (unsigned long long)t->recipe->train.seed,
+                        eval_stream(split, start));
+    model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
+    count_off_uniform(&t->model, &t->buf, B, off);
+    if (fn) fn(ctx, &t->model, &t->buf, start, B, y);
+    for (int i = 0; i < B; i++) {
+        const float *f = t->buf.forecast + (size_t)i * H, *yt = y + (size_t)i * H;
+        for (int h = 0; h < H; h++) {
+            double e = (double)f[h] - yt[h];
+            *se += e * e;
+            *ae += fabs(e);
+        }
+    }
+}
+
+/* Batches of eval_batch_size windows from window `from` (a batch boundary) to `to`; every rank
+ * takes whole batches round-robin when round_robin is set (else this process scores them all). */
+static int evaluate_range(rp_trainer *t, rp_split_id split, int from, int to, int round_robin, rp_eval_batch_fn fn,
+                          void *ctx, double *se, double *ae, double *off, rp_error *err) {
+    int L = t->data.lookback, H = t->data.horizon, bs = t->recipe->train.eval_batch_size;
     float *x = rp_malloc((size_t)bs * L * sizeof(float), err);
     float *y = rp_malloc((size_t)bs * H * sizeof(float), err);
     int *idx = rp_malloc((size_t)bs * sizeof(int), err);
@@ -212,32 +240,21 @@ int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res,
         free(x); free(y); free(idx);
         return -1;
     }
-    double se = 0, ae = 0, off[RP_MAX_LEVELS] = {0};
-    for (int start = 0; start < n; start += bs) {
+    for (int start = from; start < to; start += bs) {
         /* Data parallel: whole batches round-robin over ranks, so a batch's random-patching
          * stream (keyed by its start) is the one a single process draws. */
-        if ((start / bs) % dist_size() != dist_rank()) continue;
-        int B = n - start < bs ? n - start : bs;
-        for (int i = 0; i < B; i++) idx[i] = start + i;
-        gather_windows(d, split, idx, B, x, y);
-        model_prepare(&t->model, &t->buf, x, B, 1);
-        model_segment(&t->model, &t->buf, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed,
-                      eval_stream(split, start));
-        model_override_cuts(&t->model, &t->buf, B, t->eval_cuts, ~0u, NULL, (unsigned long long)t->recipe->train.seed,
-                            eval_stream(split, start));
-        model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
-        count_off_uniform(&t->model, &t->buf, B, off);
-        if (fn) fn(ctx, &t->model, &t->buf, start, B, y);
-        for (int i = 0; i < B; i++) {
-            const float *f = t->buf.forecast + (size_t)i * H, *yt = y + (size_t)i * H;
-            for (int h = 0; h < H; h++) {
-                double e = (double)f[h] - yt[h];
-                se += e * e;
-                ae += fabs(e);
-            }
-        }
+        if (round_robin && (start / bs) % dist_size() != dist_rank()) continue;
+        evaluate_batch(t, split, start, to - start < bs ? to - start : bs, x, y, idx, fn, ctx, se, ae, off);
     }
     free(x); free(y); free(idx);
+    return 0;
+}
+
+int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_eval_batch_fn fn, void *ctx,
+                          rp_error *err) {
+    int n = t->data.split[split].n_windows, H = t->data.horizon;
+    double se = 0, ae = 0, off[RP_MAX_LEVELS] = {0};
+    if (evaluate_range(t, split, 0, n, 1, fn, ctx, &se, &ae, off, err)) return -1;
     if (dist_size() > 1) {
         double sums[2 + RP_MAX_LEVELS] = {se, ae};
         memcpy(sums + 2, off, sizeof off);
@@ -255,6 +272,15 @@ int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res,
     res->mse = n ? se / ((double)n * H) : NAN;
     res->mae = n ? ae / ((double)n * H) : NAN;
     return 0;
+}
+
+int trainer_evaluate_window_batch(rp_trainer *t, rp_split_id split, int window, rp_eval_batch_fn fn, void *ctx,
+                                  rp_error *err) {
+    int n = t->data.split[split].n_windows, bs = t->recipe->train.eval_batch_size;
+    if (window < 0 || window >= n) return rp_fail(err, "window %d of a split of %d windows", window, n);
+    int from = window / bs * bs, to = from + bs < n ? from + bs : n;
+    double se = 0, ae = 0, off[RP_MAX_LEVELS] = {0};
+    return evaluate_range(t, split, from, to, 0, fn, ctx, &se, &ae, off, err);
 }
 
 /* Patch-length statistics of every level (raw steps) and how far boundaries moved from uniform
@@ -564,6 +590,28 @@ static int check_val_finite(const rp_eval_result *val, int epoch, double lr, rp_
     return rp_fail(err, "epoch %d: validation loss is not finite (lr %s too high?)", epoch + 1, lrs);
 }
 
+/* The epoch's running sums so far, for a mid-epoch checkpoint (io/checkpoint.h rp_epoch_sums). */
+static void keep_epoch_sums(rp_trainer *t, const rp_epoch_log *log, double loss_sum, long long seen, double seconds) {
+    rp_epoch_sums *p = &t->epoch_sums;
+    memset(p, 0, sizeof *p);
+    p->present = 1;
+    p->loss = loss_sum;
+    p->windows = (double)seen;
+    p->seconds = seconds;
+    p->policy_seconds = log->policy_seconds;
+    p->mean_reward = log->mean_reward;
+    p->advantage_spread = log->advantage_spread;
+    p->sign_agreement = log->sign_agreement;
+    p->sign_pairs = log->sign_pairs;
+    p->n_levels = t->model.n_levels;
+    for (int l = 0; l < p->n_levels; l++) {
+        p->entropy[l] = log->policy_entropy[l];
+        p->patch_len_mean[l] = log->patch_len_mean[l];
+        p->patch_len_std[l] = log->patch_len_std[l];
+        p->cuts_off_uniform[l] = log->frac_moved[l];
+    }
+}
+
 int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, rp_epoch_log *log, rp_error *err) {
     const rp_recipe *r = t->recipe;
     int n = t->data.split[SPLIT_TRAIN].n_windows, B = batching_step_windows(r, &t->data);
@@ -598,8 +646,32 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
             return -1;
         }
     }
-    double e0 = rp_now_seconds(), loss_sum = 0, last_print = 0;
+    double e0 = rp_now_seconds(), loss_sum = 0, last_print = 0, seconds_before = 0;
     long long seen = 0;
+    /* Resumed mid-epoch with the epoch's sums: go on adding to them, so that the epoch's means
+     * are over all its steps, bit for bit the uninterrupted epoch's (its wall-clock time is the
+     * two parts' sum). Without them (an older checkpoint) the means are over the steps taken
+     * after the resume. */
+    int counted_from = first_step;
+    if (first_step > 0 && t->epoch_sums.present) {
+        const rp_epoch_sums *p = &t->epoch_sums;
+        counted_from = 0;
+        loss_sum = p->loss;
+        seen = (long long)p->windows;
+        seconds_before = p->seconds;
+        log->policy_seconds = p->policy_seconds;
+        log->mean_reward = p->mean_reward;
+        log->advantage_spread = p->advantage_spread;
+        log->sign_agreement = p->sign_agreement;
+        log->sign_pairs = p->sign_pairs;
+        for (int l = 0; l < p->n_levels; l++) {
+            log->policy_entropy[l] = p->entropy[l];
+            log->patch_len_mean[l] = p->patch_len_mean[l];
+            log->patch_len_std[l] = p->patch_len_std[l];
+            log->frac_moved[l] = p->cuts_off_uniform[l];
+        }
+    }
+    memset(&t->epoch_sums, 0, sizeof t->epoch_sums);
     for (int s = first_step; s < steps; s++) {
         int start = s * B, nb = n - start < B ? n - start : B;
         double lr = lr_schedule(r->train.schedule, r->train.lr, epoch, s, steps, r->train.epochs, r->train.pct_start);
@@ -613,6 +685,7 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
         seen += nb;
         t->step_in_epoch = s + 1;
         if (checkpoint_every > 0 && t->step % checkpoint_every == 0 && s + 1 < steps) {
+            keep_epoch_sums(t, log, loss_sum, seen, seconds_before + rp_now_seconds() - e0);
             int rc = trainer_save_checkpoint(t, err);
             if (rc == 0 && t->stop_at_step > 0 && t->step == t->stop_at_step) t->stopped = 1;
             if (rc || t->stopped) {
@@ -624,23 +697,23 @@ int trainer_train_epoch(rp_trainer *t, int epoch, int max_steps, int progress, r
         /* A terminal line is rewritten twice a second; a log gets a new line every 15 s. */
         double every = progress == RP_PROGRESS_TERMINAL ? 0.5 : 15.0;
         if (progress && (now - last_print > every || (progress == RP_PROGRESS_TERMINAL && s + 1 == steps))) {
-            double wps = seen / (now - e0);
+            double wps = seen / (seconds_before + now - e0);
             double remaining = (double)(steps - s - 1) * B + (double)(r->train.epochs - epoch - 1) * steps * B;
-            print_progress(t, progress, epoch, r->train.epochs, s + 1, steps, loss_sum / (s + 1 - first_step), wps,
+            print_progress(t, progress, epoch, r->train.epochs, s + 1, steps, loss_sum / (s + 1 - counted_from), wps,
                            remaining / wps);
             last_print = now;
         }
     }
     if (progress == RP_PROGRESS_TERMINAL) fputc('\n', stderr);
-    double e1 = rp_now_seconds();
+    double seconds = seconds_before + rp_now_seconds() - e0;
     t->step_in_epoch = 0; /* the epoch's steps are all taken */
-    /* The statistics were summed per step taken in this call: report their means. */
-    double taken = steps - first_step > 0 ? steps - first_step : 1;
+    /* The statistics were summed per step counted: report their means. */
+    double taken = steps - counted_from > 0 ? steps - counted_from : 1;
     log->steps = steps - first_step;
     log->policy_active = policy_active;
     log->train_loss = loss_sum / taken;
-    log->seconds = e1 - e0;
-    log->windows_per_second = seen / (e1 - e0);
+    log->seconds = seconds;
+    log->windows_per_second = seen / seconds;
     log->mean_reward /= taken;
     log->advantage_spread /= taken;
     for (int l = 0; l < RP_MAX_LEVELS; l++) {
@@ -760,14 +833,26 @@ int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error 
     if (opt) fit = *opt;
     fit.on_epoch = run_on_epoch;
     fit.epoch_ctx = &run;
+    /* test_windows.h5 describes the best weights of a finished run: training on changes them, so
+     * the file goes now and comes back with the final evaluation. */
+    char scores_path[RP_PATH_MAX + 32];
+    snprintf(scores_path, sizeof scores_path, "%s/test_windows.h5", t->run_dir);
+    if (dist_rank() == 0) remove(scores_path);
     double t0 = rp_now_seconds();
     if (trainer_fit(t, &fit, err)) return -1;
     if (t->stopped) return 0;
     /* Test with the weights of the best validation epoch (PatchTST's early-stopping protocol). */
     trainer_restore_best(t);
     rp_eval_result val, test;
-    if (trainer_evaluate(t, SPLIT_VAL, &val, err) || trainer_evaluate(t, SPLIT_TEST, &test, err)) return -1;
+    rp_test_windows scores;
+    if (trainer_evaluate(t, SPLIT_VAL, &val, err) || trainer_score_windows(t, SPLIT_TEST, &test, &scores, err))
+        return -1;
     double wall = rp_now_seconds() - t0;
-    return write_metrics(t, &val, &test, wall, run.train_seconds > 0 ? run.train_windows / run.train_seconds : 0,
-                         out, err);
+    int rc = write_metrics(t, &val, &test, wall, run.train_seconds > 0 ? run.train_windows / run.train_seconds : 0,
+                           out, err);
+    /* Beside the checkpoint whose best weights it scored, for `reinpatch report`. */
+    if (rc == 0 && dist_rank() == 0 && t->recipe->output.checkpoint && scores.n_windows > 0)
+        rc = test_windows_write(scores_path, &scores, err);
+    test_windows_free(&scores);
+    return rc;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "model/forecaster.h"
+#include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/recipe.h"
 #include "io/series.h"
@@ -87,6 +88,8 @@ typedef struct rp_trainer {
     int epoch, best_epoch, epochs_since_best;
     int step_in_epoch;       /* steps of epoch `epoch` already taken (after a mid-epoch resume) */
     rp_rng epoch_rng;        /* t->rng as it was when the current epoch began */
+    rp_epoch_sums epoch_sums; /* the current epoch's running sums at its last mid-epoch checkpoint;
+                                 after a mid-epoch resume, the ones the checkpoint held */
     long long stop_at_step;  /* > 0: trainer_train_epoch stops after the checkpoint at this step */
     int stopped;             /* set when it did */
     unsigned long long dist_train_bytes; /* under MPI: bytes this rank exchanged in training steps
@@ -147,6 +150,11 @@ typedef void (*rp_eval_batch_fn)(void *ctx, const rp_model *m, const rp_model_bu
 /* trainer_evaluate that also hands every batch to fn (when not NULL). */
 int trainer_evaluate_with(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_eval_batch_fn fn, void *ctx,
                           rp_error *err);
+/* The one batch of trainer_evaluate_with that holds window `window`, scored alone and handed to fn
+ * exactly as the whole-split pass hands it (same windows, same cuts, same forecasts): how
+ * `reinpatch report` draws a few windows without scoring the split. This process only (no MPI). */
+int trainer_evaluate_window_batch(rp_trainer *t, rp_split_id split, int window, rp_eval_batch_fn fn, void *ctx,
+                                  rp_error *err);
 /* Writes <run_dir>/checkpoint.h5 (atomically): parameters, Adam moments, best weights, step,
  * epoch, RNG, early-stopping state, normalisation statistics and the recipe text. */
 int trainer_save_checkpoint(rp_trainer *t, rp_error *err);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "io/segexport.h"
+#include "io/test_windows.h"
 #include "io/series.h"
 #include "train/history.h"
 #include "train/predict.h"
@@ -461,6 +462,16 @@ Test(cli, history_survives_resume) {
     char *metrics = slurp(at("hist_cut/metrics.json"));
     cr_expect_eq(json_number(metrics, "epochs"), 3, "%s", metrics);
     free(metrics);
+    /* the report's scores of the test windows: those of the same best weights */
+    rp_test_windows sw, sc;
+    cr_assert_eq(test_windows_read(at("hist_whole/test_windows.h5"), &sw, &err), 0, "%s", err.msg);
+    cr_assert_eq(test_windows_read(at("hist_cut/test_windows.h5"), &sc, &err), 0, "%s", err.msg);
+    cr_expect_eq(sc.step, sw.step);
+    cr_assert_eq(sc.n_windows, sw.n_windows);
+    cr_expect_eq(memcmp(sc.mse, sw.mse, (size_t)sw.n_windows * sizeof(double)), 0, "per-window test MSE");
+    cr_expect_eq(memcmp(sc.length_count[0], sw.length_count[0], ((size_t)sw.lookback + 1) * sizeof(int64_t)), 0);
+    test_windows_free(&sw);
+    test_windows_free(&sc);
     for (int e = 0; e < 3; e++) {
         rp_history_row a = whole.rows[e], b = cut.rows[e];
         cr_expect_gt(b.seconds, 0);
@@ -667,6 +678,135 @@ Test(cli, report_bad_inputs) {
     expect_failure(&r, "report", "bad_history/history.csv:1: no column 'policy_lr'");
     command_result_free(&r);
     cr_expect_eq(file_size(at("never.html")), -1, "a report from unreadable files");
+}
+
+/* ---- report: the scores train leaves in test_windows.h5 ---- */
+
+/* A run directory `name` holding links to the shared run's files (test_windows.h5 too when
+ * with_scores). */
+static void link_run(const char *name, int with_scores) {
+    char from[64], to[64];
+    mkdir(at(name), 0755);
+    const char *files[] = {"metrics.json", "history.csv", "checkpoint.h5", "test_windows.h5"};
+    for (int i = 0; i < 3 + with_scores; i++) {
+        snprintf(from, sizeof from, "run/%s", files[i]);
+        snprintf(to, sizeof to, "%s/%s", name, files[i]);
+        char target[1100];
+        snprintf(target, sizeof target, "%s", at(to));
+        cr_assert_eq(link(at(from), target), 0, "link %s", to);
+    }
+}
+
+/* The page `report DIR` writes (exit 0), and its stderr in *warning (the caller frees both). */
+static char *report_page(const char *dir, char **warning) {
+    command_result r = run("report", dir, "--out", "scores.html", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    *warning = strdup(r.err);
+    command_result_free(&r);
+    return slurp(at("scores.html"));
+}
+
+/* The run's scores with one change made by `edit`, written over DIR/test_windows.h5. */
+static void edit_scores(const char *dir, void (*edit)(rp_test_windows *)) {
+    char path[64];
+    snprintf(path, sizeof path, "%s/test_windows.h5", dir);
+    rp_test_windows s;
+    rp_error err = {{0}};
+    cr_assert_eq(test_windows_read(at("run/test_windows.h5"), &s, &err), 0, "%s", err.msg);
+    edit(&s);
+    char target[1100];
+    snprintf(target, sizeof target, "%s", at(path));
+    unlink(target);
+    cr_assert_eq(test_windows_write(target, &s, &err), 0, "%s", err.msg);
+    test_windows_free(&s);
+}
+
+static void later_step(rp_test_windows *s) { s->step++; }
+/* Every window twice (the counts doubled, so the file is consistent in itself): scores of
+ * another split. */
+static void twice_the_windows(rp_test_windows *s) {
+    rp_test_windows d;
+    rp_error err = {{0}};
+    int W = s->n_windows;
+    cr_assert_eq(test_windows_alloc(&d, 2 * W, s->n_levels, s->lookback, s->horizon, &err), 0, "%s", err.msg);
+    d.step = s->step;
+    memcpy(d.K, s->K, sizeof d.K);
+    for (int w = 0; w < 2 * W; w++) {
+        d.mse[w] = s->mse[w % W];
+        d.channel[w] = s->channel[w % W];
+        d.start_row[w] = s->start_row[w % W];
+    }
+    for (int l = 0; l < s->n_levels; l++)
+        for (int n = 0; n <= s->lookback; n++) d.length_count[l][n] = 2 * s->length_count[l][n];
+    test_windows_free(s);
+    *s = d;
+}
+/* A window made the best by an MSE its forecast does not have: the scores of other weights. */
+static void other_weights(rp_test_windows *s) { s->mse[s->n_windows / 3] = 0; }
+/* One patch a step shorter and one a step longer: the counts stay consistent, the page changes. */
+static void moved_lengths(rp_test_windows *s) {
+    int64_t *c = s->length_count[0];
+    int lo = 1, hi = s->lookback;
+    while (lo <= s->lookback && !c[lo]) lo++;
+    while (hi >= 1 && !c[hi]) hi--;
+    cr_assert(lo > 1 && hi < s->lookback, "lengths %d..%d", lo, hi);
+    c[lo]--, c[lo - 1]++, c[hi]--, c[hi + 1]++;
+}
+
+/* The page made from test_windows.h5 is the page made by scoring every test window (the same
+ * best, median and worst windows and histogram numbers), and it comes from the file. */
+Test(cli, report_from_scores_file_equals_full_evaluation) {
+    ensure_trained();
+    cr_assert_gt(file_size(at("run/test_windows.h5")), 0, "train wrote no test_windows.h5");
+    link_run("scores_run", 1);
+    char *warning, *fast = report_page("scores_run", &warning);
+    cr_expect_str_empty(warning);
+    free(warning);
+    unlink(at("scores_run/test_windows.h5"));
+    char *full = report_page("scores_run", &warning);
+    cr_expect_str_empty(warning, "a run without the file says nothing about it");
+    free(warning);
+    cr_expect_str_eq(fast, full, "the page from test_windows.h5 differs from the full evaluation's");
+    cr_expect_not_null(strstr(full, "best test window (MSE "));
+    edit_scores("scores_run", moved_lengths);
+    char *edited = report_page("scores_run", &warning);
+    cr_expect_str_empty(warning);
+    free(warning);
+    cr_expect_str_neq(edited, full, "the report did not read the histograms from test_windows.h5");
+    free(edited);
+    free(fast);
+    free(full);
+}
+
+/* A damaged or mismatched test_windows.h5: one warning line naming the file and what is wrong,
+ * then the full evaluation's page, exit 0. */
+Test(cli, report_bad_scores_file_falls_back) {
+    ensure_trained();
+    link_run("bad_scores", 0);
+    char *warning, *full = report_page("bad_scores", &warning);
+    free(warning);
+    struct {
+        void (*edit)(rp_test_windows *);
+        const char *text, *what;
+    } cases[] = {
+        {NULL, "not HDF5\n", "bad_scores/test_windows.h5: not an HDF5 file"},
+        {later_step, NULL, "test_windows.h5: scores the weights of step"},
+        {twice_the_windows, NULL, "windows of lookback 32, horizon 8, 1 levels; the checkpoint's test split has"},
+        {other_weights, NULL, "when scored again (the scores of other weights)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].edit) edit_scores("bad_scores", cases[i].edit);
+        else write_file(at("bad_scores/test_windows.h5"), cases[i].text);
+        char *page = report_page("bad_scores", &warning);
+        cr_expect(strncmp(warning, "reinpatch report: warning: ", 27) == 0, "case %zu: %s", i, warning);
+        cr_expect_not_null(strstr(warning, cases[i].what), "case %zu: '%s' not in: %s", i, cases[i].what, warning);
+        cr_expect_not_null(strstr(warning, "; scoring every test window instead\n"), "%s", warning);
+        cr_expect_eq(count_of(warning, "\n"), 1, "one line: %s", warning);
+        cr_expect_str_eq(page, full, "case %zu: the fallback page differs", i);
+        free(warning);
+        free(page);
+    }
+    free(full);
 }
 
 Test(cli, bad_inputs) {

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "io/h5util.h"
+#include "io/inspect.h"
 
 /* Each harness is `int fuzz_one_<name>(data, size)`, declared here for the regression suite
  * (test_fuzz_regressions.c replays tests/fuzz/corpus and tests/fuzz/regressions through them in
@@ -22,6 +23,7 @@ int fuzz_one_recipe(const uint8_t *data, size_t size);
 int fuzz_one_checkpoint(const uint8_t *data, size_t size);
 int fuzz_one_patcher(const uint8_t *data, size_t size);
 int fuzz_one_segexport(const uint8_t *data, size_t size);
+int fuzz_one_test_windows(const uint8_t *data, size_t size);
 #ifdef RP_LIBFUZZER
 #define FUZZ_ENTRY(fn) \
     int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return fn(data, size); }
@@ -51,6 +53,14 @@ static inline void fuzz_consume(double v) { fuzz_sink = v; }
 static inline void fuzz_check_message(const rp_error *err) {
     for (const unsigned char *p = (const unsigned char *)err->msg; *p; p++)
         if (*p < 0x20 && *p != '\n') abort();
+}
+
+/* `reinpatch inspect` on the input too (output dropped): it reads any reinpatch HDF5 file. */
+static inline void fuzz_inspect(const char *path) {
+    rp_error err = {{0}};
+    FILE *devnull = fopen("/dev/null", "w");
+    if (h5_inspect(path, devnull, &err) != 0) fuzz_check_message(&err);
+    fclose(devnull);
 }
 
 #endif

@@ -62,3 +62,4 @@ Test(fuzz_regressions, patcher) { replay_all("patcher", fuzz_one_patcher, 2); }
  * compact-layout-8-bytes-for-264: /windows/start_row turned compact with 8 stored bytes for 66
  * int32s; H5Dread copied 264 (SEGV). */
 Test(fuzz_regressions, segexport, .timeout = 60) { replay_all("segexport", fuzz_one_segexport, 4); }
+Test(fuzz_regressions, test_windows) { replay_all("test_windows", fuzz_one_test_windows, 0); }

@@ -233,6 +233,45 @@ Test(checkpoint, without_best_weights) {
     params_free(&Q);
 }
 
+/* A mid-epoch checkpoint keeps the epoch's running sums bit for bit (NaN sign agreement
+ * included); at an epoch's end none are written, and a damaged sum is refused. */
+Test(checkpoint, epoch_sums_round_trip) {
+    const char *path = in_dir("mid.h5");
+    rp_params P, Q;
+    rp_error err = {{0}};
+    declare(&P, QKV_OK);
+    fill_params(&P, 3);
+    rp_run_state s = make_state();
+    s.step_in_epoch = 4;
+    s.sums = (rp_epoch_sums){.present = 1, .loss = 0.1 + 0.2, .windows = 128, .seconds = 1.5, .policy_seconds = 0.25,
+                             .mean_reward = -0.7, .advantage_spread = 3.1, .sign_agreement = NAN, .sign_pairs = 17,
+                             .n_levels = 2, .entropy = {1.0 / 3, 2.0 / 3}, .patch_len_mean = {8, 16},
+                             .patch_len_std = {0.5, 1e-300}, .cuts_off_uniform = {0.125, 0}};
+    cr_assert_eq(checkpoint_save(path, &P, &s, NULL, &err), 0, "%s", err.msg);
+    declare(&Q, QKV_OK);
+    rp_run_state t;
+    memset(&t, 0, sizeof t);
+    cr_assert_eq(checkpoint_load(path, &Q, &t, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert(t.sums.present);
+    cr_expect(isnan(t.sums.sign_agreement));
+    t.sums.sign_agreement = s.sums.sign_agreement = 0;
+    cr_expect_eq(memcmp(&t.sums, &s.sums, sizeof s.sums), 0, "the epoch's sums changed on the way");
+    checkpoint_state_free(&t);
+
+    s.step_in_epoch = 0; /* an epoch's end: nothing to continue */
+    cr_assert_eq(checkpoint_save(path, &P, &s, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(checkpoint_load(path, &Q, &t, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_expect_eq(t.sums.present, 0);
+    checkpoint_state_free(&t);
+
+    s.step_in_epoch = 4;
+    s.sums.loss = INFINITY;
+    cr_assert_eq(checkpoint_save(path, &P, &s, NULL, &err), 0, "%s", err.msg);
+    expect_load_failure(path, QKV_OK, "/epoch_sums holds a value no epoch sums to");
+    params_free(&P);
+    params_free(&Q);
+}
+
 /* Files in the test directory, hidden ones aside. */
 static int count_entries(void) {
     DIR *d = opendir(dir);

@@ -26,20 +26,27 @@ static void skip_without_mpi(void) {
     if (system("command -v mpirun > /dev/null 2>&1") != 0) cr_skip_test("mpirun is not on PATH: skipped");
 }
 
-/* A small recipe with dropout (attention, residual, feed-forward) and batch norm, the two
- * things that couple rows or draw per row. */
-static void write_recipe(const char *path, const char *patching, int epochs) {
+/* A small recipe with dropout (attention, residual, feed-forward) and batch norm (the default),
+ * the two things that couple rows or draw per row, on the backbone `backbone` says (kind, its own
+ * size key, and any other key of the backbone's). */
+static void write_recipe_with(const char *path, const char *patching, int epochs, const char *backbone) {
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
     fprintf(f,
             "name: mpi_tiny\n"
             "data: {path: generated, generated: {rows: 600, channels: 2, seed: 5}, lookback: 32, horizon: 8}\n"
             "levels:\n  - {patching: %s, rate: 4, patch_len: 8, group_size: 3}\n"
-            "backbone: {d_model: 8, n_heads: 2, n_layers: 2, d_ff: 16, dropout: 0.2}\n"
+            "backbone: {%s, d_model: 8, n_layers: 2, dropout: 0.2}\n"
             "train: {epochs: %d, batch_size: 24, eval_batch_size: 50, lr: 0.001, policy_lr: 0.1, threads: 1,\n"
             "        max_steps_per_epoch: 5, patience: 10, seed: 11}\n",
-            patching, epochs);
+            patching, backbone, epochs);
     fclose(f);
+}
+
+#define TRANSFORMER "kind: transformer, n_heads: 2, d_ff: 16"
+
+static void write_recipe(const char *path, const char *patching, int epochs) {
+    write_recipe_with(path, patching, epochs, TRANSFORMER);
 }
 
 /* Runs `[mpirun -np ranks] reinpatch ARGS` in tmpdir; returns the exit status, stderr in *err_out
@@ -64,8 +71,12 @@ static int run(int ranks, const char *args, char **err_out) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+#define MAX_EPOCHS 8
+
 typedef struct metrics {
-    double test_mse, test_mae, val_mse;
+    double test_mse, test_mae, val_mse, val_mae;
+    double train_loss[MAX_EPOCHS]; /* each epoch's mean training loss, from history.csv */
+    int epochs;
     char *text;
 } metrics;
 
@@ -79,12 +90,19 @@ static metrics read_metrics(const char *run) {
     cr_assert_eq(sscanf(t, "\"test\": {\"mse\": %lf, \"mae\": %lf", &m.test_mse, &m.test_mae), 2);
     const char *v = strstr(m.text, "\"val\": {\"mse\": ");
     cr_assert_not_null(v);
-    cr_assert_eq(sscanf(v, "\"val\": {\"mse\": %lf", &m.val_mse), 1);
+    cr_assert_eq(sscanf(v, "\"val\": {\"mse\": %lf, \"mae\": %lf", &m.val_mse, &m.val_mae), 2);
+    /* history.csv: a header, then one line per epoch with train_loss in the fifth column */
+    snprintf(p, sizeof p, "%s/%s/history.csv", tmpdir, run);
+    char *h = slurp(p);
+    cr_assert(!strncmp(h, "epoch,step,lr,policy_lr,train_loss,", 35), "%s: unexpected header", p);
+    for (const char *line = strchr(h, '\n'); line && line[1] && m.epochs < MAX_EPOCHS; line = strchr(line + 1, '\n'))
+        cr_assert_eq(sscanf(line + 1, "%*[^,],%*[^,],%*[^,],%*[^,],%lf", &m.train_loss[m.epochs++]), 1);
+    free(h);
     return m;
 }
 
-static void assert_close(double a, double b, const char *what) {
-    cr_assert(fabs(a - b) <= 1e-5 * fabs(b), "%s: 2 ranks %.9g, 1 process %.9g (relative %.3g)", what, a, b,
+static void assert_close(double a, double b, double tol, const char *what) {
+    cr_assert(fabs(a - b) <= tol * fabs(b), "%s: 2 ranks %.9g, 1 process %.9g (relative %.3g)", what, a, b,
               fabs(a - b) / fabs(b));
 }
 
@@ -95,11 +113,13 @@ static void assert_same_results(const metrics *a, const metrics *b) {
               "two 2-rank runs differ:\n%s\n%s", a->text, b->text);
 }
 
-static void check_two_ranks_equal_one_process(const char *patching) {
+/* final_tol: the relative tolerance on the final val/test metrics (see the etsmlp test for why it
+ * is not always 1e-5); each epoch's training loss must agree to 1e-6 whatever the backbone. */
+static void check_two_ranks_equal_one_process(const char *patching, const char *backbone, double final_tol) {
     skip_without_mpi();
     char recipe[512], args[1024];
     snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
-    write_recipe(recipe, patching, 2);
+    write_recipe_with(recipe, patching, 2, backbone);
     snprintf(args, sizeof args, "train r.yaml --quiet --out one");
     cr_assert_eq(run(0, args, NULL), 0);
     char *err = NULL;
@@ -109,15 +129,39 @@ static void check_two_ranks_equal_one_process(const char *patching) {
     snprintf(args, sizeof args, "train r.yaml --quiet --out two_b");
     cr_assert_eq(run(2, args, NULL), 0);
     metrics one = read_metrics("one"), a = read_metrics("two_a"), b = read_metrics("two_b");
-    assert_close(a.test_mse, one.test_mse, "test mse");
-    assert_close(a.test_mae, one.test_mae, "test mae");
-    assert_close(a.val_mse, one.val_mse, "val mse");
+    assert_close(a.test_mse, one.test_mse, final_tol, "test mse");
+    assert_close(a.test_mae, one.test_mae, final_tol, "test mae");
+    assert_close(a.val_mse, one.val_mse, final_tol, "val mse");
+    assert_close(a.val_mae, one.val_mae, final_tol, "val mae");
+    cr_assert_eq(a.epochs, one.epochs);
+    for (int e = 0; e < one.epochs; e++) assert_close(a.train_loss[e], one.train_loss[e], 1e-6, "train loss");
     assert_same_results(&a, &b);
     free(one.text); free(a.text); free(b.text);
 }
 
-Test(mpi, two_ranks_equal_one_process_fixed) { check_two_ranks_equal_one_process("fixed"); }
-Test(mpi, two_ranks_equal_one_process_learned) { check_two_ranks_equal_one_process("learned"); }
+Test(mpi, two_ranks_equal_one_process_fixed) { check_two_ranks_equal_one_process("fixed", TRANSFORMER, 1e-5); }
+Test(mpi, two_ranks_equal_one_process_learned) { check_two_ranks_equal_one_process("learned", TRANSFORMER, 1e-5); }
+/* The other backbones run batch norm through core/norm.c's one-thread team and draw their own
+ * dropout masks: both must see the global batch too. */
+Test(mpi, two_ranks_equal_one_process_s7) {
+    check_two_ranks_equal_one_process("fixed", "kind: s7, state_size: 4", 1e-5);
+}
+/* ETSMLP with batch norm cannot meet 1e-5 on the final metrics, at any rank count, for a reason
+ * outside MPI: every block normalises its input and a final batch norm ends the stack, so the
+ * tokenizer's bias (and, with fixed patching, its length embedding) shifts every token alike and
+ * is removed by each norm. Their true gradient is zero; what they get is rounding noise (~1e-8,
+ * different for any other order of the sums), which Adam scales up to steps of about lr. Training
+ * never sees them, but evaluation normalises with the running statistics, which lag the shift:
+ * the final metrics of 1 process and 2 ranks parted by up to 2e-4 relative over seeds 11-14 (0
+ * at six digits with those two gradients zeroed by hand). The training losses still agree to
+ * 1e-6, and a missing rank sum or a misplaced dropout mask would show there at the first step. */
+Test(mpi, two_ranks_equal_one_process_etsmlp) {
+    check_two_ranks_equal_one_process("fixed", "kind: etsmlp, expand: 2", 2e-3);
+}
+/* With layer norm nothing is removed by the norms, and 1e-5 holds (its dropout masks included). */
+Test(mpi, two_ranks_equal_one_process_etsmlp_layer_norm) {
+    check_two_ranks_equal_one_process("fixed", "kind: etsmlp, expand: 2, norm: layer", 1e-5);
+}
 
 /* A run stopped after epoch 1 on 2 ranks and resumed by one process ends where an
  * uninterrupted 2-rank run does: checkpoints do not depend on the rank count. */
@@ -133,8 +177,8 @@ Test(mpi, resume_two_ranks_on_one) {
     cr_assert_neq(access(p, F_OK), 0, "a stopped run writes no metrics");
     cr_assert_eq(run(0, "train --resume part --quiet", NULL), 0);
     metrics whole = read_metrics("whole"), part = read_metrics("part");
-    assert_close(part.test_mse, whole.test_mse, "test mse");
-    assert_close(part.val_mse, whole.val_mse, "val mse");
+    assert_close(part.test_mse, whole.test_mse, 1e-5, "test mse");
+    assert_close(part.val_mse, whole.val_mse, 1e-5, "val mse");
     free(whole.text); free(part.text);
 }
 

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "train/history.h"
 #include "train/train.h"
+#include "train/window_scores.h"
 #include "tests/tempdir.h"
 #include "tests/small_backbone.h"
 
@@ -315,8 +317,59 @@ Test(train, greedy_backbone_loss_uses_the_greedy_pass_only) {
     recipe_free(&greedy);
 }
 
+/* The files two runs that should be the same run left in tmpdir/a and tmpdir/b: history.csv row
+ * for row in every column but the wall-clock ones (seconds, train_windows_per_second: those of a
+ * resumed epoch are the sum of its two parts' times), sign_agreement.csv byte for byte, and
+ * test_windows.h5 value for value. */
+static void run_files(char pa[600], char pb[600], const char *a, const char *b, const char *name) {
+    snprintf(pa, 600, "%s/%s/%s", tmpdir, a, name);
+    snprintf(pb, 600, "%s/%s/%s", tmpdir, b, name);
+}
+
+static void expect_same_run_files(const char *a, const char *b) {
+    char pa[600], pb[600];
+    rp_error err = {{0}};
+    rp_history ha, hb;
+    run_files(pa, pb, a, b, "history.csv");
+    cr_assert_eq(history_read(pa, &ha, &err), 0, "%s", err.msg);
+    cr_assert_eq(history_read(pb, &hb, &err), 0, "%s", err.msg);
+    cr_assert_eq(ha.n_rows, hb.n_rows);
+    for (int e = 0; e < ha.n_rows; e++) {
+        rp_history_row x = ha.rows[e], y = hb.rows[e];
+        cr_expect_gt(y.seconds, 0);
+        x.seconds = y.seconds = x.windows_per_second = y.windows_per_second = 0;
+        cr_expect_eq(memcmp(&x, &y, sizeof x), 0, "epoch %d: train loss %.17g / %.17g, reward %.17g / %.17g, "
+                     "entropy %.17g / %.17g, patch length %.17g / %.17g", e + 1, x.train_loss, y.train_loss,
+                     x.mean_reward, y.mean_reward, x.entropy[0], y.entropy[0], x.patch_len_mean[0],
+                     y.patch_len_mean[0]);
+    }
+    history_free(&ha);
+    history_free(&hb);
+    run_files(pa, pb, a, b, "sign_agreement.csv");
+    FILE *fa = fopen(pa, "r"), *fb = fopen(pb, "r");
+    cr_assert(fa && fb, "no sign_agreement.csv");
+    char ta[4096] = "", tb[4096] = "";
+    size_t na = fread(ta, 1, sizeof ta - 1, fa), nb = fread(tb, 1, sizeof tb - 1, fb);
+    fclose(fa);
+    fclose(fb);
+    cr_expect(na == nb && !memcmp(ta, tb, na), "sign_agreement.csv:\n%s\nand\n%s", ta, tb);
+    rp_test_windows sa, sb;
+    run_files(pa, pb, a, b, "test_windows.h5");
+    cr_assert_eq(test_windows_read(pa, &sa, &err), 0, "%s", err.msg);
+    cr_assert_eq(test_windows_read(pb, &sb, &err), 0, "%s", err.msg);
+    cr_assert_eq(sa.n_windows, sb.n_windows);
+    cr_expect_eq(sa.step, sb.step);
+    cr_expect_eq(memcmp(sa.mse, sb.mse, (size_t)sa.n_windows * sizeof(double)), 0, "per-window test MSE");
+    for (int l = 0; l < sa.n_levels; l++)
+        cr_expect_eq(memcmp(sa.length_count[l], sb.length_count[l], ((size_t)sa.lookback + 1) * sizeof(int64_t)), 0);
+    test_windows_free(&sa);
+    test_windows_free(&sb);
+}
+
 /* A checkpoint written mid-epoch (train.checkpoint_every steps) resumes to the same bits: the
- * epoch's shuffle is drawn again from the generator saved as it was when the epoch began. */
+ * epoch's shuffle is drawn again from the generator saved as it was when the epoch began, and the
+ * epoch's running sums (train loss, GRPG and patch statistics) go on from the checkpoint's, so the
+ * run's files are the uninterrupted run's. */
 Test(train, resume_mid_epoch_is_bit_identical) {
     rp_recipe r;
     tiny_recipe(&r, "mid_whole", PATCHING_LEARNED);
@@ -354,6 +407,7 @@ Test(train, resume_mid_epoch_is_bit_identical) {
     trainer_free(&t);
     free_result(&whole);
     recipe_free(&r);
+    expect_same_run_files("mid_whole", "mid_resumed");
 }
 
 /* ---- train.backbone_loss: mixed ---- */
