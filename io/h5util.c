@@ -577,22 +577,22 @@ static hid_t open_dataset(hid_t loc, const char *path, rp_error *err) {
     return d;
 }
 
-/* 0 when d's storage holds exactly `bytes` (or, contiguous, nothing yet: HDF5 returns the fill
- * value); else 1 with why set. HDF5 1.10.8 compares neither a compact dataset's stored bytes nor a
- * contiguous one's declared size with its shape, and copies the shape's worth from them (a
- * damaged export made it copy from NULL). */
+/* 0 when d is compact or contiguous and its storage holds exactly `bytes`; else 1 with why set.
+ * HDF5 1.10.8 compares neither a compact dataset's stored bytes nor a contiguous one's declared
+ * size with its shape, and copies the shape's worth from them (a damaged export made it copy
+ * from NULL); and a shape believed without its bytes would size the reader's arrays. */
 static int storage_mismatch(hid_t d, hsize_t bytes, char *why, size_t size) {
     hid_t dcpl = H5Dget_create_plist(d);
     H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
     if (dcpl >= 0) H5Pclose(dcpl);
     hsize_t stored = H5Dget_storage_size(d);
-    int ok = layout == H5D_CHUNKED || (layout == H5D_COMPACT && stored == bytes) ||
-             (layout == H5D_CONTIGUOUS && (stored == 0 || stored == bytes));
-    if (!ok)
+    int ok = (layout == H5D_COMPACT || layout == H5D_CONTIGUOUS) && stored == bytes;
+    if (!ok && (layout == H5D_COMPACT || layout == H5D_CONTIGUOUS))
         snprintf(why, size, "%s storage of %llu bytes for %llu",
-                 layout == H5D_COMPACT ? "compact" : layout == H5D_CONTIGUOUS ? "contiguous"
-                                                                               : "unknown",
-                 (unsigned long long)stored, (unsigned long long)bytes);
+                 layout == H5D_COMPACT ? "compact" : "contiguous", (unsigned long long)stored,
+                 (unsigned long long)bytes);
+    else if (!ok)
+        snprintf(why, size, "neither compact nor contiguous (reinpatch writes contiguous datasets)");
     return !ok;
 }
 
@@ -610,26 +610,42 @@ int h5_dataset_shape(hid_t loc, const char *path, int *ndim, hsize_t *dims, int 
     } else {
         H5Sget_simple_extent_dims(space, dims, NULL);
         *ndim = n;
+        hid_t type = H5Dget_type(d);
+        hsize_t bytes = H5Tget_size(type), overflow = 0;
+        H5Tclose(type);
+        for (int i = 0; i < n; i++) {
+            if (dims[i] && bytes > UINT64_MAX / dims[i]) overflow = 1;
+            bytes *= dims[i];
+        }
+        char why[RP_ERROR_MSG_MAX];
+        if (overflow) {
+            rc = h5_fail(err, loc, path, "a shape too large to hold");
+        } else if (storage_mismatch(d, bytes, why, sizeof why)) {
+            rc = h5_fail(err, loc, path, why);
+        }
     }
     H5Sclose(space);
     H5Dclose(d);
     return rc;
 }
 
-int h5_read_checked(hid_t loc, const char *path, hid_t mem_type, int ndim, const hsize_t *dims,
-                    void *data, rp_error *err) {
+int h5_expect_shape(hid_t loc, const char *path, int ndim, const hsize_t *dims, rp_error *err) {
     hsize_t got[H5S_MAX_RANK];
     int got_ndim = 0;
     if (h5_dataset_shape(loc, path, &got_ndim, got, H5S_MAX_RANK, err) != 0) return -1;
     int same = got_ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = got[i] == dims[i];
-    if (!same) {
-        char a[256], b[256], what[600];
-        h5_format_shape(a, sizeof a, got_ndim, got);
-        h5_format_shape(b, sizeof b, ndim, dims);
-        snprintf(what, sizeof what, "shape %s in the file, expected %s", a, b);
-        return h5_fail(err, loc, path, what);
-    }
+    if (same) return 0;
+    char a[256], b[256], what[600];
+    h5_format_shape(a, sizeof a, got_ndim, got);
+    h5_format_shape(b, sizeof b, ndim, dims);
+    snprintf(what, sizeof what, "shape %s in the file, expected %s", a, b);
+    return h5_fail(err, loc, path, what);
+}
+
+int h5_read_checked(hid_t loc, const char *path, hid_t mem_type, int ndim, const hsize_t *dims,
+                    void *data, rp_error *err) {
+    if (h5_expect_shape(loc, path, ndim, dims, err) != 0) return -1;
     hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
     hid_t type = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(type), want = H5Tget_class(mem_type);
@@ -646,8 +662,6 @@ int h5_read_checked(hid_t loc, const char *path, hid_t mem_type, int ndim, const
         /* HDF5 1.10.8 sizes its conversion buffer from the element size the file claims. */
         snprintf(what, sizeof what, "elements of %zu bytes (a number takes at most %d)", element,
                  RP_H5_NUMBER_MAX);
-        rc = h5_fail(err, loc, path, what);
-    } else if (storage_mismatch(d, n * element, what, sizeof what)) {
         rc = h5_fail(err, loc, path, what);
     } else if (n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         rc = h5_fail(err, loc, path, "cannot read dataset");

@@ -97,9 +97,13 @@ int h5_write_int64(hid_t loc, const char *path, int ndim, const hsize_t *dims,
 /* A scalar variable-length string dataset. */
 int h5_write_string(hid_t loc, const char *path, const char *text, rp_error *err);
 
-/* Shape of a dataset: *ndim and dims[0 .. max_dims). An error when absent or of higher rank. */
+/* Shape of a dataset: *ndim and dims[0 .. max_dims). An error when absent or of higher rank, and
+ * when the dataset is not compact or contiguous with exactly shape x element bytes stored: a
+ * shape is believed only when the file holds its values, so a reader may size arrays by it. */
 int h5_dataset_shape(hid_t loc, const char *path, int *ndim, hsize_t *dims, int max_dims,
                      rp_error *err);
+/* h5_dataset_shape, then an error naming both shapes unless it is exactly dims[0 .. ndim). */
+int h5_expect_shape(hid_t loc, const char *path, int ndim, const hsize_t *dims, rp_error *err);
 /* The largest number element a reader accepts, in bytes (long double). */
 #define RP_H5_NUMBER_MAX 16
 /* Reads a whole dataset into data as mem_type (H5T_NATIVE_FLOAT, ...) after checking that its

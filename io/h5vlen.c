@@ -154,6 +154,16 @@ int h5_vlen_check(hid_t id, int is_attr, char *why, size_t size) {
         snprintf(why, size, "cannot query its file");
         return 1;
     }
+    /* HDF5 allocates length x character size: a string's characters are single bytes. */
+    hid_t type = is_attr ? H5Aget_type(id) : H5Dget_type(id);
+    hid_t base = type >= 0 ? H5Tget_super(type) : -1;
+    size_t char_size = base >= 0 ? H5Tget_size(base) : 0;
+    if (base >= 0) H5Tclose(base);
+    if (type >= 0) H5Tclose(type);
+    if (char_size != 1) {
+        snprintf(why, size, "its characters take %zu bytes each", char_size);
+        return 1;
+    }
     unsigned char desc[DESC_MAX];
     if (read_descriptor(id, is_attr, desc) != 0) {
         snprintf(why, size, "cannot read its descriptor");

@@ -99,12 +99,14 @@ static int read_level(hid_t file, const char *path, int l, rp_segexport *e, rp_e
         rc = rp_fail(err, "%s: %s: K = %d (1..lookback %d allowed)", path, name, lv->K,
                      e->lookback);
     if (rc) return -1;
+    /* The attributes' counts are claims: the datasets must hold them before arrays are sized. */
+    hsize_t dims[2] = {(hsize_t)e->n_windows, (hsize_t)lv->K};
+    snprintf(name, sizeof name, "/levels/%d/starts", l);
+    if (h5_expect_shape(file, name, 2, dims, err) != 0) return -1;
     size_t n = (size_t)e->n_windows * (size_t)lv->K;
     lv->starts = rp_malloc(n * sizeof(int32_t), err);
     lv->lengths = rp_malloc(n * sizeof(int32_t), err);
     if (!lv->starts || !lv->lengths) return -1;
-    hsize_t dims[2] = {(hsize_t)e->n_windows, (hsize_t)lv->K};
-    snprintf(name, sizeof name, "/levels/%d/starts", l);
     rc = rc || h5_read_checked(file, name, H5T_NATIVE_INT32, 2, dims, lv->starts, err);
     snprintf(name, sizeof name, "/levels/%d/lengths", l);
     rc = rc || h5_read_checked(file, name, H5T_NATIVE_INT32, 2, dims, lv->lengths, err);
@@ -129,6 +131,7 @@ int segexport_read(const char *path, rp_segexport *e, rp_error *err) {
                      RP_MAX_LEVELS);
     int n_levels = rc ? 0 : e->n_levels;
     hsize_t W = rc ? 0 : (hsize_t)e->n_windows;
+    rc = rc || h5_expect_shape(file, "/windows/channel", 1, &W, err);
     if (!rc) {
         e->channel = rp_malloc(W * sizeof(int32_t), err);
         e->start_row = rp_malloc(W * sizeof(int32_t), err);

@@ -60,6 +60,9 @@ Test(fuzz_regressions, patcher) { replay_all("patcher", fuzz_one_patcher, 2); }
  * past the object header (heap over-read). root-continuation-claims-16GB: the root group's
  * header continues in a 16 GB chunk of a 17 kB file; H5Fopen allocated it before reading.
  * compact-layout-8-bytes-for-264: /windows/start_row turned compact with 8 stored bytes for 66
- * int32s; H5Dread copied 264 (SEGV). */
-Test(fuzz_regressions, segexport, .timeout = 60) { replay_all("segexport", fuzz_one_segexport, 4); }
-Test(fuzz_regressions, test_windows) { replay_all("test_windows", fuzz_one_test_windows, 0); }
+ * int32s; H5Dread copied 264 (SEGV). n-windows-claims-1.1-billion: segexport_read sized its
+ * arrays by the n_windows attribute before the datasets' shapes agreed (4.4 GB). */
+Test(fuzz_regressions, segexport, .timeout = 60) { replay_all("segexport", fuzz_one_segexport, 5); }
+/* kind-characters-claim-1.6GB: reinpatch_kind's characters claim 1.6 GB each; H5Aread allocated
+ * length x character size. */
+Test(fuzz_regressions, test_windows) { replay_all("test_windows", fuzz_one_test_windows, 1); }
