@@ -39,6 +39,9 @@ static size_t datatype_length(const unsigned char *p, size_t n, size_t addr_len,
         uint64_t base_element;
         size_t base = datatype_length(p + 8, n - 8, addr_len, depth + 1, &base_element);
         *element = 4 + addr_len + 4; /* on disk: length, heap address, object index */
+        /* HDF5 sizes the stored value by the message's size field, then reads it as the
+         * descriptor's size: the two must agree. */
+        if (h5_raw_le(p + 4, 4) != *element) return 0;
         return base ? 8 + base : 0;
     }
     default: return 0;
