@@ -84,9 +84,7 @@ int checkpoint_save(const char *path, const rp_params *P, const rp_run_state *s,
     if (file < 0) return -1;
     hsize_t four = 4, channels = (hsize_t)s->n_channels;
     int rc = 0;
-    rc = rc || h5_write_attr_string(file, "reinpatch_kind", "checkpoint", err);
-    rc = rc || h5_write_attr_int(file, "format_version", RP_CHECKPOINT_FORMAT_VERSION, err);
-    rc = rc || h5_write_attr_string(file, "library_version", RP_LIBRARY_VERSION, err);
+    rc = rc || h5_write_kind(file, "checkpoint", RP_CHECKPOINT_FORMAT_VERSION, err);
     rc = rc || h5_write_attr_int64(file, "step", s->step, err);
     rc = rc || h5_write_attr_int(file, "epoch", s->epoch, err);
     rc = rc || h5_write_attr_double(file, "best_val", s->best_val, err);

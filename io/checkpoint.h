@@ -23,9 +23,6 @@
 #include "core/rng.h"
 #include "io/recipe.h"
 
-#ifndef RP_LIBRARY_VERSION
-#define RP_LIBRARY_VERSION "0.1.0"
-#endif
 
 /* The newest checkpoint layout this build writes and reads. */
 #define RP_CHECKPOINT_FORMAT_VERSION 1

@@ -164,6 +164,12 @@ void h5_atomic_abort(hid_t file, const char *tmp) {
     remove(tmp);
 }
 
+int h5_write_kind(hid_t file, const char *kind, int format_version, rp_error *err) {
+    if (h5_write_attr_string(file, "reinpatch_kind", kind, err)) return -1;
+    if (h5_write_attr_int(file, "format_version", format_version, err)) return -1;
+    return h5_write_attr_string(file, "library_version", RP_LIBRARY_VERSION, err);
+}
+
 /* ---- reading: open with checks ---- */
 
 /* 0 when HDF5 may decode obj's attribute messages (h5_header_check): HDF5 1.10.8 reads past a
@@ -287,6 +293,16 @@ int h5_exists(hid_t loc, const char *path) {
         }
     }
     return 1;
+}
+
+hid_t h5_open_group(hid_t file, const char *path, const char *name, rp_error *err) {
+    if (!h5_exists(file, name)) return rp_fail(err, "%s: missing group %s", path, name);
+    hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
+    if (g < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return rp_fail(err, "%s: %s is not a group", path, name);
+    }
+    return g;
 }
 
 int h5_create_groups(hid_t loc, const char *path, rp_error *err) {

@@ -23,6 +23,11 @@
 
 #include "core/error.h"
 
+/* The library version every file records as its root attribute library_version. */
+#ifndef RP_LIBRARY_VERSION
+#define RP_LIBRARY_VERSION "0.1.0"
+#endif
+
 #define RP_H5_TMP_MAX 1100
 
 /* Switches off HDF5's automatic error printing (idempotent; call at every public entry). */
@@ -47,6 +52,9 @@ hid_t h5_atomic_create(const char *path, char *tmp, rp_error *err);
 int h5_atomic_commit(hid_t file, const char *tmp, const char *path, rp_error *err);
 /* Closes file (if >= 0) and removes tmp: the failure path of a write. */
 void h5_atomic_abort(hid_t file, const char *tmp);
+/* The root attributes every reinpatch file starts with, which h5_open_checked reads back:
+ * reinpatch_kind, format_version and library_version (RP_LIBRARY_VERSION). */
+int h5_write_kind(hid_t file, const char *kind, int format_version, rp_error *err);
 
 /* ---- reading: open with checks ---- */
 
@@ -67,6 +75,9 @@ const char *h5_kind_noun(const char *kind, char *buf, size_t size);
 int h5_create_groups(hid_t loc, const char *path, rp_error *err);
 /* 1 when the link path exists (every component checked), 0 when it does not. */
 int h5_exists(hid_t loc, const char *path);
+/* Opens group `name` of file (read from `path`, for the message); caller closes it (H5Gclose).
+ * A negative id with "PATH: missing group NAME" or "PATH: NAME is not a group". */
+hid_t h5_open_group(hid_t file, const char *path, const char *name, rp_error *err);
 
 /* ---- attributes (scalars on any object: file, group or dataset) ---- */
 

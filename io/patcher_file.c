@@ -57,9 +57,7 @@ int patcher_save(const char *path, const rp_params *P, const rp_recipe *r, rp_er
     hid_t file = h5_atomic_create(path, tmp, err);
     if (file < 0) return -1;
     int rc = 0;
-    rc = rc || h5_write_attr_string(file, "reinpatch_kind", "patcher", err);
-    rc = rc || h5_write_attr_int(file, "format_version", RP_PATCHER_FORMAT_VERSION, err);
-    rc = rc || h5_write_attr_string(file, "library_version", RP_LIBRARY_VERSION, err);
+    rc = rc || h5_write_kind(file, "patcher", RP_PATCHER_FORMAT_VERSION, err);
     rc = rc || h5_write_attr_int(file, "lookback", r->data.lookback, err);
     rc = rc || h5_write_attr_int(file, "n_levels", r->n_levels, err);
     for (int i = 0; i < r->n_levels && !rc; i++) rc = write_level(file, i, &r->levels[i], err);
@@ -87,9 +85,8 @@ static int parse_name(const char *path, int level, const char *key, const char *
 static int read_level(hid_t file, const char *path, int i, rp_level_recipe *l, rp_error *err) {
     char name[64];
     snprintf(name, sizeof name, "/levels/%d", i);
-    if (!h5_exists(file, name)) return rp_fail(err, "%s: missing group %s", path, name);
-    hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
-    if (g < 0) return rp_fail(err, "%s: %s is not a group", path, name);
+    hid_t g = h5_open_group(file, path, name, err);
+    if (g < 0) return -1;
     char *patching = NULL, *tokens = NULL;
     int trainable = 0, patching_i = 0, tokens_i = 0, position = 0, init = 0;
     int rc = 0;

@@ -49,9 +49,7 @@ int segexport_write(const char *path, const rp_segexport *e, rp_error *err) {
     if (file < 0) return -1;
     hsize_t W = (hsize_t)e->n_windows;
     int rc = 0;
-    rc = rc || h5_write_attr_string(file, "reinpatch_kind", "segmentation", err);
-    rc = rc || h5_write_attr_int(file, "format_version", RP_SEGEXPORT_FORMAT_VERSION, err);
-    rc = rc || h5_write_attr_string(file, "library_version", RP_LIBRARY_VERSION, err);
+    rc = rc || h5_write_kind(file, "segmentation", RP_SEGEXPORT_FORMAT_VERSION, err);
     rc = rc || h5_write_attr_string(file, "source", e->source ? e->source : "", err);
     rc = rc || h5_write_attr_string(file, "split", e->split ? e->split : "", err);
     rc = rc || h5_write_attr_int(file, "lookback", e->lookback, err);
@@ -88,9 +86,8 @@ static int read_level(hid_t file, const char *path, int l, rp_segexport *e, rp_e
     rp_segexport_level *lv = &e->levels[l];
     char name[64];
     snprintf(name, sizeof name, "/levels/%d", l);
-    if (!h5_exists(file, name)) return rp_fail(err, "%s: missing group %s", path, name);
-    hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
-    if (g < 0) return rp_fail(err, "%s: %s is not a group", path, name);
+    hid_t g = h5_open_group(file, path, name, err);
+    if (g < 0) return -1;
     int rc = 0;
     rc = rc || h5_read_attr_double(g, "rate", &lv->rate, err);
     rc = rc || h5_read_attr_int(g, "K", &lv->K, err);

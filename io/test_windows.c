@@ -85,9 +85,7 @@ int test_windows_write(const char *path, const rp_test_windows *s, rp_error *err
     if (file < 0) return -1;
     hsize_t W = (hsize_t)s->n_windows, counts = (hsize_t)s->lookback + 1;
     int rc = 0;
-    rc = rc || h5_write_attr_string(file, "reinpatch_kind", "test_windows", err);
-    rc = rc || h5_write_attr_int(file, "format_version", RP_TEST_WINDOWS_FORMAT_VERSION, err);
-    rc = rc || h5_write_attr_string(file, "library_version", RP_LIBRARY_VERSION, err);
+    rc = rc || h5_write_kind(file, "test_windows", RP_TEST_WINDOWS_FORMAT_VERSION, err);
     rc = rc || h5_write_attr_int64(file, "step", s->step, err);
     rc = rc || h5_write_attr_int(file, "lookback", s->lookback, err);
     rc = rc || h5_write_attr_int(file, "horizon", s->horizon, err);
@@ -116,9 +114,8 @@ int test_windows_write(const char *path, const rp_test_windows *s, rp_error *err
 static int read_level(hid_t file, const char *path, int l, rp_test_windows *s, rp_error *err) {
     char name[64];
     snprintf(name, sizeof name, "/levels/%d", l);
-    if (!h5_exists(file, name)) return rp_fail(err, "%s: missing group %s", path, name);
-    hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
-    if (g < 0) return rp_fail(err, "%s: %s is not a group", path, name);
+    hid_t g = h5_open_group(file, path, name, err);
+    if (g < 0) return -1;
     int rc = h5_read_attr_int(g, "K", &s->K[l], err);
     H5Gclose(g);
     hsize_t counts = (hsize_t)s->lookback + 1;

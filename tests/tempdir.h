@@ -16,6 +16,16 @@ static inline void tempdir_make(char *dir, size_t size, const char *tag) {
     cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
 }
 
+/* DIR/NAME in one of four rotating static buffers: valid until the fourth call after it, so up to
+ * four can be used in one expression. */
+static inline const char *tempdir_file(const char *dir, const char *name) {
+    static char bufs[4][700];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
 static inline void tempdir_remove(const char *path) {
     DIR *d = opendir(path);
     if (!d) return;

@@ -24,13 +24,7 @@ static void remove_dir(void) { tempdir_remove(dir); }
 
 TestSuite(robust, .init = make_dir, .fini = remove_dir);
 
-static const char *at(const char *name) {
-    static char bufs[4][600];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, 600, "%s/%s", dir, name);
-    return b;
-}
+static const char *at(const char *name) { return tempdir_file(dir, name); }
 
 static void write_file(const char *name, const char *text, size_t n) {
     FILE *f = fopen(at(name), "wb");

@@ -38,13 +38,7 @@ TestSuite(checkpoint, .init = make_dir, .fini = remove_dir);
 TestSuite(patcher, .init = make_dir, .fini = remove_dir);
 TestSuite(inspect, .init = make_dir, .fini = remove_dir);
 
-static const char *in_dir(const char *name) {
-    static char bufs[4][600];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, 600, "%s/%s", dir, name);
-    return b;
-}
+static const char *in_dir(const char *name) { return tempdir_file(dir, name); }
 
 static const char RECIPE[] = "name: test\ndata:\n  path: generated\n  lookback: 96\n"
                              "levels:\n  - patching: learned\n    rate: 8\n  - rate: 2\n";

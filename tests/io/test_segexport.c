@@ -23,11 +23,7 @@ static void remove_dir(void) { tempdir_remove(dir); }
 
 TestSuite(segexport, .init = make_dir, .fini = remove_dir);
 
-static const char *in_dir(const char *name) {
-    static char buf[600];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
+static const char *in_dir(const char *name) { return tempdir_file(dir, name); }
 
 enum { W = 6, L = 24, K0 = 6, K1 = 3 };
 

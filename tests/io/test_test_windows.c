@@ -19,11 +19,7 @@ static void remove_dir(void) { tempdir_remove(dir); }
 
 TestSuite(test_windows, .init = make_dir, .fini = remove_dir);
 
-static const char *in_dir(const char *name) {
-    static char buf[600];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
+static const char *in_dir(const char *name) { return tempdir_file(dir, name); }
 
 enum { W = 5, L = 12, H = 4, K0 = 4, K1 = 2 };
 

@@ -22,32 +22,19 @@
 #include "train/predict.h"
 #include "train/train.h"
 #include "tests/run_command.h"
+#include "tests/tempdir.h"
 
 #define LOOKBACK 32
 #define HORIZON 8
 
 static char tmpdir[256];
 
-static void make_tmpdir(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/rp_foundation_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void make_tmpdir(void) { tempdir_make(tmpdir, sizeof tmpdir, "foundation"); }
+static void remove_tmpdir(void) { tempdir_remove(tmpdir); }
 
 TestSuite(foundation, .init = make_tmpdir, .fini = remove_tmpdir, .timeout = 60);
 
-static const char *at(const char *name) {
-    static char buf[4][700];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static const char *at(const char *name) { return tempdir_file(tmpdir, name); }
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -284,13 +271,19 @@ static void transfer_recipe(rp_recipe *r, const char *extra_levels) {
     cr_assert_eq(recipe_parse(text, "transfer.yaml", r, &err), 0, "%s", err.msg);
 }
 
-Test(foundation, frozen_patcher_receives_no_update_while_the_backbone_trains) {
+/* The tiny patcher pretrained once, then a trainer set up on the transfer recipe. */
+static void transfer_trainer(rp_recipe *r, rp_trainer *t) {
     pretrain_tiny();
-    rp_recipe r;
-    transfer_recipe(&r, NULL);
+    transfer_recipe(r, NULL);
     rp_error err;
+    cr_assert_eq(trainer_setup(t, r, &err), 0, "%s", err.msg);
+}
+
+Test(foundation, frozen_patcher_receives_no_update_while_the_backbone_trains) {
+    rp_recipe r;
     rp_trainer t;
-    cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
+    transfer_trainer(&r, &t);
+    rp_error err;
     /* The patcher's levels replaced the recipe's, frozen; the recipe now holds them inline. */
     cr_assert_eq(r.n_levels, 2);
     cr_expect_not(r.levels[0].trainable);
@@ -330,12 +323,9 @@ Test(foundation, frozen_patcher_receives_no_update_while_the_backbone_trains) {
 }
 
 Test(foundation, frozen_levels_decode_greedily_in_every_training_phase) {
-    pretrain_tiny();
     rp_recipe r;
-    transfer_recipe(&r, NULL);
-    rp_error err;
     rp_trainer t;
-    cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
+    transfer_trainer(&r, &t);
     /* Move level 1's policy off uniform spacing so that greedy and uniform differ. */
     const rp_tensor_info *out = params_find(&t.model.P, "levels/0/policy/out/w");
     cr_assert_not_null(out);
