@@ -134,7 +134,7 @@ static int inspect_checkpoint(hid_t file, FILE *out, rp_error *err) {
     return 0;
 }
 
-static int inspect_patcher(hid_t file, FILE *out, rp_error *err) {
+static int inspect_patcher(hid_t file, const char *path, FILE *out, rp_error *err) {
     int lookback = 0, n_levels = 0, rc = 0;
     rc = rc || h5_read_attr_int(file, "lookback", &lookback, err);
     rc = rc || h5_read_attr_int(file, "n_levels", &n_levels, err);
@@ -143,8 +143,8 @@ static int inspect_patcher(hid_t file, FILE *out, rp_error *err) {
     for (int i = 0; i < n_levels && i < RP_MAX_LEVELS; i++) {
         char name[64], *patching = NULL;
         snprintf(name, sizeof name, "/levels/%d", i);
-        if (!h5_exists(file, name)) return rp_fail(err, "missing group %s", name);
-        hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
+        hid_t g = h5_open_group(file, path, name, err);
+        if (g < 0) return -1;
         double rate = 0, prior = 0;
         int patch_len = 0, min_len = 0, max_len = 0, ch = 0, kernel = 0, layers = 0, position = 0;
         rc = rc || h5_read_attr_string(g, "patching", &patching, err);
@@ -169,7 +169,7 @@ static int inspect_patcher(hid_t file, FILE *out, rp_error *err) {
     return print_params(file, "/params", "policy parameters", out, err);
 }
 
-static int inspect_segmentation(hid_t file, FILE *out, rp_error *err) {
+static int inspect_segmentation(hid_t file, const char *path, FILE *out, rp_error *err) {
     char *source = NULL, *split = NULL;
     int lookback = 0, horizon = 0, n_windows = 0, n_levels = 0, rc = 0;
     rc = rc || h5_read_attr_string(file, "source", &source, err);
@@ -186,8 +186,8 @@ static int inspect_segmentation(hid_t file, FILE *out, rp_error *err) {
     for (int l = 0; l < n_levels && l < RP_MAX_LEVELS && !rc; l++) {
         char name[64];
         snprintf(name, sizeof name, "/levels/%d", l);
-        if (!h5_exists(file, name)) return rp_fail(err, "missing group %s", name);
-        hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
+        hid_t g = h5_open_group(file, path, name, err);
+        if (g < 0) return -1;
         double rate = 0;
         int K = 0;
         rc = rc || h5_read_attr_double(g, "rate", &rate, err);
@@ -241,11 +241,11 @@ int h5_inspect(const char *path, FILE *out, rp_error *err) {
         if (strcmp(kind, "checkpoint") == 0)
             rc = inspect_checkpoint(file, out, err);
         else if (strcmp(kind, "patcher") == 0)
-            rc = inspect_patcher(file, out, err);
+            rc = inspect_patcher(file, path, out, err);
         else if (strcmp(kind, "test_windows") == 0)
             rc = inspect_test_windows(file, out, err);
         else
-            rc = inspect_segmentation(file, out, err);
+            rc = inspect_segmentation(file, path, out, err);
         if (!rc && strcmp(kind, "test_windows") != 0) print_recipe(file, out); /* it holds none */
     }
     H5Fclose(file);
