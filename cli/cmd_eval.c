@@ -1,6 +1,7 @@
-/* reinpatch eval CHECKPOINT [--split val|test] [--data OTHER.csv] [--cuts MODE] */
+/* reinpatch eval CHECKPOINT [--split val|test] [--data OTHER.csv] [--cuts MODE] [--drop-last N] */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_util.h"
@@ -8,14 +9,16 @@
 #include "core/util.h"
 #include "train/predict.h"
 #include "train/train.h"
+#include "train/window_scores.h"
 
 static const char *eval_help =
     "usage: reinpatch eval CHECKPOINT [--split val|test|train] [--data FILE.csv] [--cuts MODE]\n"
+    "                      [--drop-last N]\n"
     "\n"
     "Evaluates a checkpoint with the weights of its best validation epoch on every window of a\n"
     "split (greedy segmentation for learned levels) and prints JSON:\n"
     "  {\"checkpoint\": ..., \"data\": ..., \"split\": ..., \"cuts\": ..., \"mse\": ..., \"mae\": ...,\n"
-    "   \"windows\": ..., \"cuts_off_uniform\": [per level]}\n"
+    "   \"windows\": ..., \"cuts_off_uniform\": [per level]} (and \"drop_last\": N with --drop-last)\n"
     "MSE and MAE are in z-scored units, as in training. cuts_off_uniform is the fraction of each\n"
     "level's interior boundaries that are not where fixed patching puts them.\n"
     "\n"
@@ -30,8 +33,14 @@ static const char *eval_help =
     "                 jitter:S (every interior cut of the uniform segmentation moved by a random\n"
     "                 integer in [-S, S], order and length bounds kept). Draws are seeded from the\n"
     "                 recipe's train.seed and the window, so a result repeats exactly.\n"
+    "  --drop-last N  score as PatchTST's test loader does (drop_last, N samples per batch):\n"
+    "                 the split's time points, every channel's window at each, in time order\n"
+    "                 and in batches of N, the last partial batch left out; mse, mae and\n"
+    "                 windows are the kept windows'. PatchTST's published numbers are scored\n"
+    "                 so, with N its batch_size (128 on ETT)\n"
     "\n"
-    "Exit status: 0 success, 1 a file or evaluation error, 2 a usage error (a bad --cuts value).\n";
+    "Exit status: 0 success, 1 a file or evaluation error, 2 a usage error (a bad --cuts or\n"
+    "--drop-last value).\n";
 
 static int parse_split(const char *s, rp_split_id *out) {
     if (!strcmp(s, "train")) *out = SPLIT_TRAIN;
@@ -43,6 +52,7 @@ static int parse_split(const char *s, rp_split_id *out) {
 
 int cmd_eval(int argc, char **argv) {
     const char *ckpt = NULL, *data = NULL, *split_name = "test", *cuts_text = "greedy";
+    int drop_last = 0; /* 0: every window */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int o;
@@ -59,6 +69,15 @@ int cmd_eval(int argc, char **argv) {
         } else if ((o = cli_option("eval", argc, argv, &i, "--cuts", &v)) != 0) {
             if (o < 0) return 2;
             cuts_text = v;
+        } else if ((o = cli_option("eval", argc, argv, &i, "--drop-last", &v)) != 0) {
+            if (o < 0) return 2;
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (end == v || *end || n < 1 || n > 1000000) {
+                fprintf(stderr, "reinpatch eval: --drop-last must be a batch size of 1 to 1000000 samples, got '%s'\n", v);
+                return 2;
+            }
+            drop_last = (int)n;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "reinpatch eval: unknown option '%s' (see reinpatch eval --help)\n", a);
             return 2;
@@ -128,7 +147,8 @@ int cmd_eval(int argc, char **argv) {
             return 2;
         }
         t.eval_cuts = cuts;
-        rc = trainer_evaluate(&t, split, &res, &err);
+        rc = drop_last ? trainer_evaluate_drop_last(&t, split, drop_last, &res, &err)
+                       : trainer_evaluate(&t, split, &res, &err);
     }
     if (!rc && res.windows < 1) {
         blame = data ? data : ckpt;
@@ -153,6 +173,7 @@ int cmd_eval(int argc, char **argv) {
         printf(", \"mse\": %.6f, \"mae\": %.6f", res.mse, res.mae);
     else
         printf(", \"mse\": null, \"mae\": null");
+    if (drop_last) printf(", \"drop_last\": %d", drop_last);
     printf(", \"windows\": %lld, \"cuts_off_uniform\": [", res.windows);
     for (int l = 0; l < res.n_levels; l++) printf("%s%.4f", l ? ", " : "", res.off_uniform[l]);
     printf("]}\n");

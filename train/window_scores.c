@@ -1,5 +1,6 @@
 #include "train/window_scores.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,5 +63,50 @@ int trainer_score_windows(rp_trainer *t, rp_split_id split, rp_eval_result *res,
         s->channel[w] = channel;
         s->start_row[w] = start;
     }
+    return 0;
+}
+
+/* Sums over the windows whose sample (start row within the split) falls in a whole batch. */
+typedef struct drop_last_sums {
+    int per_channel, kept, H; /* windows per channel; samples 0..kept-1 are scored */
+    double se, ae, windows;
+} drop_last_sums;
+
+static void drop_last_collect(void *ctx, const rp_model *m, const rp_model_buffers *b, int first, int B,
+                              const float *y) {
+    drop_last_sums *s = ctx;
+    (void)m;
+    for (int i = 0; i < B; i++) {
+        if ((first + i) % s->per_channel >= s->kept) continue; /* window w is sample w % per_channel */
+        const float *f = b->forecast + (size_t)i * s->H, *yt = y + (size_t)i * s->H;
+        for (int h = 0; h < s->H; h++) {
+            double e = (double)f[h] - yt[h];
+            s->se += e * e;
+            s->ae += fabs(e);
+        }
+        s->windows++;
+    }
+}
+
+int trainer_evaluate_drop_last(rp_trainer *t, rp_split_id split, int batch, rp_eval_result *res, rp_error *err) {
+    const rp_dataset *d = &t->data;
+    if (d->channel_rows) return rp_fail(err, "scoring in whole batches of samples needs one multichannel series, not a pool");
+    if (batch < 1) return rp_fail(err, "the batch of samples must be at least 1, got %d", batch);
+    int per_channel = d->split[split].per_channel;
+    if (per_channel < batch)
+        return rp_fail(err, "the split has %d samples, fewer than one batch of %d", per_channel, batch);
+    drop_last_sums s = {per_channel, per_channel / batch * batch, d->horizon, 0, 0, 0};
+    if (trainer_evaluate_with(t, split, res, drop_last_collect, &s, err)) return -1;
+    if (dist_size() > 1) {
+        /* Each rank scored whole evaluation batches of its own: partial sums, added in rank order. */
+        double v[3] = {s.se, s.ae, s.windows};
+        dist_sum_doubles(v, 3);
+        s.se = v[0];
+        s.ae = v[1];
+        s.windows = v[2];
+    }
+    res->windows = (long long)s.windows;
+    res->mse = s.se / (s.windows * s.H);
+    res->mae = s.ae / (s.windows * s.H);
     return 0;
 }

@@ -21,4 +21,12 @@ void window_scores_collect(void *ctx, const rp_model *m, const rp_model_buffers 
  * Under MPI every rank calls it and every rank ends with the whole split's scores. */
 int trainer_score_windows(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_test_windows *s, rp_error *err);
 
+/* A split scored the way PatchTST's test loader scores it (its data_factory: drop_last = True for
+ * the test flag, batches of batch_size samples): the split's samples, i.e. its time points with
+ * every channel's window there, in time order and in batches of `batch` samples, the last partial
+ * batch left out. res gets the kept windows' MSE, MAE and count (cuts_off_uniform over every
+ * window). Published PatchTST numbers are scored so; docs/results.md ("PatchTST's batching").
+ * Fails on a pool dataset (no common time points) and on a split of fewer than `batch` samples. */
+int trainer_evaluate_drop_last(rp_trainer *t, rp_split_id split, int batch, rp_eval_result *res, rp_error *err);
+
 #endif

@@ -951,6 +951,31 @@ Test(cli, eval_cuts) {
         }
         command_result_free(&r);
     }
+    /* --drop-last: PatchTST's test scoring; a batch of one sample is plain eval, a larger one keeps
+     * a multiple of it per channel (2 channels); bad sizes are usage errors naming the value, a
+     * batch larger than the split a file error. */
+    r = run("eval", "run_fixed/checkpoint.h5", "--drop-last", "1", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(json_number(r.out, "mse"), mse0, "%s", r.out);
+    cr_expect_eq(json_number(r.out, "drop_last"), 1.0, "%s", r.out);
+    cr_expect_eq(json_number(r.out, "windows"), json_number(plain.out, "windows"), "%s", r.out);
+    command_result_free(&r);
+    r = run("eval", "run_fixed/checkpoint.h5", "--drop-last", "16", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    double kept = json_number(r.out, "windows"), all = json_number(plain.out, "windows");
+    cr_expect(kept <= all && kept > all - 2 * 16 && fmod(kept, 32) == 0, "%g of %g windows kept", kept, all);
+    command_result_free(&r);
+    const char *bad_batch[] = {"0", "-3", "x", "12k", ""};
+    for (int i = 0; i < 5; i++) {
+        r = run("eval", "run_fixed/checkpoint.h5", "--drop-last", bad_batch[i], NULL);
+        expect_failure(&r, "eval", bad_batch[i]);
+        cr_expect_eq(r.status, 2, "--drop-last '%s': status %d", bad_batch[i], r.status);
+        command_result_free(&r);
+    }
+    r = run("eval", "run_fixed/checkpoint.h5", "--drop-last", "100000", NULL);
+    expect_failure(&r, "eval", "fewer than one batch");
+    cr_expect_eq(r.status, 1);
+    command_result_free(&r);
     command_result_free(&plain);
 
     const char *bad[] = {"jitter:0", "jitter:x", "jitter:", "jitter:-2", "jitter:32", "wobbly"};

@@ -449,3 +449,42 @@ static void check_mixed(rp_patching patching, rp_backbone_loss plain) {
 
 Test(train, mixed_loss_fixed_level_trains_on_jittered_cuts) { check_mixed(PATCHING_FIXED, BACKBONE_LOSS_ALL); }
 Test(train, mixed_loss_learned_level_trains_on_samples) { check_mixed(PATCHING_LEARNED, BACKBONE_LOSS_GREEDY); }
+
+/* PatchTST's test scoring (drop_last): the kept windows are samples 0..kept-1 of every channel,
+ * kept a whole number of batches; the MSE is their per-window MSEs' mean, the MAE theirs; a batch
+ * of one sample keeps everything and equals the plain evaluation; bad batches are errors. */
+Test(train, drop_last_scores_whole_batches_of_samples) {
+    rp_recipe r;
+    rp_error err = {{0}};
+    tiny_recipe(&r, "drop_last", PATCHING_FIXED);
+    r.train.epochs = 1;
+    rp_trainer t;
+    cr_assert_eq(trainer_setup(&t, &r, &err), 0, "%s", err.msg);
+    rp_train_options opt = {0};
+    cr_assert_eq(trainer_run(&t, &opt, NULL, &err), 0, "%s", err.msg);
+    rp_eval_result all, kept, one;
+    rp_test_windows s;
+    cr_assert_eq(trainer_score_windows(&t, SPLIT_TEST, &all, &s, &err), 0, "%s", err.msg);
+    int pc = t.data.split[SPLIT_TEST].per_channel, C = t.data.channels, batch = 8;
+    cr_assert_gt(pc % batch, 0, "the split must leave a partial batch (%d samples)", pc);
+    cr_assert_eq(trainer_evaluate_drop_last(&t, SPLIT_TEST, batch, &kept, &err), 0, "%s", err.msg);
+    int per = pc / batch * batch;
+    cr_expect_eq(kept.windows, (long long)per * C);
+    double sum = 0;
+    for (int w = 0; w < s.n_windows; w++)
+        if (s.start_row[w] - t.data.split[SPLIT_TEST].begin < per) sum += s.mse[w];
+    cr_expect_float_eq(kept.mse, sum / ((double)per * C), 1e-9, "kept %.12g, from the window scores %.12g", kept.mse,
+                       sum / ((double)per * C));
+    cr_expect_neq(kept.mse, all.mse);
+    cr_expect(isfinite(kept.mae) && kept.mae > 0);
+    cr_assert_eq(trainer_evaluate_drop_last(&t, SPLIT_TEST, 1, &one, &err), 0, "%s", err.msg);
+    cr_expect_eq(one.windows, all.windows);
+    cr_expect_eq(one.mse, all.mse);
+    cr_expect_eq(one.mae, all.mae);
+    cr_expect_eq(trainer_evaluate_drop_last(&t, SPLIT_TEST, pc + 1, &one, &err), -1);
+    cr_expect(strstr(err.msg, "fewer than one batch"), "%s", err.msg);
+    cr_expect_eq(trainer_evaluate_drop_last(&t, SPLIT_TEST, 0, &one, &err), -1);
+    test_windows_free(&s);
+    trainer_free(&t);
+    recipe_free(&r);
+}
