@@ -143,8 +143,10 @@ static int team_spins(void) {
 }
 
 void dist_team_open(int threads) {
+    static int spins = -1; /* the environment is read once (one team at a time: no race) */
+    if (spins < 0) spins = team_spins();
     g_team.size = threads < 1 ? 1 : threads > RP_DIST_MAX_THREADS ? RP_DIST_MAX_THREADS : threads;
-    g_team.spins = team_spins();
+    g_team.spins = spins;
     atomic_store(&g_team.arrived, 0);
 }
 
