@@ -174,8 +174,12 @@ static void team_barrier(void) {
         pthread_mutex_unlock(&g_team.lock);
         return;
     }
-    for (int i = 0; i < g_team.spins; i++)
+    for (int i = 0; i < g_team.spins; i++) {
         if (atomic_load_explicit(&g_team.generation, memory_order_acquire) != gen) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause(); /* let a sibling hyper-thread run while this one waits */
+#endif
+    }
     pthread_mutex_lock(&g_team.lock);
     while (atomic_load_explicit(&g_team.generation, memory_order_acquire) == gen)
         pthread_cond_wait(&g_team.wake, &g_team.lock);
