@@ -310,10 +310,25 @@ void norm_backward(const rp_norm *n, rp_params *P, float *din, const float *dout
 
 /* ---- across threads and ranks ------------------------------------------------------------------- */
 
+/* The threads of a team wait for each other. A one-thread team has no one to wait for, and its
+ * caller may be a thread of a per-thread sharded step outside any region of its own, where an
+ * orphaned barrier would bind to the step's region. */
+static void team_barrier(const rp_norm_team *tm) {
+    if (tm->T > 1) {
+#pragma omp barrier
+    }
+}
+
 /* In a sharded step (core/dist.h) every thread's x[0..n) becomes the sum over ranks, in rank
  * order, of thread 0's x (the threads' x are equal on entry). All threads of the team call it. */
 static void team_sum_ranks(double *x, int n, const rp_norm_team *tm) {
     if (!dist_sharded()) return;
+    /* A one-thread team (norm_forward, or a thread of a per-thread sharded step, core/dist.h):
+     * the sum is this thread's own call, which also sums over the other threads of a team. */
+    if (tm->T == 1) {
+        dist_sum_doubles(x, (size_t)n);
+        return;
+    }
     double *shared = dist_scratch();
 #pragma omp barrier
     if (tm->t == 0) {
@@ -340,19 +355,21 @@ void norm_forward_team(const rp_norm *n, rp_params *P, float *out, float *stats,
     if (training) {
         double tot[RP_NORM_TEAM_MAX_DIM], sq[RP_NORM_TEAM_MAX_DIM];
         batchnorm_column_sums(tm->reduce1 + (size_t)tm->t * d, in + o, tm->rows, d);
-#pragma omp barrier
+        team_barrier(tm);
         for (int j = 0; j < d; j++) tot[j] = 0.0;
         for (int u = 0; u < tm->T; u++)
             for (int j = 0; j < d; j++) tot[j] += tm->reduce1[(size_t)u * d + j];
         team_sum_ranks(tot, d, tm);
         for (int j = 0; j < d; j++) tot[j] /= tm->N_all;
         batchnorm_centered_squares(tm->reduce2 + (size_t)tm->t * d, in + o, tot, tm->rows, d);
-#pragma omp barrier
+        team_barrier(tm);
         for (int j = 0; j < d; j++) sq[j] = 0.0;
         for (int u = 0; u < tm->T; u++)
             for (int j = 0; j < d; j++) sq[j] += tm->reduce2[(size_t)u * d + j];
         team_sum_ranks(sq, d, tm);
-        int lead = tm->t == 0;
+        /* One writer of the running statistics: thread 0 of the team, and of a per-thread sharded
+         * step's threads (each of which is a one-thread team here, core/dist.h). */
+        int lead = tm->t == 0 && dist_thread() == 0;
         batchnorm_finish_stats(mean, rstd, lead ? P->value + n->running_mean : NULL,
                                lead ? P->value + n->running_var : NULL, tot, sq, tm->N_all, d, RP_BATCHNORM_MOMENTUM);
     } else {
@@ -385,7 +402,7 @@ void norm_backward_team(const rp_norm *n, rp_params *P, float *din, const float 
     double s1[RP_NORM_TEAM_MAX_DIM], s2[RP_NORM_TEAM_MAX_DIM];
     double *mine = reduce + (size_t)tm->t * 2 * d;
     batchnorm_backward_sums(mine, mine + d, dout + o, in + o, stats, stats + d, tm->rows, d);
-#pragma omp barrier
+    team_barrier(tm);
     for (int j = 0; j < d; j++) s1[j] = s2[j] = 0.0;
     for (int u = 0; u < tm->T; u++) {
         const double *theirs = reduce + (size_t)u * 2 * d;

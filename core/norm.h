@@ -118,8 +118,11 @@ void norm_backward(const rp_norm *n, rp_params *P, float *din, const float *dout
  * holds only a share of the batch. Batch norm combines the per-thread column sums in thread order,
  * then sums them over ranks in rank order (dist_sum_doubles), forward and backward, so that its
  * statistics and its input gradient are the whole batch's. Outside a parallel region T = 1 (what
- * norm_forward/norm_backward use in a sharded step). The barriers inside make every thread wait
- * for the others; dist_sum_doubles runs on thread 0, the thread that started MPI. */
+ * norm_forward/norm_backward use in a sharded step, and what every thread of a per-thread sharded
+ * step is: its dist_sum_doubles then sums over the step's threads, core/dist.h). The barriers
+ * inside make every thread wait for the others; dist_sum_doubles runs on thread 0, the thread that
+ * started MPI. Only thread 0 of the team, and of a per-thread sharded step, updates the running
+ * statistics. */
 #define RP_NORM_TEAM_MAX_DIM 1024  /* dim bound: per-feature sums live on each thread's stack */
 
 typedef struct rp_norm_team {

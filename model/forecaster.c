@@ -364,6 +364,8 @@ int model_check_cuts(const rp_model *m, rp_cuts cuts, rp_error *err) {
 void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, unsigned level_mask,
                          const unsigned char *rows, unsigned long long seed, unsigned long long stream_base) {
     if (cuts.kind == CUTS_OWN) return;
+    /* Streams are per global row, as in model_segment. */
+    const unsigned long long row0 = (unsigned long long)dist_row0();
     for (int l = 0; l < m->n_levels; l++) {
         const rp_level *lv = &m->levels[l];
         rp_level_buffers *lb = &b->lv[l];
@@ -375,7 +377,7 @@ void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, 
             if (mine) {
                 rp_rng rng;
                 rng_seed(&rng, seed, rp_mix_seed(rp_mix_seed(stream_base ^ 0xc075ull, (unsigned long long)l),
-                                                 (unsigned long long)r));
+                                                 row0 + (unsigned long long)r));
                 if (cuts.kind == CUTS_UNIFORM) seg_uniform(n, lv->cfg.rate, starts);
                 else if (cuts.kind == CUTS_RANDOM) seg_random(&lv->spec, lv->random_table, &rng, starts);
                 else seg_jitter(&lv->spec, lv->cfg.rate, cuts.jitter, &rng, starts);

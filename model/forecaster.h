@@ -146,8 +146,9 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
 /* Replaces, after model_segment, the segmentation of the levels in level_mask (bit l = level l)
  * by `cuts` for the rows r < R with rows[r] != 0 (rows NULL: every row), and recomposes every
  * level's raw_starts of those rows. Random draws come from one stream per (seed, stream_base,
- * level, row). orders, logits and log_prob are left as they were (they describe the policy's
- * draw, which GRPG may still need). CUTS_OWN changes nothing. */
+ * level, row), the row counted in the whole batch in a sharded step (core/dist.h). orders, logits
+ * and log_prob are left as they were (they describe the policy's draw, which GRPG may still
+ * need). CUTS_OWN changes nothing. */
 void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, unsigned level_mask,
                          const unsigned char *rows, unsigned long long seed, unsigned long long stream_base);
 /* Forward over the R = B·G rows: tokens, backbone, head; fills forecast and, when y is given

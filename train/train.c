@@ -10,6 +10,7 @@
 #include "core/blas.h"
 #include "core/loss.h"
 #include "core/dist.h"
+#include "core/norm.h"
 #include "core/util.h"
 #include "io/checkpoint.h"
 #include "levels/grpg.h"
@@ -47,6 +48,56 @@ int trainer_load_data(rp_trainer *t, rp_recipe *r, rp_error *err) {
     return 0;
 }
 
+/* The per-step statistics of one shard of a training step, kept as sums so that the shards of a
+ * step combine in a fixed order (log_step). */
+typedef struct rp_step_stats {
+    double loss_sum;                /* Σ of the rollouts' MSE */
+    double policy_seconds;
+    int windows, rows;              /* B and R = B·G of the shard */
+    double reward_sum, spread_sum;  /* Σ reward, Σ |advantage| over the rows (policy active) */
+    double entropy[RP_MAX_LEVELS];  /* policy entropy, mean over the level's policy rows */
+    double len_sum[RP_MAX_LEVELS], len_sq[RP_MAX_LEVELS], moved[RP_MAX_LEVELS]; /* patch lengths, moved cuts */
+} rp_step_stats;
+
+/* Threads a training step is sharded over (issue 15; docs/method.md §8): train.threads, unless a
+ * layer cannot combine its sums over threads. Batch norm's team sums keep per-feature arrays on
+ * the stack (core/norm.h, RP_NORM_TEAM_MAX_DIM): a wider batch-norm backbone keeps today's layout,
+ * OpenMP threads inside each layer. */
+static int step_threads_for(const rp_recipe *r, const rp_model *m) {
+    int T = rp_threads() < RP_DIST_MAX_THREADS ? rp_threads() : RP_DIST_MAX_THREADS;
+    if (r->backbone.norm == NORM_BATCH && m->d_model > RP_NORM_TEAM_MAX_DIM) return 1;
+    return T > 1 ? T : 1;
+}
+
+/* Threads 1 .. T−1 of a sharded step: each a gradient, buffers for its share of a batch, and its
+ * GRPG scratch. */
+static int step_threads_alloc(rp_trainer *t, int step_windows, rp_error *err) {
+    const rp_recipe *r = t->recipe;
+    int T = t->step_threads;
+    t->step_stats = rp_calloc((size_t)T, sizeof *t->step_stats, err);
+    if (!t->step_stats) return -1;
+    if (T == 1) return 0;
+    t->threads = rp_calloc((size_t)(T - 1), sizeof *t->threads, err);
+    if (!t->threads) return -1;
+    int share = (step_windows + T - 1) / T;
+    for (int u = 0; u < T - 1; u++) {
+        rp_step_thread *th = &t->threads[u];
+        th->grad = rp_calloc(t->model.P.total, sizeof(float), err);
+        if (!th->grad || model_buffers_alloc(&th->buf, &t->model, share, t->group, err)) return -1;
+        th->rewards = rp_malloc((size_t)share * t->group * sizeof(float), err);
+        th->advantages = rp_malloc((size_t)share * t->group * sizeof(float), err);
+        th->greedy_rewards = rp_malloc((size_t)share * sizeof(float), err);
+        if (!th->rewards || !th->advantages || !th->greedy_rewards) return -1;
+        if (r->train.backbone_loss == BACKBONE_LOSS_MIXED) {
+            size_t cuts = 0;
+            for (int l = 0; l < t->model.n_levels; l++) cuts += (size_t)2 * share * t->model.levels[l].K;
+            th->mix_store = rp_malloc(cuts * sizeof(int), err);
+            if (!th->mix_store) return -1;
+        }
+    }
+    return 0;
+}
+
 /* Everything after the data: threads, model, buffers, RNG and run directory. */
 static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
     /* A dataset handed over by trainer_setup_dataset is already built. */
@@ -71,7 +122,6 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
     t->advantages = rp_malloc((size_t)windows * t->group * sizeof(float), err);
     t->greedy_rewards = rp_malloc((size_t)windows * sizeof(float), err);
     if (!t->best_values || !t->rewards || !t->advantages || !t->greedy_rewards) return -1;
-    if (!t->best_values || !t->rewards || !t->advantages) return -1;
     if (r->train.backbone_loss == BACKBONE_LOSS_MIXED) {
         size_t cuts = 0;
         for (int l = 0; l < t->model.n_levels; l++) cuts += (size_t)2 * windows * t->model.levels[l].K;
@@ -79,6 +129,8 @@ static int trainer_setup_model(rp_trainer *t, rp_recipe *r, rp_error *err) {
         t->mix_store = rp_malloc(cuts * sizeof(int), err);
         if (!t->mix_rows || !t->mix_store) return -1;
     }
+    t->step_threads = step_threads_for(r, &t->model);
+    if (step_threads_alloc(t, step_windows, err)) return -1;
     memcpy(t->best_values, t->model.P.value, t->model.P.total * sizeof(float));
     t->best_val = INFINITY;
     rng_seed(&t->rng, (unsigned long long)r->train.seed, 0x5eed);
@@ -131,6 +183,17 @@ void trainer_free(rp_trainer *t) {
     free(t->greedy_rewards);
     free(t->mix_rows);
     free(t->mix_store);
+    for (int u = 0; t->threads && u < t->step_threads - 1; u++) {
+        rp_step_thread *th = &t->threads[u];
+        model_buffers_free(&th->buf);
+        free(th->grad);
+        free(th->rewards);
+        free(th->advantages);
+        free(th->greedy_rewards);
+        free(th->mix_store);
+    }
+    free(t->threads);
+    free(t->step_stats);
     memset(t, 0, sizeof *t);
 }
 
@@ -283,9 +346,9 @@ int trainer_evaluate_window_batch(rp_trainer *t, rp_split_id split, int window, 
     return evaluate_range(t, split, from, to, 0, fn, ctx, &se, &ae, off, err);
 }
 
-/* Patch-length statistics of every level (raw steps) and how far boundaries moved from uniform
- * spacing, summed into the epoch log (divided by the step count at the end of the epoch). */
-static void log_segmentation_stats(const rp_model *m, const rp_model_buffers *b, int R, rp_epoch_log *log) {
+/* Patch-length sums of every level (raw steps) and the cuts moved from uniform spacing, over the
+ * R rows of a shard (log_step turns them into the epoch log's means). */
+static void segmentation_sums(const rp_model *m, const rp_model_buffers *b, int R, rp_step_stats *st) {
     for (int l = 0; l < m->n_levels; l++) {
         const rp_level *lv = &m->levels[l];
         int K = lv->K, n = lv->n_units, L = m->lookback;
@@ -295,18 +358,59 @@ static void log_segmentation_stats(const rp_model *m, const rp_model_buffers *b,
         double s = 0, s2 = 0, moved = 0;
         for (int row = 0; row < R; row++) {
             const int *raw = b->lv[l].raw_starts + (size_t)row * K;
-            const int *st = b->lv[l].starts + (size_t)row * K;
+            const int *st_row = b->lv[l].starts + (size_t)row * K;
             for (int k = 0; k < K; k++) {
                 double len = (k + 1 < K ? raw[k + 1] : L) - raw[k];
                 s += len;
                 s2 += len * len;
             }
-            if (check_moved) moved += seg_cuts_off_uniform(st, uniform, K);
+            if (check_moved) moved += seg_cuts_off_uniform(st_row, uniform, K);
         }
-        double cnt = (double)R * K;
+        st->len_sum[l] += s;
+        st->len_sq[l] += s2;
+        st->moved[l] += moved;
+    }
+}
+
+/* Adds a step's statistics to the epoch log (summed per step, divided by the step count at the
+ * end of the epoch): the n shards' sums combined in shard order. With one shard this is the
+ * arithmetic of the unsharded step, bit for bit. */
+static void log_step(const rp_model *m, const rp_step_stats *st, int n, int policy_active, rp_epoch_log *log) {
+    rp_step_stats all = st[0];
+    for (int u = 1; u < n; u++) {
+        all.windows += st[u].windows;
+        all.rows += st[u].rows;
+        all.reward_sum += st[u].reward_sum;
+        all.spread_sum += st[u].spread_sum;
+        for (int l = 0; l < m->n_levels; l++) {
+            all.len_sum[l] += st[u].len_sum[l];
+            all.len_sq[l] += st[u].len_sq[l];
+            all.moved[l] += st[u].moved[l];
+        }
+    }
+    /* the threads ran side by side: the step's policy time is thread 0's */
+    log->policy_seconds += all.policy_seconds;
+    if (policy_active) {
+        log->mean_reward += all.reward_sum / all.rows;
+        log->advantage_spread += all.spread_sum / all.rows;
+        for (int l = 0; l < m->n_levels; l++) {
+            if (!m->levels[l].has_policy) continue;
+            /* entropy is a mean over the level's policy rows (windows at level 0, rollouts above) */
+            if (n == 1) {
+                log->policy_entropy[l] += st[0].entropy[l];
+                continue;
+            }
+            double e = 0;
+            for (int u = 0; u < n; u++) e += st[u].entropy[l] * (l == 0 ? st[u].windows : st[u].rows);
+            log->policy_entropy[l] += e / (l == 0 ? all.windows : all.rows);
+        }
+    }
+    for (int l = 0; l < m->n_levels; l++) {
+        int K = m->levels[l].K;
+        double cnt = (double)all.rows * K, s = all.len_sum[l], s2 = all.len_sq[l];
         log->patch_len_mean[l] += s / cnt;
         log->patch_len_std[l] += sqrt(fmax(0, s2 / cnt - (s / cnt) * (s / cnt)));
-        log->frac_moved[l] += K > 1 ? moved / ((double)R * (K - 1)) : 0;
+        log->frac_moved[l] += K > 1 ? all.moved[l] / ((double)all.rows * (K - 1)) : 0;
     }
 }
 
@@ -376,43 +480,62 @@ static void keep_sampled_cuts(const rp_model *m, rp_model_buffers *b, int B, int
     }
 }
 
-/* One optimisation step on the windows idx[0..B). Returns the mean training MSE. */
-static double train_step(rp_trainer *t, const int *idx, int B, double lr, int policy_active, rp_epoch_log *log,
-                         float *x, float *y) {
-    rp_model *m = &t->model;
-    rp_model_buffers *b = &t->buf;
+/* What one shard of a step works on: the trainer's model, buffers and GRPG scratch, or those of
+ * a thread of a per-thread sharded step (rp_step_thread). */
+typedef struct step_shard {
+    rp_model *m;
+    rp_model_buffers *b;
+    float *rewards, *advantages, *greedy_rewards;
+    int *mix_store;
+} step_shard;
+
+/* Thread u's shard: thread 0 works on the trainer's own; thread u > 0 on a copy of the model whose
+ * gradient is its own (the parameter values are shared, read only). */
+static step_shard thread_shard(rp_trainer *t, int u) {
+    if (u == 0) return (step_shard){&t->model, &t->buf, t->rewards, t->advantages, t->greedy_rewards, t->mix_store};
+    rp_step_thread *th = &t->threads[u - 1];
+    th->model = t->model;
+    th->model.P.grad = th->grad;
+    return (step_shard){&th->model, &th->buf, th->rewards, th->advantages, th->greedy_rewards, th->mix_store};
+}
+
+/* One shard of a step: the windows idx[0..B) of the Bg-window batch, whose first is the batch's
+ * window `lo` (x, y: room for B windows). With `sharded` (several ranks, or a thread of a sharded
+ * step) the shard context is set (core/dist.h): batch norm sums over the whole batch, random
+ * streams are keyed by global row, and the loss scales use the global sizes, so that the shards'
+ * gradients summed are one process's. Leaves this shard's gradient in sh->m->P.grad (zeroed here)
+ * and its statistics in *st. */
+static void shard_step(rp_trainer *t, const step_shard *sh, const int *idx, long long lo, int B, int Bg,
+                       int policy_active, int sharded, float *x, float *y, rp_step_stats *st) {
+    rp_model *m = sh->m;
+    rp_model_buffers *b = sh->b;
     const rp_recipe *r = t->recipe;
     int H = m->horizon;
     int G = policy_active ? t->group : 1;
-    /* Data parallel (core/dist.h): this rank computes windows [lo, lo + B) of the Bg-window
-     * batch; the loss scales keep the global sizes, so the gradients summed over ranks are one
-     * process's. With one rank, lo = 0 and Bg = B. */
-    const int Bg = B;
-    long long lo = 0, hi = B;
-    unsigned long long bytes0 = dist_bytes_exchanged();
-    if (dist_size() > 1) {
-        dist_split(B, dist_rank(), dist_size(), &lo, &hi);
-        idx += lo;
-        B = (int)(hi - lo);
-        dist_shard_set(lo * G, (long long)Bg * G);
-    }
     int R = B * G, Rg = Bg * G;
     unsigned long long seed = (unsigned long long)r->train.seed;
+    memset(st, 0, sizeof *st);
+    st->windows = B;
+    st->rows = R;
     gather_windows(&t->data, SPLIT_TRAIN, idx, B, x, y);
-    /* Self-critical baseline: scored before the rollouts, whose activations the backward needs. */
-    if (policy_active && r->train.advantage == ADVANTAGE_GREEDY_BASELINE)
-        grpg_greedy_rewards(m, b, x, y, B, seed, t->greedy_rewards);
+    /* Self-critical baseline: scored before the rollouts, whose activations the backward needs;
+     * one row per window. */
+    if (policy_active && r->train.advantage == ADVANTAGE_GREEDY_BASELINE) {
+        if (sharded) dist_shard_set(lo, Bg);
+        grpg_greedy_rewards(m, b, x, y, B, seed, sh->greedy_rewards);
+    }
+    if (sharded) dist_shard_set(lo * G, (long long)Rg);
     model_prepare(m, b, x, B, G);
     double p0 = rp_now_seconds();
     model_segment(m, b, B, G, policy_active ? CUT_TRAIN : CUT_WARMUP, seed, rp_mix_seed(0x7a1, (unsigned long long)t->step));
     int mixed = r->train.backbone_loss == BACKBONE_LOSS_MIXED;
-    unsigned char *mix = t->mix_rows;
+    /* the batch's draws (mixed_rows, train_step), this shard's windows */
+    const unsigned char *mix = mixed ? t->mix_rows + lo : NULL;
     rp_cuts jitter = {CUTS_JITTER, r->train.mix_jitter};
-    if (mixed) mixed_rows(t, B, mix);
     /* Without active policies there is one row per window: its uniform cuts move in place. */
     if (mixed && !policy_active)
         model_override_cuts(m, b, B, jitter, jittered_levels(m, 0), mix, seed, rp_mix_seed(0x313ed, (unsigned long long)t->step));
-    log->policy_seconds += rp_now_seconds() - p0;
+    st->policy_seconds += rp_now_seconds() - p0;
     params_zero_grad(&m->P);
     /* Backbone loss: the mean of the rollouts' MSE (`all`), only the best rollout's (`best`), or
      * that of a separate greedy pass (`greedy`, below). With `greedy` the rollouts only score
@@ -437,54 +560,55 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
                          (size_t)(best_only ? Bg : Rg) * H);
         }
     }
+    st->loss_sum = loss_sum;
     if (!greedy_only) model_backward(m, b, B, G);
 
     if (policy_active) {
         p0 = rp_now_seconds();
         /* GRPG: reward −MSE, advantages within each window's group as train.advantage says; every
          * learned level's policy gets the advantage of the joint rollout. */
-        float *rewards = t->rewards, *adv = t->advantages;
+        float *rewards = sh->rewards, *adv = sh->advantages;
         for (int i = 0; i < R; i++) rewards[i] = -b->row_loss[i];
-        grpg_advantages_for(r->train.advantage, rewards, t->greedy_rewards, G, B, 1e-6f, adv);
+        grpg_advantages_for(r->train.advantage, rewards, sh->greedy_rewards, G, B, 1e-6f, adv);
         double spread = 0, mean_reward = 0;
         for (int i = 0; i < R; i++) {
             mean_reward += rewards[i];
             spread += fabs(adv[i]);
         }
-        log->mean_reward += mean_reward / R;
-        log->advantage_spread += spread / R;
+        st->reward_sum = mean_reward;
+        st->spread_sum = spread;
         for (int l = 0; l < m->n_levels; l++) {
             const rp_level *lv = &m->levels[l];
             rp_level_buffers *lb = &b->lv[l];
             if (!lv->has_policy) continue;
             int rows = l == 0 ? B : R, gaps = lv->n_units - 1;
-            log->policy_entropy[l] += grpg_mean_entropy(lb->logits, rows, gaps);
+            st->entropy[l] = grpg_mean_entropy(lb->logits, rows, gaps);
             if (!lv->cfg.trainable) continue;
             memset(lb->dlogits, 0, (size_t)rows * gaps * sizeof(float));
             grpg_policy_dlogits(&lv->spec, lb->logits, l > 0, lb->orders, adv, G, B, (float)r->train.entropy_beta,
                                 lb->dlogits, b->work);
             grpg_anchor_dlogits(lb->logits, m->P.value + lv->policy.prior, rows, gaps,
                                 (float)r->train.policy_anchor, lb->dlogits);
-            /* Both normalise by this rank's rows; the batch's are Bg / B times more. */
+            /* Both normalise by this shard's rows; the batch's are Bg / B times more. */
             if (Bg != B)
                 for (size_t i = 0; i < (size_t)rows * gaps; i++) lb->dlogits[i] *= (float)B / (float)Bg;
             policy_net_backward(&lv->policy, &m->P, lb->dlogits, rows, lb->policy_act);
         }
-        log->policy_seconds += rp_now_seconds() - p0;
+        st->policy_seconds += rp_now_seconds() - p0;
     }
-    log_segmentation_stats(m, b, R, log);
+    segmentation_sums(m, b, R, st);
 
     if (greedy_only) {
         /* After the policies' backward, which reads the rollouts' activations: this pass
          * overwrites them. */
-        if (dist_size() > 1) dist_shard_set(lo, Bg);
-        if (mixed) keep_sampled_cuts(m, b, B, G, mix, t->mix_store, 1);
+        if (sharded) dist_shard_set(lo, Bg);
+        if (mixed) keep_sampled_cuts(m, b, B, G, mix, sh->mix_store, 1);
         model_prepare(m, b, x, B, 1);
         model_segment(m, b, B, 1, CUT_EVAL, seed, 0);
         if (mixed) {
             /* mixed: the marked windows train on their first rollout's sample, fixed levels on
              * jittered cuts, instead of the greedy segmentation. */
-            keep_sampled_cuts(m, b, B, G, mix, t->mix_store, 0);
+            keep_sampled_cuts(m, b, B, G, mix, sh->mix_store, 0);
             model_override_cuts(m, b, B, jitter, jittered_levels(m, 1), mix, seed,
                                 rp_mix_seed(0x313ed, (unsigned long long)t->step));
         }
@@ -493,16 +617,77 @@ static double train_step(rp_trainer *t, const int *idx, int B, double lr, int po
         mse_backward(b->dforecast, b->forecast, y, (size_t)B * H, (size_t)Bg * H);
         model_backward(m, b, B, 1);
     }
+    if (sharded) dist_shard_clear();
+}
+
+/* One optimisation step on the windows idx[0..B). Returns the mean training MSE.
+ *
+ * Data parallel (core/dist.h): this rank computes windows [lo, hi) of the B-window batch. With
+ * train.threads = T > 1 (t->step_threads) the rank's windows are split again over T threads, each
+ * running the whole step on its share as a rank would (issue 15; docs/method.md §8): its own
+ * activations and gradient, inner parallelism 1 (inside the region every layer and BLIS call runs
+ * on one thread), batch-norm sums and the dist_sum_* calls combined over the threads, then the
+ * gradients summed in thread order, then over ranks in rank order, and one Adam step. The same
+ * recipe, seed, T and rank count give the same bits; another T agrees to rounding. With T = 1 this
+ * is the unsharded step of one process, bit for bit as before. */
+static double train_step(rp_trainer *t, const int *idx, int B, double lr, int policy_active, rp_epoch_log *log,
+                         float *x, float *y) {
+    rp_model *m = &t->model;
+    const rp_recipe *r = t->recipe;
+    int G = policy_active ? t->group : 1;
+    const int Bg = B;
+    long long lo = 0, hi = B;
+    unsigned long long bytes0 = dist_bytes_exchanged();
+    if (dist_size() > 1) dist_split(B, dist_rank(), dist_size(), &lo, &hi);
+    const int Br = (int)(hi - lo);
+    /* train.backbone_loss: mixed — drawn for the whole batch, so that a shard reads its windows'. */
+    if (r->train.backbone_loss == BACKBONE_LOSS_MIXED) mixed_rows(t, Bg, t->mix_rows);
+    rp_step_stats *stats = t->step_stats;
+    int shards = t->step_threads < Br ? t->step_threads : Br;
+    if (shards <= 1) {
+        const step_shard own = thread_shard(t, 0);
+        shard_step(t, &own, idx + lo, lo, Br, Bg, policy_active, dist_size() > 1, x, y, &stats[0]);
+        shards = 1;
+    } else {
+        const int L = t->data.lookback, H = t->data.horizon, asked = shards;
+#pragma omp parallel num_threads(asked)
+        {
+#pragma omp single
+            {
+                shards = omp_get_num_threads();
+                dist_team_open(shards);
+            }
+            const int u = omp_get_thread_num();
+            dist_team_join(u);
+            /* one thread inside: layers' own loops and BLIS see a parallel region and stay serial */
+            omp_set_num_threads(1);
+            long long a, e;
+            dist_split(Br, u, shards, &a, &e);
+            const step_shard sh = thread_shard(t, u);
+            shard_step(t, &sh, idx + lo + a, lo + a, (int)(e - a), Bg, policy_active, 1, x + a * L, y + a * H,
+                       &stats[u]);
+            dist_team_leave();
+        }
+        dist_team_close();
+        /* the threads' gradients, in thread order, into thread 0's (the model's) */
+        float *grad = m->P.grad;
+        for (int u = 1; u < shards; u++) {
+            const float *g = t->threads[u - 1].grad;
+            for (size_t i = 0; i < m->P.total; i++) grad[i] += g[i];
+        }
+    }
+    double loss_sum = stats[0].loss_sum;
+    for (int u = 1; u < shards; u++) loss_sum += stats[u].loss_sum;
+    log_step(m, stats, shards, policy_active, log);
 
     if (dist_size() > 1) {
         /* Every rank then takes the same Adam step from the same sums (fixed rank order). */
-        dist_shard_clear();
         dist_sum_floats(m->P.grad, m->P.total);
         dist_sum_doubles(&loss_sum, 1);
         t->dist_train_bytes += dist_bytes_exchanged() - bytes0;
     }
     trainer_update(t, lr, policy_active ? TRAIN_BACKBONE | TRAIN_POLICIES : TRAIN_BACKBONE);
-    return loss_sum / Rg;
+    return loss_sum / (Bg * G);
 }
 
 static void print_progress(const rp_trainer *t, int mode, int epoch, int epochs, int step, int steps, double loss,

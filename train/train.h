@@ -72,6 +72,20 @@ typedef struct rp_train_options {
     void *epoch_ctx;         /* passed to on_epoch */
 } rp_train_options;
 
+/* train.threads = T > 1 (issue 15): what thread u ≥ 1 of a per-thread sharded training step owns
+ * (train/train.c, train_step); thread 0 uses the trainer's own model, buffers and GRPG scratch.
+ * Allocated by trainer_setup*, freed by trainer_free. */
+typedef struct rp_step_thread {
+    rp_model model;          /* a copy of the trainer's made every step: the same parameter values
+                                (read only during the step), grad pointing at `grad` */
+    float *grad;             /* (P.total) this thread's gradient */
+    rp_model_buffers buf;    /* activations for ceil(batch / T) windows × group */
+    float *rewards, *advantages, *greedy_rewards;
+    int *mix_store;
+} rp_step_thread;
+
+struct rp_step_stats;
+
 typedef struct rp_trainer {
     rp_recipe *recipe;       /* not owned */
     rp_series series;
@@ -94,6 +108,9 @@ typedef struct rp_trainer {
     int stopped;             /* set when it did */
     unsigned long long dist_train_bytes; /* under MPI: bytes this rank exchanged in training steps
                                             (this process's steps; not checkpointed) */
+    int step_threads;        /* threads a training step is sharded over (1: the OpenMP layout) */
+    rp_step_thread *threads; /* [step_threads − 1]: threads 1 .. T−1 */
+    struct rp_step_stats *step_stats; /* [step_threads]: each shard's statistics (train.c) */
     double best_val;
     rp_cuts eval_cuts;       /* trainer_evaluate cuts every level this way (zero: the model's own) */
     rp_rng rng;

@@ -115,7 +115,8 @@ static void assert_same_results(const metrics *a, const metrics *b) {
 
 /* final_tol: the relative tolerance on the final val/test metrics (see the etsmlp test for why it
  * is not always 1e-5); each epoch's training loss must agree to 1e-6 whatever the backbone. */
-static void check_two_ranks_equal_one_process(const char *patching, const char *backbone, double final_tol) {
+static void check_ranks_equal_one_process(const char *patching, const char *backbone, double final_tol,
+                                          int threads) {
     skip_without_mpi();
     char recipe[512], args[1024];
     snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
@@ -123,10 +124,10 @@ static void check_two_ranks_equal_one_process(const char *patching, const char *
     snprintf(args, sizeof args, "train r.yaml --quiet --out one");
     cr_assert_eq(run(0, args, NULL), 0);
     char *err = NULL;
-    snprintf(args, sizeof args, "train r.yaml --quiet --out two_a");
+    snprintf(args, sizeof args, "train r.yaml --quiet --set train.threads=%d --out two_a", threads);
     cr_assert_eq(run(2, args, &err), 0, "%s", err);
     free(err);
-    snprintf(args, sizeof args, "train r.yaml --quiet --out two_b");
+    snprintf(args, sizeof args, "train r.yaml --quiet --set train.threads=%d --out two_b", threads);
     cr_assert_eq(run(2, args, NULL), 0);
     metrics one = read_metrics("one"), a = read_metrics("two_a"), b = read_metrics("two_b");
     assert_close(a.test_mse, one.test_mse, final_tol, "test mse");
@@ -137,6 +138,10 @@ static void check_two_ranks_equal_one_process(const char *patching, const char *
     for (int e = 0; e < one.epochs; e++) assert_close(a.train_loss[e], one.train_loss[e], 1e-6, "train loss");
     assert_same_results(&a, &b);
     free(one.text); free(a.text); free(b.text);
+}
+
+static void check_two_ranks_equal_one_process(const char *patching, const char *backbone, double final_tol) {
+    check_ranks_equal_one_process(patching, backbone, final_tol, 1);
 }
 
 Test(mpi, two_ranks_equal_one_process_fixed) { check_two_ranks_equal_one_process("fixed", TRANSFORMER, 1e-5); }
@@ -161,6 +166,36 @@ Test(mpi, two_ranks_equal_one_process_etsmlp) {
 /* With layer norm nothing is removed by the norms, and 1e-5 holds (its dropout masks included). */
 Test(mpi, two_ranks_equal_one_process_etsmlp_layer_norm) {
     check_two_ranks_equal_one_process("fixed", "kind: etsmlp, expand: 2, norm: layer", 1e-5);
+}
+
+/* Per-thread sharded steps inside each rank (train.threads > 1, issue 15): 2 ranks × 2 threads
+ * are 4 shards of every batch, and still one process's training to rounding. */
+Test(mpi, two_ranks_two_threads_equal_one_process_fixed) {
+    check_ranks_equal_one_process("fixed", TRANSFORMER, 1e-5, 2);
+}
+Test(mpi, two_ranks_two_threads_equal_one_process_learned) {
+    check_ranks_equal_one_process("learned", TRANSFORMER, 1e-5, 2);
+}
+
+/* One process of 2 threads runs what 2 ranks of 1 thread run: the same shards, batch-norm and
+ * gradient sums in the same order (threads, then ranks), so the same training losses bit for bit
+ * (history.csv's train_loss; the evaluation's sums are taken in another order, so the final
+ * metrics agree to rounding). */
+Test(mpi, two_threads_equal_two_ranks) {
+    skip_without_mpi();
+    char recipe[512];
+    snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
+    write_recipe(recipe, "learned", 2);
+    cr_assert_eq(run(0, "train r.yaml --quiet --set train.threads=2 --out threads", NULL), 0);
+    cr_assert_eq(run(2, "train r.yaml --quiet --set train.threads=1 --out ranks", NULL), 0);
+    metrics th = read_metrics("threads"), rk = read_metrics("ranks");
+    cr_assert_eq(th.epochs, rk.epochs);
+    for (int e = 0; e < th.epochs; e++)
+        cr_assert_eq(th.train_loss[e], rk.train_loss[e], "epoch %d: train loss %.9g (2 threads), %.9g (2 ranks)",
+                     e + 1, th.train_loss[e], rk.train_loss[e]);
+    assert_close(th.test_mse, rk.test_mse, 1e-6, "test mse");
+    assert_close(th.val_mse, rk.val_mse, 1e-6, "val mse");
+    free(th.text); free(rk.text);
 }
 
 /* A run stopped after epoch 1 on 2 ranks and resumed by one process ends where an
