@@ -186,6 +186,7 @@ void trainer_free(rp_trainer *t) {
     for (int u = 0; t->threads && u < t->step_threads - 1; u++) {
         rp_step_thread *th = &t->threads[u];
         model_buffers_free(&th->buf);
+        model_buffers_free(&th->eval_buf);
         free(th->grad);
         free(th->rewards);
         free(th->advantages);
@@ -266,23 +267,24 @@ int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_e
     return trainer_evaluate_with(t, split, res, NULL, NULL, err);
 }
 
-/* Scores the windows [start, start + B) of a split (x, y, idx: room for B windows), adding their
- * squared and absolute errors and off-uniform cuts to se, ae and off, and hands the batch to fn. */
-static void evaluate_batch(rp_trainer *t, rp_split_id split, int start, int B, float *x, float *y, int *idx,
-                           rp_eval_batch_fn fn, void *ctx, double *se, double *ae, double *off) {
+/* Scores the windows [start, start + B) of a split with model m and buffers b (x, y, idx: room for
+ * B windows), adding their squared and absolute errors and off-uniform cuts to se, ae and off,
+ * and hands the batch to fn. */
+static void evaluate_batch(rp_trainer *t, rp_model *m, rp_model_buffers *b, rp_split_id split, int start, int B,
+                           float *x, float *y, int *idx, rp_eval_batch_fn fn, void *ctx, double *se, double *ae,
+                           double *off) {
     int H = t->data.horizon;
     for (int i = 0; i < B; i++) idx[i] = start + i;
     gather_windows(&t->data, split, idx, B, x, y);
-    model_prepare(&t->model, &t->buf, x, B, 1);
-    model_segment(&t->model, &t->buf, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed,
-                  eval_stream(split, start));
-    model_override_cuts(&t->model, &t->buf, B, t->eval_cuts, ~0u, NULL, (unsigned long long)t->recipe->train.seed,
+    model_prepare(m, b, x, B, 1);
+    model_segment(m, b, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed, eval_stream(split, start));
+    model_override_cuts(m, b, B, t->eval_cuts, ~0u, NULL, (unsigned long long)t->recipe->train.seed,
                         eval_stream(split, start));
-    model_forward(&t->model, &t->buf, y, B, 1, 0, 0);
-    count_off_uniform(&t->model, &t->buf, B, off);
-    if (fn) fn(ctx, &t->model, &t->buf, start, B, y);
+    model_forward(m, b, y, B, 1, 0, 0);
+    count_off_uniform(m, b, B, off);
+    if (fn) fn(ctx, m, b, start, B, y);
     for (int i = 0; i < B; i++) {
-        const float *f = t->buf.forecast + (size_t)i * H, *yt = y + (size_t)i * H;
+        const float *f = b->forecast + (size_t)i * H, *yt = y + (size_t)i * H;
         for (int h = 0; h < H; h++) {
             double e = (double)f[h] - yt[h];
             *se += e * e;
@@ -291,23 +293,86 @@ static void evaluate_batch(rp_trainer *t, rp_split_id split, int start, int B, f
     }
 }
 
+/* Threads 1 .. T−1 score evaluation batches on buffers of their own, for eval_batch_size windows
+ * (their step buffers hold only a share of a training batch); made once, at the first evaluation
+ * that spreads its batches. */
+static int eval_buffers_alloc(rp_trainer *t, rp_error *err) {
+    for (int u = 0; u < t->step_threads - 1; u++) {
+        rp_model_buffers *b = &t->threads[u].eval_buf;
+        if (!b->forecast && model_buffers_alloc(b, &t->model, t->recipe->train.eval_batch_size, 1, err)) return -1;
+    }
+    return 0;
+}
+
 /* Batches of eval_batch_size windows from window `from` (a batch boundary) to `to`; every rank
- * takes whole batches round-robin when round_robin is set (else this process scores them all). */
+ * takes whole batches round-robin when round_robin is set (else this process scores them all).
+ * Without fn and with t->step_threads = T > 1, a rank's batches are dealt round-robin again over
+ * T threads, each scoring its whole batches on one thread (as a sharded training step's threads
+ * do) with a model copy (the parameter values are read only) and its own buffers; the threads'
+ * sums are added in thread order. A batch's forecasts do not depend on the thread: batch norm
+ * uses its running statistics in evaluation (no row sees another), the random-patching draws are
+ * keyed by the batch's start, and no shard context is open (dist_row0() is 0). The fn of
+ * window_scores and the report collectors keep one batch at a time, in order. */
 static int evaluate_range(rp_trainer *t, rp_split_id split, int from, int to, int round_robin, rp_eval_batch_fn fn,
                           void *ctx, double *se, double *ae, double *off, rp_error *err) {
     int L = t->data.lookback, H = t->data.horizon, bs = t->recipe->train.eval_batch_size;
-    float *x = rp_malloc((size_t)bs * L * sizeof(float), err);
-    float *y = rp_malloc((size_t)bs * H * sizeof(float), err);
-    int *idx = rp_malloc((size_t)bs * sizeof(int), err);
+    const int ranks = round_robin ? dist_size() : 1, rank = round_robin ? dist_rank() : 0;
+    /* this rank's batches k (start = from + k·bs): the ranks take them round-robin */
+    int batches = 0;
+    for (int start = from; start < to; start += bs)
+        if ((start / bs) % ranks == rank) batches++;
+    int T = fn || t->step_threads <= 1 ? 1 : t->step_threads < batches ? t->step_threads : batches;
+    if (T > 1 && eval_buffers_alloc(t, err)) return -1;
+    float *x = rp_malloc((size_t)T * bs * L * sizeof(float), err);
+    float *y = rp_malloc((size_t)T * bs * H * sizeof(float), err);
+    int *idx = rp_malloc((size_t)T * bs * sizeof(int), err);
     if (!x || !y || !idx) {
         free(x); free(y); free(idx);
         return -1;
     }
-    for (int start = from; start < to; start += bs) {
-        /* Data parallel: whole batches round-robin over ranks, so a batch's random-patching
-         * stream (keyed by its start) is the one a single process draws. */
-        if (round_robin && (start / bs) % dist_size() != dist_rank()) continue;
-        evaluate_batch(t, split, start, to - start < bs ? to - start : bs, x, y, idx, fn, ctx, se, ae, off);
+    if (T <= 1) {
+        for (int start = from; start < to; start += bs) {
+            /* Data parallel: whole batches round-robin over ranks, so a batch's random-patching
+             * stream (keyed by its start) is the one a single process draws. */
+            if ((start / bs) % ranks != rank) continue;
+            evaluate_batch(t, &t->model, &t->buf, split, start, to - start < bs ? to - start : bs, x, y, idx, fn,
+                           ctx, se, ae, off);
+        }
+    } else {
+        /* per thread: se, ae, then off per level */
+        double sums[RP_DIST_MAX_THREADS][2 + RP_MAX_LEVELS];
+        memset(sums, 0, sizeof sums);
+        int threads = T;
+#pragma omp parallel num_threads(T)
+        {
+#pragma omp single
+            threads = omp_get_num_threads();
+            const int u = omp_get_thread_num();
+            /* one thread inside: layers' own loops and BLIS see a parallel region and stay serial */
+            omp_set_num_threads(1);
+            rp_model *m = &t->model;
+            rp_model_buffers *b = &t->buf;
+            if (u > 0) {
+                rp_step_thread *th = &t->threads[u - 1];
+                th->model = t->model;
+                th->model.P.grad = th->grad; /* never written: evaluation takes no gradient */
+                m = &th->model;
+                b = &th->eval_buf;
+            }
+            double *s = sums[u];
+            int mine = 0; /* this rank's batches seen so far: batch j of the rank goes to thread j mod T */
+            for (int start = from; start < to; start += bs) {
+                if ((start / bs) % ranks != rank) continue;
+                if (mine++ % threads != u) continue;
+                evaluate_batch(t, m, b, split, start, to - start < bs ? to - start : bs, x + (size_t)u * bs * L,
+                               y + (size_t)u * bs * H, idx + (size_t)u * bs, NULL, NULL, &s[0], &s[1], s + 2);
+            }
+        }
+        for (int u = 0; u < threads; u++) {
+            *se += sums[u][0];
+            *ae += sums[u][1];
+            for (int l = 0; l < t->model.n_levels; l++) off[l] += sums[u][2 + l];
+        }
     }
     free(x); free(y); free(idx);
     return 0;

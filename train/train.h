@@ -82,6 +82,8 @@ typedef struct rp_step_thread {
     rp_model_buffers buf;    /* activations for ceil(batch / T) windows × group */
     float *rewards, *advantages, *greedy_rewards;
     int *mix_store;
+    rp_model_buffers eval_buf; /* activations for eval_batch_size windows, for evaluation batches
+                                  spread over the threads (allocated at the first such evaluation) */
 } rp_step_thread;
 
 struct rp_step_stats;
@@ -157,7 +159,10 @@ enum { TRAIN_BACKBONE = 1, TRAIN_POLICIES = 2 };
 void trainer_update(rp_trainer *t, double lr, int parts);
 /* Greedy-segmentation evaluation of a split (all windows, no dropped last batch); with
  * t->eval_cuts set, every level is cut that way instead (model_override_cuts; the draws of a
- * window repeat from run to run). */
+ * window repeat from run to run). With t->step_threads = T > 1 whole batches are spread over T
+ * threads, each scoring its batches alone on one thread (a batch's forecasts are the same on any
+ * thread); their sums are combined in thread order, so a given T repeats bit for bit and differs
+ * from one thread only in the rounding of the double sums. */
 int trainer_evaluate(rp_trainer *t, rp_split_id split, rp_eval_result *res, rp_error *err);
 /* Called by trainer_evaluate_with after each batch of windows [first, first + B) of the split,
  * with the batch's truth y (B, H): b->forecast holds the forecasts (z-scored units) and

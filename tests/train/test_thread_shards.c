@@ -242,3 +242,81 @@ Test(thread_shards, two_threads_twice_bit_identical) {
     free(weights[0]);
     free(weights[1]);
 }
+
+#define RANDOM_LEVEL "patching: random, rate: 4, patch_len: 8"
+
+/* A trainer at `threads` whose evaluation batches are eval_batch_size 16 windows, so that a split
+ * is several batches (an odd number of them on one of the splits). */
+static void eval_trainer(rp_trainer *t, rp_recipe *r, const char *level, int threads) {
+    const char *sets[] = {"train.eval_batch_size=16", NULL};
+    recipe_with(r, level, sets, threads);
+    rp_error err = {{0}};
+    cr_assert_eq(trainer_setup(t, r, &err), 0, "%s", err.msg);
+    cr_assert_eq(t->step_threads, threads);
+}
+
+/* Evaluation batches spread over 2 threads (train.c, evaluate_range) score what one thread does:
+ * the same forecasts, summed in another order. One thread trains 3 steps (batch norm's running
+ * statistics move off their initial values) and evaluates val and test; then a 2-thread trainer
+ * takes its weights and running statistics and evaluates both twice. (One trainer at a time: the
+ * thread count is the process's, and a trainer's buffers are sized for the one it was set up at.) */
+static void check_evaluation_agrees(const char *level, rp_cuts cuts) {
+    rp_recipe r;
+    rp_trainer t;
+    rp_error err = {{0}};
+    rp_epoch_log log;
+    rp_eval_result one[2], two[2][2];
+    eval_trainer(&t, &r, level, 1);
+    t.eval_cuts = cuts;
+    cr_assert_eq(trainer_train_epoch(&t, 0, 3, 0, &log, &err), 0, "%s", err.msg);
+    size_t n = t.model.P.total;
+    float *weights = malloc(n * sizeof(float));
+    cr_assert_not_null(weights);
+    memcpy(weights, t.model.P.value, n * sizeof(float));
+    for (int s = 0; s < 2; s++) {
+        cr_assert(t.data.split[SPLIT_VAL + s].n_windows > 3 * 16, "split %d: too few windows to spread", s);
+        cr_assert_eq(trainer_evaluate(&t, (rp_split_id)(SPLIT_VAL + s), &one[s], &err), 0, "%s", err.msg);
+    }
+    trainer_free(&t);
+    recipe_free(&r);
+
+    eval_trainer(&t, &r, level, 2);
+    t.eval_cuts = cuts;
+    cr_assert_eq(t.model.P.total, n);
+    memcpy(t.model.P.value, weights, n * sizeof(float));
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 2; k++) {
+            memset(&two[s][k], 0, sizeof two[s][k]);
+            cr_assert_eq(trainer_evaluate(&t, (rp_split_id)(SPLIT_VAL + s), &two[s][k], &err), 0, "%s", err.msg);
+        }
+    /* the threads' layers ran on one thread each; the process keeps both outside */
+    cr_assert_eq(omp_get_max_threads(), 2);
+    trainer_free(&t);
+    recipe_free(&r);
+    free(weights);
+
+    for (int s = 0; s < 2; s++) {
+        const rp_eval_result *a = &one[s], *b = &two[s][0];
+        cr_assert(isfinite(a->mse) && a->mse > 0);
+        cr_assert_eq(b->windows, a->windows);
+        assert_rel(b->mse, a->mse, 1e-9, "evaluation MSE");
+        assert_rel(b->mae, a->mae, 1e-9, "evaluation MAE");
+        for (int l = 0; l < a->n_levels; l++)
+            cr_assert(fabs(b->off_uniform[l] - a->off_uniform[l]) <= 1e-9 * a->off_uniform[l],
+                      "level %d off uniform: %.12g against %.12g", l, b->off_uniform[l], a->off_uniform[l]);
+        cr_assert_eq(memcmp(&two[s][0], &two[s][1], sizeof two[s][0]), 0, "two 2-thread evaluations differ");
+    }
+}
+
+/* Fixed patching, and a learned level's policy decoding greedily on each thread's model copy. */
+Test(thread_shards, evaluation_two_threads_agree_with_one) {
+    check_evaluation_agrees(FIXED_LEVEL, (rp_cuts){CUTS_OWN, 0});
+    check_evaluation_agrees(LEARNED_LEVEL, (rp_cuts){CUTS_OWN, 0});
+}
+
+/* Random patching draws its cuts from a stream keyed by (split, batch start): the same cuts on
+ * any thread. So do the override cuts of `reinpatch eval --cuts` (model_override_cuts). */
+Test(thread_shards, random_evaluation_two_threads_agree_with_one) {
+    check_evaluation_agrees(RANDOM_LEVEL, (rp_cuts){CUTS_OWN, 0});
+    check_evaluation_agrees(FIXED_LEVEL, (rp_cuts){CUTS_JITTER, 2});
+}
