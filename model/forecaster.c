@@ -218,7 +218,8 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
     ALLOC(b->dforecast, (size_t)R * H);
     ALLOC(b->row_loss, R);
     b->work_bytes = (work + 63) & ~(size_t)63;
-    ALLOC(b->work, b->work_bytes * (size_t)omp_get_max_threads());
+    b->work_threads = omp_get_max_threads();
+    ALLOC(b->work, b->work_bytes * (size_t)b->work_threads);
     return 0;
 }
 
@@ -294,7 +295,8 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
          * fixed patcher and decodes greedily in every phase. */
         int use_policy = lv->has_policy && (phase != CUT_WARMUP || !lv->cfg.trainable);
         if (use_policy) level_logits(m, b, l, B, G);
-#pragma omp parallel for schedule(static)
+        const int nt = omp_get_max_threads() < b->work_threads ? omp_get_max_threads() : b->work_threads;
+#pragma omp parallel for schedule(static) num_threads(nt)
         for (int r = 0; r < R; r++) {
             int *starts = lb->starts + (size_t)r * K;
             void *work = b->work + b->work_bytes * (size_t)omp_get_thread_num();

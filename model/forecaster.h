@@ -126,7 +126,10 @@ typedef struct rp_model_buffers {
     float *dforecast;       /* (R, H) */
     float *row_loss;        /* (R) per-rollout MSE */
     size_t work_bytes;      /* sampler workspace per thread */
-    unsigned char *work;    /* (threads × work_bytes) */
+    int work_threads;       /* the threads work has room for: omp_get_max_threads() when allocated;
+                             * a later, larger thread count (rp_set_threads) runs the sampler on
+                             * at most this many */
+    unsigned char *work;    /* (work_threads × work_bytes) */
 } rp_model_buffers;
 
 int model_build(rp_model *m, const rp_recipe *r, rp_error *err);

@@ -285,6 +285,25 @@ Test(api, forecast_equals_the_predict_path) {
     rp_forecaster_close(f);
 }
 
+/* A forecaster opened at one thread count forecasts at a larger one set afterwards: its per-thread
+ * sampler workspace was sized when it was opened (the sanitizer build catches a thread past it),
+ * and the numbers do not depend on the thread count. */
+Test(api, forecast_after_raising_the_thread_count) {
+    ensure_trained();
+    rp_error *err = NULL;
+    rp_set_thread_count(1);
+    rp_forecaster *f = rp_forecaster_open(at("run/checkpoint.h5"), &err);
+    cr_assert_not_null(f, "%s", rp_error_message(err));
+    float x[CHANNELS * LOOKBACK], y1[CHANNELS * HORIZON], y4[CHANNELS * HORIZON];
+    make_window(x, CHANNELS, LOOKBACK);
+    cr_assert_eq(rp_forecast(f, x, CHANNELS, y1, &err), 0, "%s", rp_error_message(err));
+    rp_set_thread_count(4);
+    cr_assert_eq(rp_forecast(f, x, CHANNELS, y4, &err), 0, "%s", rp_error_message(err));
+    rp_set_thread_count(1);
+    cr_expect_eq(memcmp(y1, y4, sizeof y1), 0, "4 threads forecast otherwise than 1");
+    rp_forecaster_close(f);
+}
+
 Test(api, forecast_refuses_bad_windows) {
     ensure_trained();
     rp_error *err = NULL;
