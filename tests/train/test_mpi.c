@@ -26,10 +26,13 @@ static void skip_without_mpi(void) {
     if (system("command -v mpirun > /dev/null 2>&1") != 0) cr_skip_test("mpirun is not on PATH: skipped");
 }
 
-/* A small recipe with dropout (attention, residual, feed-forward) and batch norm (the default),
- * the two things that couple rows or draw per row, on the backbone `backbone` says (kind, its own
- * size key, and any other key of the backbone's). */
-static void write_recipe_with(const char *path, const char *patching, int epochs, const char *backbone) {
+/* tmpdir/r.yaml, the recipe every test's `train r.yaml` reads: a small recipe with dropout
+ * (attention, residual, feed-forward) and batch norm (the default), the two things that couple rows
+ * or draw per row, on the backbone `backbone` says (kind, its own size key, and any other key of
+ * the backbone's). */
+static void write_recipe_with(const char *patching, int epochs, const char *backbone) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/r.yaml", tmpdir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
     fprintf(f,
@@ -45,8 +48,8 @@ static void write_recipe_with(const char *path, const char *patching, int epochs
 
 #define TRANSFORMER "kind: transformer, n_heads: 2, d_ff: 16"
 
-static void write_recipe(const char *path, const char *patching, int epochs) {
-    write_recipe_with(path, patching, epochs, TRANSFORMER);
+static void write_recipe(const char *patching, int epochs) {
+    write_recipe_with(patching, epochs, TRANSFORMER);
 }
 
 /* Runs `[mpirun -np ranks] reinpatch ARGS` in tmpdir; returns the exit status, stderr in *err_out
@@ -118,9 +121,8 @@ static void assert_same_results(const metrics *a, const metrics *b) {
 static void check_ranks_equal_one_process(const char *patching, const char *backbone, double final_tol,
                                           int threads) {
     skip_without_mpi();
-    char recipe[512], args[1024];
-    snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
-    write_recipe_with(recipe, patching, 2, backbone);
+    char args[1024];
+    write_recipe_with(patching, 2, backbone);
     snprintf(args, sizeof args, "train r.yaml --quiet --out one");
     cr_assert_eq(run(0, args, NULL), 0);
     char *err = NULL;
@@ -183,9 +185,7 @@ Test(mpi, two_ranks_two_threads_equal_one_process_learned) {
  * metrics agree to rounding). */
 Test(mpi, two_threads_equal_two_ranks) {
     skip_without_mpi();
-    char recipe[512];
-    snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
-    write_recipe(recipe, "learned", 2);
+    write_recipe("learned", 2);
     cr_assert_eq(run(0, "train r.yaml --quiet --set train.threads=2 --out threads", NULL), 0);
     cr_assert_eq(run(2, "train r.yaml --quiet --set train.threads=1 --out ranks", NULL), 0);
     metrics th = read_metrics("threads"), rk = read_metrics("ranks");
@@ -202,9 +202,7 @@ Test(mpi, two_threads_equal_two_ranks) {
  * uninterrupted 2-rank run does: checkpoints do not depend on the rank count. */
 Test(mpi, resume_two_ranks_on_one) {
     skip_without_mpi();
-    char recipe[512];
-    snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
-    write_recipe(recipe, "fixed", 2);
+    write_recipe("fixed", 2);
     cr_assert_eq(run(2, "train r.yaml --quiet --out whole", NULL), 0);
     cr_assert_eq(run(2, "train r.yaml --quiet --out part --stop-after 1", NULL), 0);
     char p[512];
@@ -220,9 +218,8 @@ Test(mpi, resume_two_ranks_on_one) {
 /* A recipe error stops every rank, and the message is printed once. */
 Test(mpi, recipe_error_printed_once) {
     skip_without_mpi();
-    char recipe[512], *err = NULL;
-    snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
-    write_recipe(recipe, "fixed", 1);
+    char *err = NULL;
+    write_recipe("fixed", 1);
     int rc = run(2, "train r.yaml --quiet --set train.batch_size=0", &err);
     cr_assert_neq(rc, 0);
     const char *first = strstr(err, "reinpatch train: rank 0: ");
@@ -240,6 +237,8 @@ Test(mpi, recipe_error_printed_once) {
     fprintf(f, "a,b\n");
     for (int t = 0; t < 300; t++) fprintf(f, "%d,%d\n", (t * 7) % 11, (t * 5) % 13);
     fclose(f);
+    char recipe[512];
+    snprintf(recipe, sizeof recipe, "%s/r.yaml", tmpdir);
     f = fopen(recipe, "w");
     fprintf(f, "name: x\ndata: {path: tiny.csv, protocol: ratio, lookback: 32, horizon: 8}\n"
                "levels:\n  - {patching: fixed, rate: 4, patch_len: 8}\n"
