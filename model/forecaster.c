@@ -294,7 +294,7 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
         /* Warm-up (uniform spacing) is for policies still to be trained; a frozen policy is a
          * fixed patcher and decodes greedily in every phase. */
         int use_policy = lv->has_policy && (phase != CUT_WARMUP || !lv->cfg.trainable);
-        if (use_policy) level_logits(m, b, l, B, G);
+        if (use_policy && !(l == 0 && phase == CUT_EVAL_SAME_LOGITS)) level_logits(m, b, l, B, G);
         const int nt = omp_get_max_threads() < b->work_threads ? omp_get_max_threads() : b->work_threads;
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (int r = 0; r < R; r++) {
@@ -313,7 +313,7 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
             } else {
                 const float *logits = lb->logits + (size_t)(l == 0 ? r / G : r) * (n - 1);
                 /* A frozen policy (trainable: false) is used as a fixed patcher: greedy. */
-                if (phase == CUT_EVAL || !lv->cfg.trainable) {
+                if (phase == CUT_EVAL || phase == CUT_EVAL_SAME_LOGITS || !lv->cfg.trainable) {
                     seg_greedy(&lv->spec, logits, starts, NULL, work);
                 } else {
                     rp_rng rng;

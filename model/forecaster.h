@@ -66,6 +66,10 @@ typedef enum {
     CUT_EVAL,   /* fixed: uniform; random: uniform over sets; learned: greedy */
     CUT_WARMUP, /* trainable learned levels use uniform spacing (warm-up epochs); others, frozen
                    learned levels included (greedy), as CUT_TRAIN */
+    CUT_EVAL_SAME_LOGITS, /* CUT_EVAL for the windows and parameters of the model_segment call just
+                   before (any phase, any G): level 0's logits, one row per window, are still in
+                   the buffers and its policy does not run again (GRPG's greedy pass after the
+                   rollouts; levels above 0 run theirs, on this call's rows) */
 } rp_cut_phase;
 
 /* Another segmentation than the model's own at every level, with the same K: for evaluating how

@@ -111,6 +111,18 @@ Test(stack, random_stacks_exact_counts_nested_and_covering) {
         model_prepare(&m, &b, x, B, 1);
         model_segment(&m, &b, B, 1, CUT_EVAL, 11, 0);
         check_rows(&m, &b, B);
+        /* GRPG's greedy pass after the rollouts reuses level 0's logits: the same cuts at every
+         * level as a greedy segmentation from scratch. */
+        int greedy[RP_MAX_LEVELS][5 * 200];
+        for (int l = 0; l < n_levels; l++)
+            memcpy(greedy[l], b.lv[l].raw_starts, (size_t)B * m.levels[l].K * sizeof(int));
+        model_prepare(&m, &b, x, B, G);
+        model_segment(&m, &b, B, G, CUT_TRAIN, 11, (unsigned long long)trial + 100);
+        model_prepare(&m, &b, x, B, 1);
+        model_segment(&m, &b, B, 1, CUT_EVAL_SAME_LOGITS, 11, 0);
+        for (int l = 0; l < n_levels; l++)
+            cr_assert_eq(memcmp(greedy[l], b.lv[l].raw_starts, (size_t)B * m.levels[l].K * sizeof(int)), 0,
+                         "trial %d level %d: greedy cuts from the rollouts' logits differ", trial, l);
         /* eval --cuts / mixed training: every other segmentation of the same K, at every level or
          * at some levels of some rows, is still exact, nested and covering; uniform is seg_uniform. */
         const char *modes[] = {"uniform", "random", "jitter:1", "jitter:3"};
