@@ -156,9 +156,19 @@ static void gelu_dropout_block(float *restrict out, float *restrict gate, const 
     }
 }
 
+/* p = 0 (evaluation, GRPG's rollouts): what gelu_dropout_block computes with every element kept at
+ * scale 1, the same bits, without drawing the dropout bits it would not use. */
+static void gelu_gate_block(float *restrict out, float *restrict gate, const float *restrict in, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float cdf = gelu_cdf(x), pdf = gelu_pdf(x);
+        out[i] = x * cdf;
+        gate[i] = RP_FMAF(x, pdf, cdf);
+    }
+}
+
 void gelu_dropout_forward(float *out, float *gate, const float *in, float p, unsigned long long seed,
                           size_t index0, size_t n) {
-    /* p = 0: threshold 0 keeps every element with scale 1 (no branch in the loop). */
     rp_dropout_key key = dropout_key(seed);
     int32_t threshold = p > 0.0f ? (int32_t)((double)p * 16777216.0) : 0;
     float keep_scale = p > 0.0f ? (float)(1.0 / (1.0 - (double)p)) : 1.0f;
@@ -166,7 +176,10 @@ void gelu_dropout_forward(float *out, float *gate, const float *in, float p, uns
 #pragma omp parallel for schedule(static) if (n >= RP_PAR_MIN && !omp_in_parallel())
     for (long b = 0; b < nb; b++) {
         size_t lo = (size_t)b * RP_BLOCK, len = n - lo < RP_BLOCK ? n - lo : RP_BLOCK;
-        gelu_dropout_block(out + lo, gate + lo, in + lo, key, threshold, keep_scale, (uint64_t)(index0 + lo), len);
+        if (p > 0.0f)
+            gelu_dropout_block(out + lo, gate + lo, in + lo, key, threshold, keep_scale, (uint64_t)(index0 + lo), len);
+        else
+            gelu_gate_block(out + lo, gate + lo, in + lo, len);
     }
 }
 

@@ -463,6 +463,10 @@ Test(activation, gelu_dropout_fused_matches_separate_and_gradient) {
     gd_loss(&c);
     gelu_forward(y2, x, N);
     for (int i = 0; i < N; i++) cr_assert_float_eq(y[i], y2[i], 1e-6f * (1 + fabsf(y2[i])));
+    /* ... and its gate (a path of its own, which draws no dropout bits) is GELU′ */
+    float dx0[N] = {0};
+    gelu_dropout_backward(dx0, r, gate, N);
+    CHECK(gradcheck(gd_loss, &c, x, dx0, N, GC_OPTIONS(1e-2, 1e-2, 1e-4), "gelu_dropout din, p = 0"));
 }
 
 /* ---- softmax -------------------------------------------------------------------------------------- */
