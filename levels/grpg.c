@@ -92,11 +92,11 @@ double grpg_sign_agreement(const float *da, const float *db, size_t count, long 
     return both ? (double)same / both : NAN;
 }
 
-double grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
-                           const int *orders, const float *adv, int G, int n_groups, float beta,
-                           float *dlogits, void *work) {
+void grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
+                         const int *orders, const float *adv, int G, int n_groups, float beta,
+                         float *dlogits, void *work) {
     int gaps = spec->n - 1, K = spec->K;
-    double inv_n = 1.0 / ((double)n_groups * G), loss = 0.0;
+    double inv_n = 1.0 / ((double)n_groups * G);
     for (int w = 0; w < n_groups; w++)
         for (int g = 0; g < G; g++) {
             size_t rollout = (size_t)w * G + g;
@@ -105,14 +105,24 @@ double grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int log
             float *ds = dlogits + row * gaps;
             const int *order = orders + rollout * (size_t)(K - 1);
             float a = adv[rollout];
-            if (a != 0.0f) {
-                loss -= inv_n * a * seg_log_prob(spec, s, order, work);
-                seg_log_prob_backward(spec, s, order, (float)(-inv_n * a), ds, work);
-            }
-            if (beta != 0.0f) {
-                loss -= inv_n * beta * seg_entropy(spec, s, order, work);
-                seg_entropy_backward(spec, s, order, (float)(-inv_n * beta), ds, work);
-            }
+            if (a != 0.0f) seg_log_prob_backward(spec, s, order, (float)(-inv_n * a), ds, work);
+            if (beta != 0.0f) seg_entropy_backward(spec, s, order, (float)(-inv_n * beta), ds, work);
+        }
+}
+
+double grpg_policy_loss(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
+                        const int *orders, const float *adv, int G, int n_groups, float beta, void *work) {
+    int gaps = spec->n - 1, K = spec->K;
+    double inv_n = 1.0 / ((double)n_groups * G), loss = 0.0;
+    for (int w = 0; w < n_groups; w++)
+        for (int g = 0; g < G; g++) {
+            size_t rollout = (size_t)w * G + g;
+            size_t row = logits_per_rollout ? rollout : (size_t)w;
+            const float *s = logits + row * gaps;
+            const int *order = orders + rollout * (size_t)(K - 1);
+            float a = adv[rollout];
+            if (a != 0.0f) loss -= inv_n * a * seg_log_prob(spec, s, order, work);
+            if (beta != 0.0f) loss -= inv_n * beta * seg_entropy(spec, s, order, work);
         }
     return loss;
 }

@@ -40,15 +40,20 @@ void grpg_decision_advantages(const int *starts, int n, int K, const float *adv,
  * About 0.5 means the sign of a decision's advantage is a coin flip: the policy follows noise. */
 double grpg_sign_agreement(const float *da, const float *db, size_t count, long long *pairs);
 
-/* Accumulates d(loss)/d(logits) for one level into dlogits and returns the loss.
+/* One level's GRPG policy loss,
+ *     −(1/(n_groups·G)) Σ_rollouts (adv · log p(order) + beta · H(order)),
+ * and its gradient: grpg_policy_dlogits accumulates d(loss)/d(logits) into dlogits (a training
+ * step needs the gradient alone: the value costs as much again); grpg_policy_loss returns the value.
  * logits_per_rollout = 0: logits and dlogits are (n_groups, n-1), shared by the G rollouts of a
  *   window (level 1, whose input does not depend on the rollout);
  * logits_per_rollout = 1: (n_groups*G, n-1), one row per rollout (levels > 1, whose units are the
  *   rollout's own lower patches).
  * orders (n_groups*G, K-1) from seg_sample; adv (n_groups*G). work: seg_workspace_bytes(spec). */
-double grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
-                           const int *orders, const float *adv, int G, int n_groups, float beta,
-                           float *dlogits, void *work);
+void grpg_policy_dlogits(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
+                         const int *orders, const float *adv, int G, int n_groups, float beta,
+                         float *dlogits, void *work);
+double grpg_policy_loss(const rp_seg_spec *spec, const float *logits, int logits_per_rollout,
+                        const int *orders, const float *adv, int G, int n_groups, float beta, void *work);
 
 /* The anchor toward the reference policy: adds to dlogits the gradient of
  *     (beta / 2) · (1/n_rows) Σ_rows Σ_j (logits[row, j] − prior[j])²

@@ -314,12 +314,17 @@ void seg_log_prob_backward(const rp_seg_spec *spec, const float *logits, const i
         pl_backward(spec->n, spec->K, logits, order, scale, dlogits, &w);
 }
 
-double seg_sample(const rp_seg_spec *spec, const float *logits, rp_rng *rng, int *starts,
-                  int *order, void *work) {
+void seg_sample_order(const rp_seg_spec *spec, const float *logits, rp_rng *rng, int *starts, int *order,
+                      void *work) {
     workspace w = carve(spec, work);
     for (int j = 0; j < spec->n - 1; j++) w.values[j] = (double)logits[j] + rng_gumbel(rng);
     select_order(spec, w.values, &w, order);
     seg_starts_from_gaps(spec->K, order, starts);
+}
+
+double seg_sample(const rp_seg_spec *spec, const float *logits, rp_rng *rng, int *starts,
+                  int *order, void *work) {
+    seg_sample_order(spec, logits, rng, starts, order, work);
     return seg_log_prob(spec, logits, order, work);
 }
 

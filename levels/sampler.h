@@ -29,6 +29,10 @@ size_t seg_workspace_bytes(const rp_seg_spec *spec);
  * Uses exactly n-1 Gumbel draws from rng (gap 0 first), bounded or not. */
 double seg_sample(const rp_seg_spec *spec, const float *logits, rp_rng *rng, int *starts,
                   int *order, void *work);
+/* The same draw without its log-probability (a training step never reads it; computing it costs
+ * as much as the draw). */
+void seg_sample_order(const rp_seg_spec *spec, const float *logits, rp_rng *rng, int *starts, int *order,
+                      void *work);
 
 /* log π(order) under the same candidate-set rule; -INFINITY if order is not a possible draw
  * (a gap out of range, repeated, or infeasible under the bounds at its step). */

@@ -171,7 +171,6 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
     ALLOC(b->x_rows, (size_t)R * L);
     ALLOC(b->mean, max_windows);
     ALLOC(b->std, max_windows);
-    ALLOC(b->log_prob, R);
     size_t work = 0;
     for (int l = 0; l < m->n_levels; l++) {
         const rp_level *lv = &m->levels[l];
@@ -224,7 +223,7 @@ int model_buffers_alloc(rp_model_buffers *b, const rp_model *m, int max_windows,
 }
 
 void model_buffers_free(rp_model_buffers *b) {
-    free(b->x_norm); free(b->x_rows); free(b->mean); free(b->std); free(b->log_prob);
+    free(b->x_norm); free(b->x_rows); free(b->mean); free(b->std);
     for (int l = 0; l < RP_MAX_LEVELS; l++) {
         rp_level_buffers *lb = &b->lv[l];
         free(lb->starts); free(lb->raw_starts); free(lb->orders); free(lb->features); free(lb->logits);
@@ -286,7 +285,6 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
     int R = B * G;
     /* Streams are per global row: a shard of a batch (core/dist.h) draws what one process would. */
     const unsigned long long row0 = (unsigned long long)dist_row0();
-    memset(b->log_prob, 0, (size_t)R * sizeof(double));
     for (int l = 0; l < m->n_levels; l++) {
         const rp_level *lv = &m->levels[l];
         rp_level_buffers *lb = &b->lv[l];
@@ -319,7 +317,7 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
                     rp_rng rng;
                     rng_seed(&rng, seed,
                              rp_mix_seed(rp_mix_seed(stream_base, (unsigned long long)l), row0 + (unsigned long long)r));
-                    b->log_prob[r] += seg_sample(&lv->spec, logits, &rng, starts, lb->orders + (size_t)r * (K - 1), work);
+                    seg_sample_order(&lv->spec, logits, &rng, starts, lb->orders + (size_t)r * (K - 1), work);
                 }
             }
             int *raw = lb->raw_starts + (size_t)r * K;

@@ -118,7 +118,6 @@ typedef struct rp_model_buffers {
     float *x_norm;          /* (B, L)  RevIN-normalised windows */
     float *x_rows;          /* (R, L)  x_norm repeated per rollout */
     float *mean, *std;      /* (B)     RevIN statistics */
-    double *log_prob;       /* (R) joint log-probability over the learned levels */
     rp_level_buffers lv[RP_MAX_LEVELS];
     float *backbone_in, *dbackbone_in; /* (R, n_tokens, d) when inputs: all */
     float *encoded, *dencoded; /* (R, n_tokens, d) */
@@ -147,15 +146,16 @@ void model_prepare(rp_model *m, rp_model_buffers *b, const float *x, int B, int 
 /* Chooses every level's segmentation for the R = B·G rows, top-down from level 0, running each
  * learned level's policy on the patches below it. Random draws come from one stream per
  * (seed, stream_base, row), so the result does not depend on the thread count. Fills the level
- * buffers' starts, raw_starts, orders and logits, and b->log_prob. */
+ * buffers' starts, raw_starts, orders and logits (seg_log_prob of a row's orders under its logits is
+ * that level's log-probability of the draw: GRPG's backward reads them). */
 void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase phase, unsigned long long seed,
                    unsigned long long stream_base);
 /* Replaces, after model_segment, the segmentation of the levels in level_mask (bit l = level l)
  * by `cuts` for the rows r < R with rows[r] != 0 (rows NULL: every row), and recomposes every
  * level's raw_starts of those rows. Random draws come from one stream per (seed, stream_base,
- * level, row), the row counted in the whole batch in a sharded step (core/dist.h). orders, logits
- * and log_prob are left as they were (they describe the policy's draw, which GRPG may still
- * need). CUTS_OWN changes nothing. */
+ * level, row), the row counted in the whole batch in a sharded step (core/dist.h). orders and
+ * logits are left as they were (they describe the policy's draw, which GRPG may still need).
+ * CUTS_OWN changes nothing. */
 void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, unsigned level_mask,
                          const unsigned char *rows, unsigned long long seed, unsigned long long stream_base);
 /* Forward over the R = B·G rows: tokens, backbone, head; fills forecast and, when y is given

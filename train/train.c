@@ -669,7 +669,7 @@ static void shard_step(rp_trainer *t, const step_shard *sh, const int *idx, long
         if (sharded) dist_shard_set(lo, Bg);
         if (mixed) keep_sampled_cuts(m, b, B, G, mix, sh->mix_store, 1);
         model_prepare(m, b, x, B, 1);
-        /* the rollouts' level-0 logits: same windows, parameters not yet updated */
+        /* level 1 decodes from the rollouts' logits: same windows, parameters not yet stepped (method.md §7) */
         model_segment(m, b, B, 1, CUT_EVAL_SAME_LOGITS, seed, 0);
         if (mixed) {
             /* mixed: the marked windows train on their first rollout's sample, fixed levels on

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/forecaster.h"
@@ -11,6 +12,7 @@
 #include "core/rng.h"
 #include "levels/features.h"
 #include "levels/grpg.h"
+#include "levels/sampler.h"
 #include "tests/small_backbone.h"
 
 static void stack_recipe(rp_recipe *r, rp_rng *rng, int n_levels) {
@@ -93,8 +95,18 @@ Test(stack, random_stacks_exact_counts_nested_and_covering) {
         model_prepare(&m, &b, x, B, G);
         model_segment(&m, &b, B, G, CUT_TRAIN, 11, (unsigned long long)trial);
         check_rows(&m, &b, B * G);
-        for (int l = 0; l < n_levels; l++)
-            if (m.levels[l].has_policy) cr_assert(isfinite(b.log_prob[0]) && b.log_prob[0] < 0);
+        /* every sampled row's draw is a possible one under its logits (level 0: one row per window) */
+        for (int l = 0; l < n_levels; l++) {
+            const rp_level *lv = &m.levels[l];
+            if (!lv->has_policy) continue;
+            void *work = malloc(seg_workspace_bytes(&lv->spec));
+            for (int row = 0; row < B * G; row++) {
+                const float *lg = b.lv[l].logits + (size_t)(l == 0 ? row / G : row) * (lv->n_units - 1);
+                double lp = seg_log_prob(&lv->spec, lg, b.lv[l].orders + (size_t)row * (lv->K - 1), work);
+                cr_assert(isfinite(lp) && lp <= 0, "level %d row %d: log p %g", l, row, lp);
+            }
+            free(work);
+        }
         /* policy.position: one more feature column, running from -1 to 1 over the level's units. */
         for (int l = 0; l < n_levels; l++) {
             const rp_level *lv = &m.levels[l];
