@@ -46,15 +46,14 @@ void attention_init(const rp_attention *a, rp_params *P, rp_rng *rng) {
  * each BLIS call costs ~2 µs of fixed overhead against ~14 kflop of work, so halving the number of
  * calls at the price of doubling the (tiny) flops pays: for K = 42, g = 2 ran a window's six
  * products ~1.8× faster than g = 1; g = 4 executed 5% more instructions per training step than
- * g = 2 (callgrind) and was not measurably faster. Heads are grouped while the group spans at most
- * RP_ATTENTION_GROUP_WIDTH features. */
+ * g = 2 (callgrind) and was not measurably faster. Heads go in pairs while a pair spans at most
+ * RP_ATTENTION_GROUP_WIDTH features: dh = 4 (ETTh) and dh = 8 (ETTm1/weather, d 128 over 16 heads,
+ * where pairs trained 1.06–1.18× faster than single heads in a paired 2-thread bench; results.md). */
 #ifndef RP_ATTENTION_GROUP_WIDTH
-#define RP_ATTENTION_GROUP_WIDTH 8
+#define RP_ATTENTION_GROUP_WIDTH 16
 #endif
 static int head_group(const rp_attention *a) {
-    int g = 1;
-    while (a->n_heads % (2 * g) == 0 && 2 * g * a->head_dim <= RP_ATTENTION_GROUP_WIDTH) g *= 2;
-    return g;
+    return a->n_heads % 2 == 0 && 2 * a->head_dim <= RP_ATTENTION_GROUP_WIDTH ? 2 : 1;
 }
 
 /* Saved activations, in order: qkvᵀ (3d × N); probs: per (window, head group) the attention

@@ -122,6 +122,9 @@ static void check_forward(int B, int K, int d, int H) {
 Test(attention, forward_matches_reference) { check_forward(3, 5, 8, 2); }
 Test(attention, forward_matches_reference_single_head_groups) { check_forward(2, 6, 12, 3); }
 Test(attention, forward_matches_reference_patchtst_size) { check_forward(2, 42, 16, 4); }
+/* head dim 8 (ETTm1's d 128 over 16 heads) in pairs; head dim 16 one at a time */
+Test(attention, forward_matches_reference_head_dim_8_pairs) { check_forward(2, 7, 32, 4); }
+Test(attention, forward_matches_reference_head_dim_16_single) { check_forward(2, 7, 32, 2); }
 
 static void check_gradients(int d, int H, float attn_dropout, int training) {
     att_ctx c;
@@ -143,6 +146,8 @@ static void check_gradients(int d, int H, float attn_dropout, int training) {
 Test(attention, gradients_two_heads) { check_gradients(8, 2, 0.0f, 1); }
 Test(attention, gradients_four_heads) { check_gradients(16, 4, 0.0f, 1); }
 Test(attention, gradients_three_heads) { check_gradients(12, 3, 0.0f, 1); }
+Test(attention, gradients_head_dim_8_pairs) { check_gradients(32, 4, 0.3f, 1); }
+Test(attention, gradients_head_dim_16_single) { check_gradients(32, 2, 0.0f, 1); }
 Test(attention, gradients_with_attention_dropout) { check_gradients(8, 2, 0.3f, 1); }
 Test(attention, gradients_with_attention_dropout_three_heads) { check_gradients(12, 3, 0.3f, 1); }
 Test(attention, gradients_eval_mode_ignores_dropout) { check_gradients(8, 2, 0.3f, 0); }
