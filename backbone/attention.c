@@ -48,7 +48,7 @@ void attention_init(const rp_attention *a, rp_params *P, rp_rng *rng) {
  * products ~1.8× faster than g = 1; g = 4 executed 5% more instructions per training step than
  * g = 2 (callgrind) and was not measurably faster. Heads go in pairs while a pair spans at most
  * RP_ATTENTION_GROUP_WIDTH features: dh = 4 (ETTh) and dh = 8 (ETTm1/weather, d 128 over 16 heads,
- * where pairs trained 1.06–1.18× faster than single heads in a paired 2-thread bench; results.md). */
+ * where pairs trained 1.05–1.13× faster than single heads in paired 2-thread rounds; results.md). */
 #ifndef RP_ATTENTION_GROUP_WIDTH
 #define RP_ATTENTION_GROUP_WIDTH 16
 #endif
