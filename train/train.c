@@ -304,6 +304,31 @@ static int eval_buffers_alloc(rp_trainer *t, rp_error *err) {
     return 0;
 }
 
+/* Thread u's model: the trainer's own for u = 0, else thread u's copy, whose gradient is its own
+ * (the parameter values are shared, read only). */
+static rp_model *thread_model(rp_trainer *t, int u) {
+    if (u == 0) return &t->model;
+    rp_step_thread *th = &t->threads[u - 1];
+    th->model = t->model;
+    th->model.P.grad = th->grad;
+    return &th->model;
+}
+
+/* Thread u's share of the range: this rank's batches (every `ranks`-th from the range's first, whole
+ * batches round-robin over ranks, so a batch's random-patching stream, keyed by its start, is the
+ * one a single process draws), of which batch j goes to thread j mod `threads`. */
+static void evaluate_share(rp_trainer *t, rp_model *m, rp_model_buffers *b, rp_split_id split, int from, int to,
+                           int ranks, int rank, int u, int threads, float *x, float *y, int *idx, rp_eval_batch_fn fn,
+                           void *ctx, double *se, double *ae, double *off) {
+    const int bs = t->recipe->train.eval_batch_size;
+    int mine = 0;
+    for (int start = from; start < to; start += bs) {
+        if ((start / bs) % ranks != rank) continue;
+        if (mine++ % threads != u) continue;
+        evaluate_batch(t, m, b, split, start, to - start < bs ? to - start : bs, x, y, idx, fn, ctx, se, ae, off);
+    }
+}
+
 /* Batches of eval_batch_size windows from window `from` (a batch boundary) to `to`; every rank
  * takes whole batches round-robin when round_robin is set (else this process scores them all).
  * Without fn and with t->step_threads = T > 1, a rank's batches are dealt round-robin again over
@@ -331,13 +356,7 @@ static int evaluate_range(rp_trainer *t, rp_split_id split, int from, int to, in
         return -1;
     }
     if (T <= 1) {
-        for (int start = from; start < to; start += bs) {
-            /* Data parallel: whole batches round-robin over ranks, so a batch's random-patching
-             * stream (keyed by its start) is the one a single process draws. */
-            if ((start / bs) % ranks != rank) continue;
-            evaluate_batch(t, &t->model, &t->buf, split, start, to - start < bs ? to - start : bs, x, y, idx, fn,
-                           ctx, se, ae, off);
-        }
+        evaluate_share(t, &t->model, &t->buf, split, from, to, ranks, rank, 0, 1, x, y, idx, fn, ctx, se, ae, off);
     } else {
         /* per thread: se, ae, then off per level */
         double sums[RP_DIST_MAX_THREADS][2 + RP_MAX_LEVELS];
@@ -350,23 +369,11 @@ static int evaluate_range(rp_trainer *t, rp_split_id split, int from, int to, in
             const int u = omp_get_thread_num();
             /* one thread inside: layers' own loops and BLIS see a parallel region and stay serial */
             omp_set_num_threads(1);
-            rp_model *m = &t->model;
-            rp_model_buffers *b = &t->buf;
-            if (u > 0) {
-                rp_step_thread *th = &t->threads[u - 1];
-                th->model = t->model;
-                th->model.P.grad = th->grad; /* never written: evaluation takes no gradient */
-                m = &th->model;
-                b = &th->eval_buf;
-            }
+            /* a thread's model copy takes no gradient here: evaluation writes none */
+            rp_model_buffers *b = u == 0 ? &t->buf : &t->threads[u - 1].eval_buf;
             double *s = sums[u];
-            int mine = 0; /* this rank's batches seen so far: batch j of the rank goes to thread j mod T */
-            for (int start = from; start < to; start += bs) {
-                if ((start / bs) % ranks != rank) continue;
-                if (mine++ % threads != u) continue;
-                evaluate_batch(t, m, b, split, start, to - start < bs ? to - start : bs, x + (size_t)u * bs * L,
-                               y + (size_t)u * bs * H, idx + (size_t)u * bs, NULL, NULL, &s[0], &s[1], s + 2);
-            }
+            evaluate_share(t, thread_model(t, u), b, split, from, to, ranks, rank, u, threads, x + (size_t)u * bs * L,
+                           y + (size_t)u * bs * H, idx + (size_t)u * bs, NULL, NULL, &s[0], &s[1], s + 2);
         }
         for (int u = 0; u < threads; u++) {
             *se += sums[u][0];
@@ -554,14 +561,13 @@ typedef struct step_shard {
     int *mix_store;
 } step_shard;
 
-/* Thread u's shard: thread 0 works on the trainer's own; thread u > 0 on a copy of the model whose
- * gradient is its own (the parameter values are shared, read only). */
+/* Thread u's shard: its model (thread_model) with the trainer's own buffers and GRPG scratch for
+ * thread 0, thread u's for u > 0. */
 static step_shard thread_shard(rp_trainer *t, int u) {
-    if (u == 0) return (step_shard){&t->model, &t->buf, t->rewards, t->advantages, t->greedy_rewards, t->mix_store};
+    rp_model *m = thread_model(t, u);
+    if (u == 0) return (step_shard){m, &t->buf, t->rewards, t->advantages, t->greedy_rewards, t->mix_store};
     rp_step_thread *th = &t->threads[u - 1];
-    th->model = t->model;
-    th->model.P.grad = th->grad;
-    return (step_shard){&th->model, &th->buf, th->rewards, th->advantages, th->greedy_rewards, th->mix_store};
+    return (step_shard){m, &th->buf, th->rewards, th->advantages, th->greedy_rewards, th->mix_store};
 }
 
 /* One shard of a step: the windows idx[0..B) of the Bg-window batch, whose first is the batch's
