@@ -15,6 +15,7 @@ want=$(awk -F, '$2 == 12 && $3 == "uniform" && $4 == 56 { n++; x[n] = $7; s += $
           printf "%.4f ± %.4f (%d)", m, sqrt(v / (n - 1)), n }' "$root/docs/frontier/etth1_anyseg.csv")
 got=$(grep -E '^\| 12 \| fixed \|' <<< "$out" | awk -F'|' '{ gsub(/^ +| +$/, "", $4); print $4 }')
 [ "$got" = "$want" ] || fail "ETTh1 K=12 fixed: '$got', want '$want'"
-# An unknown variant is refused.
+# An unknown variant, and a dataset after --summary, are refused.
 if VARIANT=nope "$root/scripts/frontier" --summary > /dev/null 2>&1; then fail "VARIANT=nope accepted"; fi
+if VARIANT=anyseg "$root/scripts/frontier" --summary etth1 > /dev/null 2>&1; then fail "--summary etth1 accepted"; fi
 echo "ok: 24 lines, ETTh1 K=12 fixed $got"
