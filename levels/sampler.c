@@ -15,11 +15,12 @@ typedef struct workspace {
     int *mark;       /* [n]   per gap: 0 = free, i+1 = chosen at step i / feasibility flag */
     int *order;      /* [K]   greedy's order when the caller passes none */
     int *lo, *hi;    /* [n+1] fewest / most further cuts a segment of each length can take */
+    int *tree;       /* [4n]  tournament tree over the gaps (top_feasible) */
 } workspace;
 
 size_t seg_workspace_bytes(const rp_seg_spec *spec) {
     size_t n = (size_t)spec->n, K = (size_t)spec->K;
-    return (2 * n + K + 3) * sizeof(double) + (3 * n + 3 * K + 10) * sizeof(int);
+    return (2 * n + K + 3) * sizeof(double) + (7 * n + 3 * K + 10) * sizeof(int);
 }
 
 static workspace carve(const rp_seg_spec *spec, void *work) {
@@ -35,6 +36,7 @@ static workspace carve(const rp_seg_spec *spec, void *work) {
     w.mark = w.order + K + 2;
     w.lo = w.mark + n + 1;
     w.hi = w.lo + n + 1;
+    w.tree = w.hi + n + 1;
     return w;
 }
 
@@ -137,20 +139,75 @@ static void top_k(int n_gaps, int k, const double *v, int *heap, int *order) {
     }
 }
 
-/* Sequentially the top-ranked feasible gap (bounded specs). */
+/* The better-ranked of two gaps; -1 (no gap) ranks below every gap. */
+static int better_gap(const double *v, int a, int b) {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return ranks_above(v, a, b) ? a : b;
+}
+
+/* Removes the gaps [g0, g1] from a tournament tree of `size` leaves (tree[1] = the best gap
+ * left), recomputing only the nodes above them. */
+static void tree_remove(int *tree, int size, const double *v, int g0, int g1) {
+    int lo = g0 + size, hi = g1 + size;
+    for (int i = lo; i <= hi; i++) tree[i] = -1;
+    while (lo > 1) {
+        lo >>= 1;
+        hi >>= 1;
+        for (int i = lo; i <= hi; i++) tree[i] = better_gap(v, tree[2 * i], tree[2 * i + 1]);
+    }
+}
+
+/* The segment holding gap j: the last of the sorted starts[0..n_seg) that is <= j. */
+static int segment_of(const int *starts, int n_seg, int j) {
+    int lo = 0, hi = n_seg - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (starts[mid] <= j) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Sequentially the top-ranked feasible gap (bounded specs). Feasible sets only shrink
+ * (docs/levels.md, "Feasibility in O(1) per candidate"): a gap infeasible at one step is
+ * infeasible at every later one, so it can be dropped for good. The gaps sit in a tournament
+ * tree whose root is the best one left; a step takes the root, and either chooses it (every
+ * better gap was dropped as infeasible) or drops it. A chosen cut at gap j also drops the gaps
+ * closer to it than min_len, infeasible from then on, in one pass up the tree. Each check is
+ * feasible_gaps' test of the one split the gap would make. About O(n + K · (min_len + log n))
+ * per call, against O(n K) for a scan of every gap at every step; the choices are the same. */
 static void top_feasible(const rp_seg_spec *spec, const double *v, workspace *w, int *order) {
-    int n = spec->n, K = spec->K;
+    const int n = spec->n, K = spec->K, m = n - 1, mn = seg_min_len(spec);
+    const int *lo = w->lo, *hi = w->hi;
+    int size = 1;
+    while (size < m) size <<= 1;
+    int *tree = w->tree; /* [2 size] <= [4n] */
+    fill_cut_tables(spec, w);
+    for (int i = 0; i < size; i++) tree[size + i] = i < m ? i : -1;
+    for (int i = size - 1; i >= 1; i--) tree[i] = better_gap(v, tree[2 * i], tree[2 * i + 1]);
     int n_seg = 1;
     w->starts[0] = 0;
-    fill_cut_tables(spec, w);
+    long lo_sum = lo[n], hi_sum = hi[n];
     for (int i = 0; i < K - 1; i++) {
-        feasible_gaps(n, w->lo, w->hi, w->starts, n_seg, K - 1 - i, w->mark);
-        int best = -1;
-        for (int j = 0; j < n - 1; j++)
-            if (w->mark[j] && (best < 0 || ranks_above(v, j, best))) best = j;
-        /* best >= 0: a feasible state always has a feasible next gap (any cut of a completion). */
-        order[i] = best;
-        insert_start(w->starts, &n_seg, best);
+        const int R = K - 1 - i; /* cuts still to place, this one included */
+        /* The tree never runs dry: a completable state always has a feasible next gap. */
+        for (int j = tree[1]; j >= 0; j = tree[1]) {
+            int s = segment_of(w->starts, n_seg, j);
+            int a = w->starts[s], b = s + 1 < n_seg ? w->starts[s + 1] : n, len = b - a;
+            int len1 = j + 1 - a, len2 = b - j - 1; /* both >= 1: gap j is not a start yet */
+            long lo_new = lo_sum - lo[len] + lo[len1] + lo[len2];
+            long hi_new = hi_sum - hi[len] + hi[len1] + hi[len2];
+            if (lo[len1] <= hi[len1] && lo[len2] <= hi[len2] && lo_new <= R - 1 && R - 1 <= hi_new) {
+                order[i] = j;
+                insert_start(w->starts, &n_seg, j);
+                lo_sum = lo_new;
+                hi_sum = hi_new;
+                tree_remove(tree, size, v, j - mn + 1 > 0 ? j - mn + 1 : 0, j + mn - 1 < m - 1 ? j + mn - 1 : m - 1);
+                break;
+            }
+            tree_remove(tree, size, v, j, j);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "core/blas.h"
 
@@ -24,16 +25,34 @@ void time_position_init(const rp_time_position *tp, rp_params *P, rp_rng *rng) {
     for (int i = 0; i < tp->d_model * RP_TIME_FEATURES; i++) w[i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
 }
 
-void time_position_features(float *phi, int a, int e, int L) {
+/* sin and cos of every frequency's phase at step p: out[2j], out[2j + 1]. */
+static void step_phases(float *out, int p, int L) {
     const double two_pi = 6.283185307179586;
     for (int j = 0; j < RP_TIME_FREQS; j++) {
         double omega = two_pi * (double)(1 << j) / (2.0 * L);
-        phi[4 * j + 0] = (float)sin(omega * a);
-        phi[4 * j + 1] = (float)cos(omega * a);
-        phi[4 * j + 2] = (float)sin(omega * e);
-        phi[4 * j + 3] = (float)cos(omega * e);
+        out[2 * j + 0] = (float)sin(omega * p);
+        out[2 * j + 1] = (float)cos(omega * p);
     }
-    phi[4 * RP_TIME_FREQS] = (float)(log((double)(e - a)) / log((double)L));
+}
+
+static float log_length(int len, int L) { return (float)(log((double)len) / log((double)L)); }
+
+/* phi from the phases of the span's two ends. */
+static void features_from_phases(float *phi, const float *start, const float *end, float log_len) {
+    for (int j = 0; j < RP_TIME_FREQS; j++) {
+        phi[4 * j + 0] = start[2 * j];
+        phi[4 * j + 1] = start[2 * j + 1];
+        phi[4 * j + 2] = end[2 * j];
+        phi[4 * j + 3] = end[2 * j + 1];
+    }
+    phi[4 * RP_TIME_FREQS] = log_len;
+}
+
+void time_position_features(float *phi, int a, int e, int L) {
+    float start[2 * RP_TIME_FREQS], end[2 * RP_TIME_FREQS];
+    step_phases(start, a, L);
+    step_phases(end, e, L);
+    features_from_phases(phi, start, end, log_length(e - a, L));
 }
 
 size_t time_position_act_floats(const rp_time_position *tp, int B) {
@@ -42,10 +61,30 @@ size_t time_position_act_floats(const rp_time_position *tp, int B) {
 
 void time_position_forward(const rp_time_position *tp, const rp_params *P, float *tokens, const int *raw_starts,
                            int B, float *act) {
-    int K = tp->K, L = tp->L, F = RP_TIME_FEATURES;
-    for (int r = 0; r < B; r++) {
-        const int *st = raw_starts + (size_t)r * K;
-        for (int k = 0; k < K; k++) time_position_features(act + ((size_t)r * K + k) * F, st[k], k + 1 < K ? st[k + 1] : L, L);
+    int K = tp->K, L = tp->L, F = RP_TIME_FEATURES, P2 = 2 * RP_TIME_FREQS;
+    /* Every span starts and ends on one of the steps 0..L, so the phases of each step and the log of
+     * each length are tabulated once per call: (L + 1) · 8 sin/cos pairs instead of B · K · 16. The
+     * entries are the very floats time_position_features computes, so the features are the same. */
+    float *phases = malloc(sizeof(float) * (size_t)(L + 1) * (size_t)(P2 + 1));
+    if (!phases) { /* no table: the same features, span by span */
+        for (int r = 0; r < B; r++) {
+            const int *st = raw_starts + (size_t)r * K;
+            for (int k = 0; k < K; k++)
+                time_position_features(act + ((size_t)r * K + k) * F, st[k], k + 1 < K ? st[k + 1] : L, L);
+        }
+    } else {
+        float *log_len = phases + (size_t)(L + 1) * P2; /* [len], len = 1..L */
+        for (int p = 0; p <= L; p++) step_phases(phases + (size_t)p * P2, p, L);
+        for (int len = 1; len <= L; len++) log_len[len] = log_length(len, L);
+        for (int r = 0; r < B; r++) {
+            const int *st = raw_starts + (size_t)r * K;
+            for (int k = 0; k < K; k++) {
+                int a = st[k], e = k + 1 < K ? st[k + 1] : L;
+                features_from_phases(act + ((size_t)r * K + k) * F, phases + (size_t)a * P2, phases + (size_t)e * P2,
+                                     log_len[e - a]);
+            }
+        }
+        free(phases);
     }
     rp_matmul(tokens, act, P->value + tp->w, B * K, tp->d_model, F, 0, 1, 1.0f, 1.0f); // (B*K, d)
 }

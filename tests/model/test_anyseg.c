@@ -180,6 +180,13 @@ Test(time_position, gradient_and_features_depend_on_the_span_only) {
     cr_assert_float_eq(phi[RP_TIME_FEATURES - 1], 1.0f, 1e-6);
     time_position_features(phi, 5, 6, 40);
     cr_assert_eq(phi[RP_TIME_FEATURES - 1], 0.0f);
+    /* The forward's saved features (made from per-step tables) are time_position_features', bit for bit. */
+    for (int r = 0; r < c.B; r++)
+        for (int k = 0; k < 5; k++) {
+            int a = s[r * 5 + k], e = k + 1 < 5 ? s[r * 5 + k + 1] : 40;
+            time_position_features(phi, a, e, 40);
+            cr_assert_eq(memcmp(phi, c.act + (r * 5 + k) * RP_TIME_FEATURES, sizeof phi), 0, "row %d token %d", r, k);
+        }
     params_zero_grad(&c.P);
     time_position_backward(&c.tp, &c.P, c.r, c.B, c.act);
     CHECK(gradcheck(time_loss, &c, c.P.value + c.tp.w, c.P.grad + c.tp.w, (size_t)6 * RP_TIME_FEATURES,
