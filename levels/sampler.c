@@ -10,9 +10,8 @@ typedef struct workspace {
     double *values;  /* [n-1] perturbed logits (sampling) or logits (greedy) */
     double *z;       /* [K]   per-step log-normalisers */
     double *e;       /* [n-1] exp(s_j - max s) during a walk */
-    int *heap;       /* [K]   top-k heap of gap indices */
     int *starts;     /* [K+1] current segment starts during a sequential walk */
-    int *mark;       /* [n]   per gap: 0 = free, i+1 = chosen at step i / feasibility flag */
+    int *mark;       /* [n]   per gap: 0 = free, i+1 = chosen at step i / feasibility flag; top_k's scratch */
     int *order;      /* [K]   greedy's order when the caller passes none */
     int *lo, *hi;    /* [n+1] fewest / most further cuts a segment of each length can take */
     int *tree;       /* [4n]  tournament tree over the gaps (top_feasible) */
@@ -20,7 +19,7 @@ typedef struct workspace {
 
 size_t seg_workspace_bytes(const rp_seg_spec *spec) {
     size_t n = (size_t)spec->n, K = (size_t)spec->K;
-    return (2 * n + K + 3) * sizeof(double) + (7 * n + 3 * K + 10) * sizeof(int);
+    return (2 * n + K + 3) * sizeof(double) + (7 * n + 2 * K + 8) * sizeof(int);
 }
 
 static workspace carve(const rp_seg_spec *spec, void *work) {
@@ -30,8 +29,7 @@ static workspace carve(const rp_seg_spec *spec, void *work) {
     w.z = w.values + n + 1;
     w.e = w.z + K + 1;
     int *ints = (int *)(w.e + n + 1);
-    w.heap = ints;
-    w.starts = w.heap + K + 2;
+    w.starts = ints;
     w.order = w.starts + K + 2;
     w.mark = w.order + K + 2;
     w.lo = w.mark + n + 1;
@@ -105,37 +103,42 @@ static void insert_start(int *starts, int *n_seg, int gap) {
 /* Total order used everywhere: higher value first, ties to the lower gap index. */
 static int ranks_above(const double *v, int a, int b) { return v[a] > v[b] || (v[a] == v[b] && a < b); }
 
-static void sift_down(int *heap, int size, int i, const double *v) {
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        /* Min-heap on the ranking: the root is the weakest of the kept gaps. */
-        if (l < size && ranks_above(v, heap[m], heap[l])) m = l;
-        if (r < size && ranks_above(v, heap[m], heap[r])) m = r;
-        if (m == i) return;
-        int t = heap[i]; heap[i] = heap[m]; heap[m] = t;
-        i = m;
-    }
-}
-
-/* order[k] = the k = K-1 top-ranked gaps of v, best first. O(n log k). */
-static void top_k(int n_gaps, int k, const double *v, int *heap, int *order) {
+/* order[k] = the k = K-1 top-ranked gaps of v, best first; a[n_gaps] is scratch. Quickselect
+ * moves the k best to the front of a (Hoare partitions around a median-of-three pivot; with a
+ * strict total order the pivot is the only element ranking equal to itself), then an insertion
+ * sort orders them. Expected O(n + k²), with fewer unpredictable branches than the heap of k it
+ * replaced (a draw of an order at n = 336, k = 41: 10 µs against 12); the result is the same, the
+ * ranking being total. */
+static void top_k(int n_gaps, int k, const double *v, int *a, int *order) {
     if (k <= 0) return;
-    int size = 0;
-    for (int j = 0; j < n_gaps; j++) {
-        if (size < k) {
-            heap[size++] = j;
-            if (size == k)
-                for (int i = k / 2 - 1; i >= 0; i--) sift_down(heap, k, i, v);
-        } else if (ranks_above(v, j, heap[0])) {
-            heap[0] = j;
-            sift_down(heap, k, 0, v);
+    for (int j = 0; j < n_gaps; j++) a[j] = j;
+    int lo = 0, hi = n_gaps - 1;
+    while (lo < hi) {
+        int x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi], p;
+        if (ranks_above(v, x, y)) p = ranks_above(v, y, z) ? y : ranks_above(v, x, z) ? z : x;
+        else p = ranks_above(v, x, z) ? x : ranks_above(v, y, z) ? z : y;
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (ranks_above(v, a[i], p)) i++;
+            while (ranks_above(v, p, a[j])) j--;
+            if (i <= j) {
+                int t = a[i]; a[i] = a[j]; a[j] = t;
+                i++;
+                j--;
+            }
         }
+        /* a[lo..j] rank at or above p, a[i..hi] at or below it, a[j+1..i-1] is p */
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
     }
-    /* Pop the weakest first and fill from the back. */
-    for (int i = k - 1; i >= 0; i--) {
-        order[i] = heap[0];
-        heap[0] = heap[i];
-        sift_down(heap, i, 0, v);
+    for (int i = 0; i < k; i++) {
+        int g = a[i], p = i;
+        while (p > 0 && ranks_above(v, g, order[p - 1])) {
+            order[p] = order[p - 1];
+            p--;
+        }
+        order[p] = g;
     }
 }
 
@@ -215,7 +218,7 @@ static void select_order(const rp_seg_spec *spec, const double *v, workspace *w,
     if (seg_is_bounded(spec))
         top_feasible(spec, v, w, order);
     else
-        top_k(spec->n - 1, spec->K - 1, v, w->heap, order);
+        top_k(spec->n - 1, spec->K - 1, v, w->mark, order);
 }
 
 /* ---- walking the steps of an order ---------------------------------------------------------- */
