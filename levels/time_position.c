@@ -73,9 +73,9 @@ void time_position_forward(const rp_time_position *tp, const rp_params *P, float
                 time_position_features(act + ((size_t)r * K + k) * F, st[k], k + 1 < K ? st[k + 1] : L, L);
         }
     } else {
-        float *log_len = phases + (size_t)(L + 1) * P2; /* [len], len = 1..L */
+        float *log_len = phases + (size_t)(L + 1) * P2; /* [len], len = 0..L */
         for (int p = 0; p <= L; p++) step_phases(phases + (size_t)p * P2, p, L);
-        for (int len = 1; len <= L; len++) log_len[len] = log_length(len, L);
+        for (int len = 0; len <= L; len++) log_len[len] = log_length(len, L);
         for (int r = 0; r < B; r++) {
             const int *st = raw_starts + (size_t)r * K;
             for (int k = 0; k < K; k++) {

@@ -200,8 +200,8 @@ static void brute_bounded_order(const rp_seg_spec *spec, const double *v, const 
 
 /* Greedy decoding and sampling under length bounds choose, step by step, exactly what the rule
  * above chooses on small random specs (with tied logits, so the tie order is checked too): the
- * sampler's heap of gaps skips a gap for good once it is infeasible, which is only right because
- * feasible sets shrink. */
+ * sampler's tournament tree drops a gap for good once it is infeasible, which is only right
+ * because feasible sets shrink. */
 Test(sampler, bounded_choices_match_enumeration) {
     rp_rng r;
     rng_seed(&r, 23, 0);
