@@ -15,6 +15,7 @@
 #include "io/h5util.h"
 #include "io/patcher_file.h"
 #include "train/predict.h"
+#include "train/run.h"
 #include "train/train.h"
 
 /* The stream random levels draw from in rp_segment: the one `reinpatch segment` gives its first

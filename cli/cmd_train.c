@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "core/dist.h"
 #include "io/checkpoint.h"
+#include "train/run.h"
 #include "train/train.h"
 
 static const char *train_help =

@@ -142,10 +142,6 @@ int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_erro
 int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err);
 /* Copies best_values into the model's parameters. */
 void trainer_restore_best(rp_trainer *t);
-/* trainer_fit in the run directory (opt->out_dir or the recipe's), with a line per epoch on
- * stderr when verbose; then, unless stopped early, restores the best weights, evaluates val and
- * test, writes <run_dir>/metrics.json and prints it to out (if not NULL). */
-int trainer_run(rp_trainer *t, const rp_train_options *opt, FILE *out, rp_error *err);
 /* Trains one epoch (at most `max_steps` steps when > 0) over shuffled training windows, with
  * progress on stderr as rp_train_options.progress says; fills log
  * (train loss, seconds, windows/s and, for learned levels, the GRPG statistics). */

@@ -20,6 +20,7 @@
 #include "levels/segmentation.h"
 #include "train/patcher_load.h"
 #include "train/predict.h"
+#include "train/run.h"
 #include "train/train.h"
 #include "tests/run_command.h"
 #include "tests/tempdir.h"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "train/predict.h"
+#include "train/run.h"
 #include "train/train.h"
 #include "tests/tempdir.h"
 

@@ -15,6 +15,7 @@
 
 #include "tests/tempdir.h"
 #include "tests/tiny_recipe.h"
+#include "train/run.h"
 #include "train/train.h"
 
 static char tmpdir[256];

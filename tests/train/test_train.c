@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "train/history.h"
+#include "train/run.h"
 #include "train/train.h"
 #include "train/window_scores.h"
 #include "tests/tempdir.h"

@@ -32,6 +32,7 @@
 #include "core/util.h"
 #include "io/generated.h"
 #include "train/predict.h"
+#include "train/run.h"
 #include "train/train.h"
 #include "tests/tempdir.h"
 
