@@ -138,7 +138,7 @@ int trainer_setup_dataset(rp_trainer *t, rp_recipe *r, rp_dataset *data, rp_erro
  * output.checkpoint is on, and early stopping after train.patience epochs without improvement.
  * Leaves the last epoch's weights in the model (trainer_restore_best). Sets t->stopped when it
  * returned early because of opt->stop_after_epoch or opt->stop_after_step; opt->out_dir is not
- * read (trainer_run's). opt may be NULL. */
+ * read (trainer_run's, train/run.h). opt may be NULL. */
 int trainer_fit(rp_trainer *t, const rp_train_options *opt, rp_error *err);
 /* Copies best_values into the model's parameters. */
 void trainer_restore_best(rp_trainer *t);
