@@ -6,25 +6,6 @@
 
 #include "core/blas.h"
 
-int time_position_declare(rp_time_position *tp, rp_params *P, const char *prefix, int L, int K, int d_model,
-                          rp_error *err) {
-    if (L < 2 || K < 1 || d_model < 1)
-        return rp_fail(err, "%s: L=%d, K=%d, d_model=%d: need L >= 2, K >= 1, d_model >= 1", prefix, L, K, d_model);
-    tp->L = L;
-    tp->K = K;
-    tp->d_model = d_model;
-    char name[RP_PARAM_NAME_MAX];
-    snprintf(name, sizeof name, "%s/time/w", prefix);
-    tp->w = params_declare2(P, name, d_model, RP_TIME_FEATURES, err);
-    return tp->w == (size_t)-1 ? -1 : 0;
-}
-
-void time_position_init(const rp_time_position *tp, rp_params *P, rp_rng *rng) {
-    double bound = 1.0 / sqrt((double)RP_TIME_FEATURES);
-    float *w = P->value + tp->w;
-    for (int i = 0; i < tp->d_model * RP_TIME_FEATURES; i++) w[i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
-}
-
 /* sin and cos of every frequency's phase at step p: out[2j], out[2j + 1]. */
 static void step_phases(float *out, int p, int L) {
     const double two_pi = 6.283185307179586;
@@ -48,6 +29,37 @@ static void features_from_phases(float *phi, const float *start, const float *en
     phi[4 * RP_TIME_FREQS] = log_len;
 }
 
+int time_position_declare(rp_time_position *tp, rp_params *P, const char *prefix, int L, int K, int d_model,
+                          rp_error *err) {
+    if (L < 2 || K < 1 || d_model < 1)
+        return rp_fail(err, "%s: L=%d, K=%d, d_model=%d: need L >= 2, K >= 1, d_model >= 1", prefix, L, K, d_model);
+    tp->L = L;
+    tp->K = K;
+    tp->d_model = d_model;
+    char name[RP_PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%s/time/w", prefix);
+    tp->w = params_declare2(P, name, d_model, RP_TIME_FEATURES, err);
+    if (tp->w == (size_t)-1) return -1;
+    const int P2 = 2 * RP_TIME_FREQS;
+    tp->steps = rp_malloc(sizeof(float) * (size_t)(L + 1) * (P2 + 1), err);
+    if (!tp->steps) return -1;
+    float *log_len = tp->steps + (size_t)(L + 1) * P2;
+    for (int p = 0; p <= L; p++) step_phases(tp->steps + (size_t)p * P2, p, L);
+    for (int len = 0; len <= L; len++) log_len[len] = log_length(len, L);
+    return 0;
+}
+
+void time_position_free(rp_time_position *tp) {
+    free(tp->steps);
+    tp->steps = NULL;
+}
+
+void time_position_init(const rp_time_position *tp, rp_params *P, rp_rng *rng) {
+    double bound = 1.0 / sqrt((double)RP_TIME_FEATURES);
+    float *w = P->value + tp->w;
+    for (int i = 0; i < tp->d_model * RP_TIME_FEATURES; i++) w[i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
+}
+
 void time_position_features(float *phi, int a, int e, int L) {
     float start[2 * RP_TIME_FREQS], end[2 * RP_TIME_FREQS];
     step_phases(start, a, L);
@@ -62,29 +74,15 @@ size_t time_position_act_floats(const rp_time_position *tp, int B) {
 void time_position_forward(const rp_time_position *tp, const rp_params *P, float *tokens, const int *raw_starts,
                            int B, float *act) {
     int K = tp->K, L = tp->L, F = RP_TIME_FEATURES, P2 = 2 * RP_TIME_FREQS;
-    /* Every span starts and ends on one of the steps 0..L, so the phases of each step and the log of
-     * each length are tabulated once per call: (L + 1) · 8 sin/cos pairs instead of B · K · 16. The
-     * entries are the very floats time_position_features computes, so the features are the same. */
-    float *phases = malloc(sizeof(float) * (size_t)(L + 1) * (size_t)(P2 + 1));
-    if (!phases) { /* no table: the same features, span by span */
-        for (int r = 0; r < B; r++) {
-            const int *st = raw_starts + (size_t)r * K;
-            for (int k = 0; k < K; k++)
-                time_position_features(act + ((size_t)r * K + k) * F, st[k], k + 1 < K ? st[k + 1] : L, L);
+    /* From the step table: the very floats time_position_features computes for the span's ends. */
+    const float *log_len = tp->steps + (size_t)(L + 1) * P2;
+    for (int r = 0; r < B; r++) {
+        const int *st = raw_starts + (size_t)r * K;
+        for (int k = 0; k < K; k++) {
+            int a = st[k], e = k + 1 < K ? st[k + 1] : L;
+            features_from_phases(act + ((size_t)r * K + k) * F, tp->steps + (size_t)a * P2, tp->steps + (size_t)e * P2,
+                                 log_len[e - a]);
         }
-    } else {
-        float *log_len = phases + (size_t)(L + 1) * P2; /* [len], len = 0..L */
-        for (int p = 0; p <= L; p++) step_phases(phases + (size_t)p * P2, p, L);
-        for (int len = 0; len <= L; len++) log_len[len] = log_length(len, L);
-        for (int r = 0; r < B; r++) {
-            const int *st = raw_starts + (size_t)r * K;
-            for (int k = 0; k < K; k++) {
-                int a = st[k], e = k + 1 < K ? st[k + 1] : L;
-                features_from_phases(act + ((size_t)r * K + k) * F, phases + (size_t)a * P2, phases + (size_t)e * P2,
-                                     log_len[e - a]);
-            }
-        }
-        free(phases);
     }
     rp_matmul(tokens, act, P->value + tp->w, B * K, tp->d_model, F, 0, 1, 1.0f, 1.0f); // (B*K, d)
 }

@@ -15,7 +15,11 @@
  * starts at zero). The span is the cut span [a, e), not the tokenizer's overlap context, which is
  * the same for every patch of a level.
  *
- * Backward accumulates (+=) into P->grad; positions take no gradient. */
+ * Backward accumulates (+=) into P->grad; positions take no gradient.
+ *
+ * Ownership: time_position_declare allocates the struct's step table (every span starts and ends on
+ * one of the steps 0..L, so the phases of each step and the log of each length are computed once);
+ * time_position_free releases it. Copies of the struct share it, read only. */
 #ifndef RP_TIME_POSITION_H
 #define RP_TIME_POSITION_H
 
@@ -31,10 +35,12 @@
 typedef struct rp_time_position {
     int L, K, d_model;
     size_t w;
+    float *steps; /* (L+1, 2·RP_TIME_FREQS): sin, cos of each frequency's phase at step p; then (L+1) log lengths */
 } rp_time_position;
 
 int time_position_declare(rp_time_position *tp, rp_params *P, const char *prefix, int L, int K, int d_model,
                           rp_error *err);
+void time_position_free(rp_time_position *tp);
 void time_position_init(const rp_time_position *tp, rp_params *P, rp_rng *rng);
 /* phi[RP_TIME_FEATURES] of the span [a, e) in a window of L steps (0 <= a < e <= L). */
 void time_position_features(float *phi, int a, int e, int L);

@@ -238,7 +238,10 @@ void model_buffers_free(rp_model_buffers *b) {
 }
 
 void model_free(rp_model *m) {
-    for (int l = 0; l < m->n_levels; l++) free(m->levels[l].random_table);
+    for (int l = 0; l < m->n_levels; l++) {
+        free(m->levels[l].random_table);
+        time_position_free(&m->levels[l].time_pos);
+    }
     params_free(&m->P);
 }
 

@@ -191,6 +191,7 @@ Test(time_position, gradient_and_features_depend_on_the_span_only) {
     time_position_backward(&c.tp, &c.P, c.r, c.B, c.act);
     CHECK(gradcheck(time_loss, &c, c.P.value + c.tp.w, c.P.grad + c.tp.w, (size_t)6 * RP_TIME_FEATURES,
                     GC_OPTIONS(1e-2, 1e-2, 2e-4), "time/w"));
+    time_position_free(&c.tp);
     params_free(&c.P);
 }
 
