@@ -11,10 +11,10 @@
  * undropped projection.
  *
  * Layout: the QKV projection is stored feature-major, qkvᵀ (3d × B·K), so each head's Q, K and V
- * are strided views of it, and no product hits BLIS's slow dot-product kernel (a row-major Q·Kᵀ
- * with k = dh = 4 does: ~3× slower per call). With small heads (dh ≤ 4) the per-window products
- * cover two heads at once through block-diagonal copies of K and V (see attention.c: BLIS's fixed
- * cost per call dominates products this small).
+ * are strided views of it. The per-window products (K × K × dh: 42 × 42 × 4 at ETTh1 size) are too
+ * small for bli_sgemm's per-call set-up, so they run on BLIS's micro-kernel directly over packed
+ * operands (core/blas.h, rp_gemm_packed), with the scores kept transposed (keys × queries) in the
+ * kernel's own panel layout: see attention.c for the arrangement.
  *
  * Threads: attention_forward/backward split the windows over rp_threads() threads (at most one
  * per window and RP_ATTENTION_SLOTS), each running its windows' projections and heads with
@@ -50,15 +50,16 @@ int attention_declare(rp_attention *a, rp_params *P, const char *prefix, int d_m
 /* PyTorch Linear defaults for both projections. */
 void attention_init(const rp_attention *a, rp_params *P, rp_rng *rng);
 
-/* Floats the forward saves for backward (qkvᵀ, attention weights, their dropout, context). */
+/* Floats the forward saves for backward (qkvᵀ, attention weights, their dropout, context). The
+ * layout follows BLIS's micro-kernel tile, so an arena is only meaningful within one process. */
 size_t attention_act_floats(const rp_attention *a, int batch, int n_tokens);
 /* Floats of backward workspace (dcontext, dqkvᵀ, per-thread slots); may be shared by the layers
  * of a stack since it is dead between backward calls. */
 size_t attention_scratch_floats(const rp_attention *a, int batch, int n_tokens);
 
 /* training = 0 or attn_dropout = 0: no dropout. The mask of each attention weight is decided by
- * (seed, its index in the saved weights: per (window b, head group) a K × g·K block, query-major,
- * the group's heads side by side), so it does not depend on the thread count. */
+ * (seed, ((window · H + head) · K + key) · K + query), the window counted across the whole batch
+ * (every rank and shard), so it depends neither on the thread count nor on the kernel's tile. */
 void attention_forward(const rp_attention *a, const rp_params *P,
                        float *out,        // (B, K, d)
                        const float *in,   // (B, K, d)

@@ -10,6 +10,12 @@ static int g_threads = 1;
 /* [packed][threaded]: see rp_sgemm on the packed (no "sup") pair. */
 static rntm_t g_rntm[2][2];
 static int g_rntm_ready = 0;
+/* BLIS's gemm micro-kernel for float and its context, fetched once by rntm_setup. */
+typedef void (*sgemm_ukr_fn)(dim_t m, dim_t n, dim_t k, float *alpha, float *a, float *b, float *beta,
+                             float *c, inc_t rs_c, inc_t cs_c, auxinfo_t *data, cntx_t *cntx);
+static sgemm_ukr_fn g_ukr;
+static cntx_t *g_cntx;
+static int g_mr, g_nr;
 
 /* BLIS picks its kernels (a "sub-configuration") from the CPU id, once, on its first call, unless
  * BLIS_ARCH_TYPE names one. BLIS 0.9 (Debian 12's) recognises AMD Zen 1–3 but not Zen 4 or later
@@ -48,6 +54,11 @@ static void rntm_setup(void) {
             bli_rntm_set_num_threads(threaded ? g_threads : 1, r);
             if (packed) bli_rntm_disable_l3_sup(r);
         }
+    bli_init();
+    g_cntx = bli_gks_query_cntx();
+    g_ukr = (sgemm_ukr_fn)bli_cntx_get_l3_vir_ukr_dt(BLIS_FLOAT, BLIS_GEMM_UKR, g_cntx);
+    g_mr = (int)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MR, g_cntx);
+    g_nr = (int)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NR, g_cntx);
     g_rntm_ready = 1;
 }
 
@@ -59,12 +70,15 @@ void rp_set_threads(int threads) {
 
 int rp_threads(void) { return g_threads; }
 
-const char *rp_blas_kernels(void) {
+static void ensure_setup(void) {
     if (!g_rntm_ready) {
 #pragma omp critical(rp_blas_init)
         if (!g_rntm_ready) rntm_setup();
     }
-    bli_init(); /* idempotent; querying the id of an uninitialised BLIS aborts */
+}
+
+const char *rp_blas_kernels(void) {
+    ensure_setup(); /* it initialises BLIS: querying the id of an uninitialised BLIS aborts */
     return bli_arch_string(bli_arch_query_id());
 }
 
@@ -73,19 +87,17 @@ void rp_sgemm(int m, int n, int k, float alpha,
               const float *b, int rsb, int csb,
               float beta, float *c, int rsc, int csc) {
     if (m <= 0 || n <= 0) return;
-    if (!g_rntm_ready) {
-#pragma omp critical(rp_blas_init)
-        if (!g_rntm_ready) rntm_setup();
-    }
+    ensure_setup();
     /* Inside our own parallel loops each worker runs BLIS alone: no nested oversubscription. */
     const int threaded = !omp_in_parallel();
     /* BLIS sends products with a small dimension to its "sup" kernels, which skip packing. With
      * the zen3/haswell kernels those ran our k = 16 products (FF1, the QKV and output
-     * projections at d_model 16: thousands of rows × 16) 2.5–3× slower than the packed path,
-     * while the k ≥ 48 products and the tiny per-window attention products ran 1.2–2.5× faster
-     * with sup (docs/results.md, "Profile"). So a product with k ≤ 16 and at least 16384 outputs
-     * takes the packed path. Kernel sets without sup kernels (generic) are unaffected. */
-    const int packed = k <= 16 && (long)m * n >= 16384;
+     * projections at d_model 16: thousands of rows × 16) 2.5–3× slower than the packed path
+     * (docs/results.md, "Profile"), and every product of a million multiply-adds or more
+     * (the d_model 128 layers, the head, the weight gradients over a batch's 5,376 tokens) 5–15%
+     * slower ("Attention on BLIS's micro-kernel"); the tiny ones are faster with sup. So those
+     * take the packed path. Kernel sets without sup kernels (generic) are unaffected. */
+    const int packed = (k <= 16 && (long)m * n >= 16384) || (long)m * n * k >= (1L << 20);
     rntm_t rntm = g_rntm[packed][threaded];
     /* BLIS's API takes non-const pointers; it does not write A or B. Cast once, here. */
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha,
@@ -97,4 +109,95 @@ void rp_matmul(float *c, const float *a, const float *b, int m, int n, int k,
     int rsa = ta ? 1 : k, csa = ta ? m : 1;
     int rsb = tb ? 1 : n, csb = tb ? k : 1;
     rp_sgemm(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, n, 1);
+}
+
+int rp_ukr_mr(void) {
+    ensure_setup();
+    return g_mr;
+}
+
+int rp_ukr_nr(void) {
+    ensure_setup();
+    return g_nr;
+}
+
+void rp_gemm_packed(int m, int n, int k, float alpha, const float *ap, long a_ps, const float *bp,
+                    long b_ps, float beta, float *c, long rsc, long csc) {
+    if (m <= 0 || n <= 0) return;
+    ensure_setup();
+    const int mr = g_mr, nr = g_nr;
+    auxinfo_t aux = {0};
+    bli_auxinfo_set_ps_a(a_ps, &aux);
+    bli_auxinfo_set_ps_b(b_ps, &aux);
+    /* BLIS's loop order: column panels of B outside, row panels of A inside (B's panel stays in
+     * cache while the A panels stream); next_a/next_b are the kernel's prefetch hints. */
+    for (int j0 = 0, q = 0; j0 < n; j0 += nr, q++) {
+        const int nb = n - j0 < nr ? n - j0 : nr;
+        float *b = (float *)bp + (size_t)q * b_ps;
+        for (int i0 = 0, r = 0; i0 < m; i0 += mr, r++) {
+            const int mb = m - i0 < mr ? m - i0 : mr;
+            float *a = (float *)ap + (size_t)r * a_ps;
+            bli_auxinfo_set_next_a(i0 + mr < m ? a + a_ps : (float *)ap, &aux);
+            bli_auxinfo_set_next_b(i0 + mr < m ? b : b + b_ps, &aux);
+            g_ukr(mb, nb, k, &alpha, a, b, &beta, c + (size_t)i0 * rsc + (size_t)j0 * csc, rsc, csc, &aux,
+                  g_cntx);
+        }
+    }
+}
+
+size_t rp_pack_a_floats(int m, int k) {
+    const int mr = rp_ukr_mr();
+    return (size_t)((m + mr - 1) / mr) * mr * k;
+}
+
+size_t rp_pack_b_floats(int k, int n) {
+    const int nr = rp_ukr_nr();
+    return (size_t)((n + nr - 1) / nr) * nr * k;
+}
+
+/* The packing loops with the tile width a compile-time constant where it is the common one
+ * (zen3/haswell: 6 × 16), so the inner loops unroll; any other width takes the same code with
+ * the width a variable. */
+static inline __attribute__((always_inline)) void pack_a_w(int m, int k, const float *a, long rsa, long csa,
+                                                           float *ap, const int mr) {
+    for (int i0 = 0; i0 < m; i0 += mr, ap += (size_t)mr * k) {
+        const int mb = m - i0 < mr ? m - i0 : mr;
+        const float *src = a + (size_t)i0 * rsa;
+        if (mb == mr) {
+            for (int p = 0; p < k; p++)
+                for (int i = 0; i < mr; i++) ap[(size_t)p * mr + i] = src[(size_t)i * rsa + (size_t)p * csa];
+        } else {
+            for (int p = 0; p < k; p++)
+                for (int i = 0; i < mr; i++)
+                    ap[(size_t)p * mr + i] = i < mb ? src[(size_t)i * rsa + (size_t)p * csa] : 0.0f;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void pack_b_w(int k, int n, const float *b, long rsb, long csb,
+                                                           float *bp, const int nr) {
+    for (int j0 = 0; j0 < n; j0 += nr, bp += (size_t)nr * k) {
+        const int nb = n - j0 < nr ? n - j0 : nr;
+        const float *src = b + (size_t)j0 * csb;
+        if (nb == nr) {
+            for (int p = 0; p < k; p++)
+                for (int j = 0; j < nr; j++) bp[(size_t)p * nr + j] = src[(size_t)p * rsb + (size_t)j * csb];
+        } else {
+            for (int p = 0; p < k; p++)
+                for (int j = 0; j < nr; j++)
+                    bp[(size_t)p * nr + j] = j < nb ? src[(size_t)p * rsb + (size_t)j * csb] : 0.0f;
+        }
+    }
+}
+
+void rp_pack_a(int m, int k, const float *a, long rsa, long csa, float *ap) {
+    const int mr = rp_ukr_mr();
+    if (mr == 6) pack_a_w(m, k, a, rsa, csa, ap, 6);
+    else pack_a_w(m, k, a, rsa, csa, ap, mr);
+}
+
+void rp_pack_b(int k, int n, const float *b, long rsb, long csb, float *bp) {
+    const int nr = rp_ukr_nr();
+    if (nr == 16) pack_b_w(k, n, b, rsb, csb, bp, 16);
+    else pack_b_w(k, n, b, rsb, csb, bp, nr);
 }

@@ -118,17 +118,18 @@ static void check_forward(int B, int K, int d, int H) {
     teardown(&c);
 }
 
-/* d = 8, H = 2 runs heads in groups of two; H = 3 (odd) one at a time. */
+/* Head dimensions 4, 8 and 16 (one micro-kernel tile row or more: MR is 6 with zen3, 4 with
+ * generic), odd head counts, and more tokens than one panel of the kernel's tile. */
 Test(attention, forward_matches_reference) { check_forward(3, 5, 8, 2); }
-Test(attention, forward_matches_reference_single_head_groups) { check_forward(2, 6, 12, 3); }
+Test(attention, forward_matches_reference_three_heads) { check_forward(2, 6, 12, 3); }
 Test(attention, forward_matches_reference_patchtst_size) { check_forward(2, 42, 16, 4); }
-/* head dim 8 (ETTm1's d 128 over 16 heads) in pairs; head dim 16 one at a time */
-Test(attention, forward_matches_reference_head_dim_8_pairs) { check_forward(2, 7, 32, 4); }
-Test(attention, forward_matches_reference_head_dim_16_single) { check_forward(2, 7, 32, 2); }
+Test(attention, forward_matches_reference_head_dim_8) { check_forward(2, 7, 32, 4); }
+Test(attention, forward_matches_reference_head_dim_16) { check_forward(2, 7, 32, 2); }
+Test(attention, forward_matches_reference_tokens_over_panels) { check_forward(3, 37, 32, 4); }
 
-static void check_gradients(int d, int H, float attn_dropout, int training) {
+static void check_gradients_k(int K, int d, int H, float attn_dropout, int training) {
     att_ctx c;
-    setup(&c, 2, 5, d, H, attn_dropout);
+    setup(&c, 2, K, d, H, attn_dropout);
     c.training = training;
     c.seed = 77;
     att_loss(&c);
@@ -143,14 +144,22 @@ static void check_gradients(int d, int H, float attn_dropout, int training) {
     teardown(&c);
 }
 
+static void check_gradients(int d, int H, float attn_dropout, int training) {
+    check_gradients_k(5, d, H, attn_dropout, training);
+}
+
 Test(attention, gradients_two_heads) { check_gradients(8, 2, 0.0f, 1); }
 Test(attention, gradients_four_heads) { check_gradients(16, 4, 0.0f, 1); }
 Test(attention, gradients_three_heads) { check_gradients(12, 3, 0.0f, 1); }
-Test(attention, gradients_head_dim_8_pairs) { check_gradients(32, 4, 0.3f, 1); }
-Test(attention, gradients_head_dim_16_single) { check_gradients(32, 2, 0.0f, 1); }
+Test(attention, gradients_head_dim_8) { check_gradients(32, 4, 0.3f, 1); }
+Test(attention, gradients_head_dim_16) { check_gradients(32, 2, 0.0f, 1); }
 Test(attention, gradients_with_attention_dropout) { check_gradients(8, 2, 0.3f, 1); }
 Test(attention, gradients_with_attention_dropout_three_heads) { check_gradients(12, 3, 0.3f, 1); }
 Test(attention, gradients_eval_mode_ignores_dropout) { check_gradients(8, 2, 0.3f, 0); }
+/* More tokens than one micro-kernel panel holds (16 with zen3, 4 with generic), and not a multiple
+ * of 8: the padded panels and the 8 × 8 transposes' edges. */
+Test(attention, gradients_tokens_over_several_panels) { check_gradients_k(21, 16, 4, 0.0f, 1); }
+Test(attention, gradients_tokens_over_several_panels_dropout) { check_gradients_k(19, 16, 2, 0.3f, 1); }
 
 Test(attention, dropout_changes_output_only_in_training) {
     att_ctx c;

@@ -61,6 +61,7 @@ Test(blas, products_match_reference_on_every_path) {
         check_product(600, 16, 128, 0, 1, inside);  /* k > 16: BLIS's default (sup) path */
         check_product(42, 84, 8, 1, 0, inside);     /* small: default path */
         check_product(128, 16, 600, 1, 0, inside);  /* weight gradient: long k */
+        check_product(300, 128, 64, 0, 1, inside);  /* over 2^20 multiply-adds: packed path */
     }
 }
 
@@ -76,4 +77,67 @@ Test(blas, user_blis_arch_type_wins) {
 Test(blas, kernel_set_is_named) {
     const char *k = rp_blas_kernels();
     cr_assert(k && k[0], "rp_blas_kernels gave an empty name");
+}
+
+/* rp_gemm_packed on operands packed by rp_pack_a/b, against a double reference: every edge of the
+ * micro-kernel's tile (m, n below, at and above MR, NR), alpha and beta, row- and column-stored C,
+ * beta = 0 ignoring NaN in C, and a head-style slice (the first k rows of deeper panels, entered at
+ * an offset). Run by two threads at once, each on its own buffers: the path holds no lock. */
+static void check_packed(int m, int n, int k, float alpha, float beta, int col_major_c, int slice) {
+    const int mr = rp_ukr_mr(), nr = rp_ukr_nr();
+    const int kk = slice ? k + 5 : k, off = slice ? 3 : 0;  /* operands with kk rows; use rows off .. off+k */
+    float *a = malloc((size_t)m * kk * sizeof *a), *b = malloc((size_t)kk * n * sizeof *b);
+    for (int i = 0; i < m * kk; i++) a[i] = value((unsigned)i, 3);
+    for (int i = 0; i < kk * n; i++) b[i] = value((unsigned)i, 4);
+    float *ap = aligned_alloc(64, (rp_pack_a_floats(m, kk) + 16) * sizeof *ap);
+    float *bp = aligned_alloc(64, (rp_pack_b_floats(kk, n) + 16) * sizeof *bp);
+    rp_pack_a(m, kk, a, kk, 1, ap);  /* a row-major m × kk */
+    rp_pack_b(kk, n, b, 1, kk, bp);  /* b stored as n × kk: column-major kk × n */
+    const long rsc = col_major_c ? 1 : n + 2, csc = col_major_c ? m + 3 : 1;
+    const size_t csize = col_major_c ? (size_t)(m + 3) * n : (size_t)m * (n + 2);
+    float *c = malloc(csize * sizeof *c), *c0 = malloc(csize * sizeof *c0);
+    for (size_t i = 0; i < csize; i++) c0[i] = beta == 0.0f ? NAN : value((unsigned)i, 5);
+    memcpy(c, c0, csize * sizeof *c);
+    rp_gemm_packed(m, n, k, alpha, ap + (size_t)off * mr, (long)kk * mr, bp + (size_t)off * nr, (long)kk * nr,
+                   beta, c, rsc, csc);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0, mag = 0;
+            for (int p = off; p < off + k; p++) {
+                double x = a[(size_t)i * kk + p], y = b[(size_t)j * kk + p];
+                s += x * y;
+                mag += fabs(x * y);
+            }
+            const float old = beta == 0.0f ? 0.0f : c0[(size_t)i * rsc + (size_t)j * csc];  /* NaN: not read */
+            double want = alpha * s + beta * (double)old;
+            double err = fabs((double)c[(size_t)i * rsc + (size_t)j * csc] - want);
+            cr_assert_leq(err, (k + 2) * ldexp(1.0, -22) * (fabs(alpha) * mag + fabs(beta * old)) + 1e-30,
+                          "packed %dx%dx%d (alpha %g beta %g col %d slice %d): C[%d,%d] = %g, reference %g", m, n,
+                          k, alpha, beta, col_major_c, slice, i, j, c[(size_t)i * rsc + (size_t)j * csc], want);
+        }
+    /* nothing outside the m × n block is written */
+    for (size_t e = 0; e < csize; e++) {
+        const size_t ld = (size_t)(col_major_c ? csc : rsc);
+        const size_t i = col_major_c ? e % ld : e / ld, j = col_major_c ? e / ld : e % ld;
+        if ((int)i >= m || (int)j >= n) {
+            int same = isnan(c0[e]) ? isnan(c[e]) : c[e] == c0[e];
+            cr_assert(same, "packed %dx%dx%d wrote outside C at %zu", m, n, k, e);
+        }
+    }
+    free(a); free(b); free(ap); free(bp); free(c); free(c0);
+}
+
+Test(blas, packed_products_match_reference) {
+    rp_set_threads(2);
+    const int mr = rp_ukr_mr(), nr = rp_ukr_nr();
+    const int ms[] = {1, mr - 1, mr, mr + 1, 3 * mr + 2}, ns[] = {1, nr - 1, nr, nr + 3, 2 * nr + 5};
+#pragma omp parallel num_threads(2)
+    for (int x = 0; x < 5; x++)
+        for (int y = 0; y < 5; y++) {
+            if (ms[x] < 1 || ns[y] < 1) continue;
+            int t = omp_get_thread_num();
+            check_packed(ms[x], ns[y], t ? 4 : 42, 1.0f, 0.0f, 0, 0);
+            check_packed(ms[x], ns[y], 7, 0.5f, -1.5f, t, 0);
+            check_packed(ms[x], ns[y], 4, -2.0f, 0.0f, 1 - t, 1);
+        }
 }
