@@ -289,10 +289,12 @@ static void transpose_panels(float *dst, const float *src, int K, const tiles *t
     const size_t nr = (size_t)t->nr, ps = (size_t)t->kp * nr;
 #if defined(__AVX__)
     if (t->kp % 8 == 0 && nr % 8 == 0) {
-        for (int j0 = 0; j0 < t->kp; j0 += 8)
-            for (int i0 = 0; i0 < t->kp; i0 += 8)
-                transpose8(dst + (j0 / nr) * ps + (size_t)i0 * nr + j0 % nr, nr,
-                           src + (i0 / nr) * ps + (size_t)j0 * nr + i0 % nr, nr);
+        /* key panel qk, keys j0 = qk·nr + jj .. + 7; query panel q, queries q·nr + ii .. + 7 */
+        for (size_t qk = 0, j0 = 0; j0 < (size_t)t->kp; qk++)
+            for (size_t jj = 0; jj < nr && j0 < (size_t)t->kp; jj += 8, j0 += 8)
+                for (size_t q = 0, i0 = 0; i0 < (size_t)t->kp; q++)
+                    for (size_t ii = 0; ii < nr && i0 < (size_t)t->kp; ii += 8, i0 += 8)
+                        transpose8(dst + qk * ps + i0 * nr + jj, nr, src + q * ps + j0 * nr + ii, nr);
         return;
     }
 #endif

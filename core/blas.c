@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 static int g_threads = 1;
-/* [packed][threaded]: see rp_sgemm on the packed (no "sup") pair. */
+/* [pack_b][threaded]: see rp_sgemm on the pair that packs B in BLIS's "sup" path. */
 static rntm_t g_rntm[2][2];
 static int g_rntm_ready = 0;
 /* BLIS's gemm micro-kernel for float and its context, fetched once by rntm_setup. */
@@ -47,12 +47,12 @@ static void choose_blis_kernels(void) {
 
 static void rntm_setup(void) {
     choose_blis_kernels(); /* before BLIS's first call, which reads BLIS_ARCH_TYPE */
-    for (int packed = 0; packed < 2; packed++)
+    for (int pack_b = 0; pack_b < 2; pack_b++)
         for (int threaded = 0; threaded < 2; threaded++) {
-            rntm_t *r = &g_rntm[packed][threaded];
+            rntm_t *r = &g_rntm[pack_b][threaded];
             bli_rntm_init(r);
             bli_rntm_set_num_threads(threaded ? g_threads : 1, r);
-            if (packed) bli_rntm_disable_l3_sup(r);
+            if (pack_b) bli_rntm_set_pack_b(1, r);
         }
     bli_init();
     g_cntx = bli_gks_query_cntx();
@@ -90,15 +90,16 @@ void rp_sgemm(int m, int n, int k, float alpha,
     ensure_setup();
     /* Inside our own parallel loops each worker runs BLIS alone: no nested oversubscription. */
     const int threaded = !omp_in_parallel();
-    /* BLIS sends products with a small dimension to its "sup" kernels, which skip packing. With
-     * the zen3/haswell kernels those ran our k = 16 products (FF1, the QKV and output
-     * projections at d_model 16: thousands of rows × 16) 2.5–3× slower than the packed path
-     * (docs/results.md, "Profile"), and every product of a million multiply-adds or more
-     * (the d_model 128 layers, the head, the weight gradients over a batch's 5,376 tokens) 5–15%
-     * slower ("Attention on BLIS's micro-kernel"); the tiny ones are faster with sup. So those
-     * take the packed path. Kernel sets without sup kernels (generic) are unaffected. */
-    const int packed = (k <= 16 && (long)m * n >= 16384) || (long)m * n * k >= (1L << 20);
-    rntm_t rntm = g_rntm[packed][threaded];
+    /* BLIS sends products with a small dimension (all of ours but the bench's reference sgemm) to
+     * its "sup" kernels, which by default read A and B where they lie. Asked to pack B first, the
+     * zen3 sup kernels ran every product of the model's shapes with more than 32 rows as fast or
+     * faster, up to 3.8× (the k = 16 projections of the ETTh1 model, the policy's convolutions),
+     * and 1.1–1.3× on most of the d_model 128 ones; with 16 rows and a long k (weight gradients)
+     * packing B costs more than it saves (docs/results.md, "Packing B in BLIS's sup path"). The
+     * packed (non-sup) path was slower than one or the other on every shape. Kernel sets without
+     * sup kernels (generic) ignore the flag. */
+    const int pack_b = m > 32;
+    rntm_t rntm = g_rntm[pack_b][threaded];
     /* BLIS's API takes non-const pointers; it does not write A or B. Cast once, here. */
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha,
                  (float *)a, rsa, csa, (float *)b, rsb, csb, &beta, c, rsc, csc, NULL, &rntm);

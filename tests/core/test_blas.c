@@ -1,8 +1,8 @@
 /* core/blas: products against a double-precision reference on the paths rp_sgemm picks between
- * (packed for k <= 16 with many outputs, BLIS's default otherwise; threaded outside a parallel
- * region, single-threaded inside), and the user's BLIS_ARCH_TYPE taking precedence over the kernel
- * set core/blas.c would choose. Criterion runs each test in its own process, so each starts with
- * BLIS uninitialised. */
+ * (BLIS's sup path with B packed above 32 rows, without packing otherwise; threaded outside a
+ * parallel region, single-threaded inside), rp_gemm_packed on BLIS's micro-kernel, and the user's
+ * BLIS_ARCH_TYPE taking precedence over the kernel set core/blas.c would choose. Criterion runs
+ * each test in its own process, so each starts with BLIS uninitialised. */
 #include <blis.h>
 #include <criterion/criterion.h>
 #include <math.h>
@@ -56,12 +56,13 @@ static void check_product(int m, int n, int k, int ta, int tb, int inside_parall
 Test(blas, products_match_reference_on_every_path) {
     rp_set_threads(2);
     for (int inside = 0; inside < 2; inside++) {
-        check_product(600, 128, 16, 0, 1, inside);  /* k <= 16, 76,800 outputs: packed path */
+        check_product(600, 128, 16, 0, 1, inside);  /* FF1's shape: B packed */
         check_product(48, 700, 16, 0, 1, inside);   /* the QKV projection's shape */
-        check_product(600, 16, 128, 0, 1, inside);  /* k > 16: BLIS's default (sup) path */
-        check_product(42, 84, 8, 1, 0, inside);     /* small: default path */
+        check_product(600, 16, 128, 0, 1, inside);  /* FF2's shape */
+        check_product(16, 84, 8, 1, 0, inside);     /* 16 rows: B read in place */
         check_product(128, 16, 600, 1, 0, inside);  /* weight gradient: long k */
-        check_product(300, 128, 64, 0, 1, inside);  /* over 2^20 multiply-adds: packed path */
+        check_product(16, 128, 600, 1, 0, inside);  /* the same with 16 rows */
+        check_product(700, 256, 256, 0, 1, inside);   /* the d_model 128 layers' size */
     }
 }
 
