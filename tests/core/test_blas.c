@@ -84,14 +84,16 @@ Test(blas, kernel_set_is_named) {
  * micro-kernel's tile (m, n below, at and above MR, NR), alpha and beta, row- and column-stored C,
  * beta = 0 ignoring NaN in C, and a head-style slice (the first k rows of deeper panels, entered at
  * an offset). Run by two threads at once, each on its own buffers: the path holds no lock. */
+/* 64-byte aligned (the micro-kernel's B panels), the size a multiple of it as C11 requires. */
+static float *aligned_floats(size_t n) { return aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64); }
+
 static void check_packed(int m, int n, int k, float alpha, float beta, int col_major_c, int slice) {
     const int mr = rp_ukr_mr(), nr = rp_ukr_nr();
     const int kk = slice ? k + 5 : k, off = slice ? 3 : 0;  /* operands with kk rows; use rows off .. off+k */
     float *a = malloc((size_t)m * kk * sizeof *a), *b = malloc((size_t)kk * n * sizeof *b);
     for (int i = 0; i < m * kk; i++) a[i] = value((unsigned)i, 3);
     for (int i = 0; i < kk * n; i++) b[i] = value((unsigned)i, 4);
-    float *ap = aligned_alloc(64, (rp_pack_a_floats(m, kk) + 16) * sizeof *ap);
-    float *bp = aligned_alloc(64, (rp_pack_b_floats(kk, n) + 16) * sizeof *bp);
+    float *ap = aligned_floats(rp_pack_a_floats(m, kk)), *bp = aligned_floats(rp_pack_b_floats(kk, n));
     rp_pack_a(m, kk, a, kk, 1, ap);  /* a row-major m × kk */
     rp_pack_b(kk, n, b, 1, kk, bp);  /* b stored as n × kk: column-major kk × n */
     const long rsc = col_major_c ? 1 : n + 2, csc = col_major_c ? m + 3 : 1;
