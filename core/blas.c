@@ -156,49 +156,34 @@ size_t rp_pack_b_floats(int k, int n) {
     return (size_t)((n + nr - 1) / nr) * nr * k;
 }
 
-/* The packing loops with the tile width a compile-time constant where it is the common one
- * (zen3/haswell: 6 × 16), so the inner loops unroll; any other width takes the same code with
- * the width a variable. */
-static inline __attribute__((always_inline)) void pack_a_w(int m, int k, const float *a, long rsa, long csa,
-                                                           float *ap, const int mr) {
-    for (int i0 = 0; i0 < m; i0 += mr, ap += (size_t)mr * k) {
-        const int mb = m - i0 < mr ? m - i0 : mr;
-        const float *src = a + (size_t)i0 * rsa;
-        if (mb == mr) {
+/* Both packed layouts are panels of `width` rows of a matrix, p-major inside a panel: A's panels
+ * are MR rows of A, B's are NR rows of Bᵀ. The tile width is a compile-time constant where it is
+ * the common one (zen3/haswell: 6 × 16), so the inner loops unroll; any other width takes the
+ * same code with the width a variable. Rows past m in the last panel are zero. */
+static inline __attribute__((always_inline)) void pack_panels(int m, int k, const float *a, long rs, long cs,
+                                                              float *ap, const int width) {
+    for (int i0 = 0; i0 < m; i0 += width, ap += (size_t)width * k) {
+        const int mb = m - i0 < width ? m - i0 : width;
+        const float *src = a + (size_t)i0 * rs;
+        if (mb == width) {
             for (int p = 0; p < k; p++)
-                for (int i = 0; i < mr; i++) ap[(size_t)p * mr + i] = src[(size_t)i * rsa + (size_t)p * csa];
+                for (int i = 0; i < width; i++) ap[(size_t)p * width + i] = src[(size_t)i * rs + (size_t)p * cs];
         } else {
             for (int p = 0; p < k; p++)
-                for (int i = 0; i < mr; i++)
-                    ap[(size_t)p * mr + i] = i < mb ? src[(size_t)i * rsa + (size_t)p * csa] : 0.0f;
-        }
-    }
-}
-
-static inline __attribute__((always_inline)) void pack_b_w(int k, int n, const float *b, long rsb, long csb,
-                                                           float *bp, const int nr) {
-    for (int j0 = 0; j0 < n; j0 += nr, bp += (size_t)nr * k) {
-        const int nb = n - j0 < nr ? n - j0 : nr;
-        const float *src = b + (size_t)j0 * csb;
-        if (nb == nr) {
-            for (int p = 0; p < k; p++)
-                for (int j = 0; j < nr; j++) bp[(size_t)p * nr + j] = src[(size_t)p * rsb + (size_t)j * csb];
-        } else {
-            for (int p = 0; p < k; p++)
-                for (int j = 0; j < nr; j++)
-                    bp[(size_t)p * nr + j] = j < nb ? src[(size_t)p * rsb + (size_t)j * csb] : 0.0f;
+                for (int i = 0; i < width; i++)
+                    ap[(size_t)p * width + i] = i < mb ? src[(size_t)i * rs + (size_t)p * cs] : 0.0f;
         }
     }
 }
 
 void rp_pack_a(int m, int k, const float *a, long rsa, long csa, float *ap) {
     const int mr = rp_ukr_mr();
-    if (mr == 6) pack_a_w(m, k, a, rsa, csa, ap, 6);
-    else pack_a_w(m, k, a, rsa, csa, ap, mr);
+    if (mr == 6) pack_panels(m, k, a, rsa, csa, ap, 6);
+    else pack_panels(m, k, a, rsa, csa, ap, mr);
 }
 
 void rp_pack_b(int k, int n, const float *b, long rsb, long csb, float *bp) {
     const int nr = rp_ukr_nr();
-    if (nr == 16) pack_b_w(k, n, b, rsb, csb, bp, 16);
-    else pack_b_w(k, n, b, rsb, csb, bp, nr);
+    if (nr == 16) pack_panels(n, k, b, csb, rsb, bp, 16);
+    else pack_panels(n, k, b, csb, rsb, bp, nr);
 }
