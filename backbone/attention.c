@@ -57,9 +57,10 @@ void attention_init(const rp_attention *a, rp_params *P, rp_rng *rng) {
  *   Pᵀ  = softmax over keys      in place, one query per column, vectorised across queries
  *   O_hᵀ = V_hᵀ Pᵀ               (dh × K)   B = Pᵀ as the kernel reads it: no packing
  *
- * Pᵀ is kept in the micro-kernel's B layout ("panels"): column panel q holds queries q·NR ..
- * q·NR + NR − 1, and within it element (key j, query i) sits at [j·NR + i − q·NR]; the last panel's
- * columns beyond K are padding (scores of zero queries, never reaching an output). Backward, per
+ * Pᵀ is kept in the micro-kernel's B layout ("panels"): column panel q, kp·NR floats after panel
+ * q − 1, holds queries q·NR .. q·NR + NR − 1, and within it element (key j, query i) sits at
+ * [j·NR + i − q·NR]; the last panel's columns beyond K are padding (scores of zero queries), and
+ * rows K .. kp − 1 of a panel are slack for the 8 × 8 transposes: neither reaches an output. Backward, per
  * head, with dOᵀ packed once per window:
  *
  *   dPᵀ = V_h dO_hᵀ              (K × K)    into panels, like Sᵀ
@@ -76,7 +77,7 @@ typedef struct tiles {
     int mr, nr;
     int kq;   /* K rounded up to nr: the columns of a Pᵀ block (queries), likewise keys in key panels */
     int kp;   /* rows of a panel of a K × K block: K, rounded up to 8 where the transposes move 8 × 8
-               * blocks (the rows beyond K are never read as operands, never written to outputs) */
+               * blocks (what they carry beyond K never reaches an output) */
     int km;   /* K rounded up to mr: the rows of a packed K or V (A operand over keys) */
     int dhm;  /* head dim rounded up to mr: rows of a packed V_hᵀ, K_hᵀ, Q_hᵀ or dO_hᵀ */
 } tiles;
@@ -99,14 +100,14 @@ static tiles tiles_of(const rp_attention *a, int K) {
 static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 #define SLACK 16
 
-/* Saved activations, in order: qkvᵀ (3d × N); probs: per (window, head) Pᵀ in panels (K × kq);
+/* Saved activations, in order: qkvᵀ (3d × N); probs: per (window, head) Pᵀ in panels (kp × kq);
  * [dropped probs, mask] of the same size when attn_dropout > 0; context (N, d); then per
  * workspace slot (one per concurrent thread, see attention.h) the window's packed Qᵀ (B, d × kq)
  * and K (A, km × d) and the head's packed V_hᵀ (A, dhm × K): small enough to stay in L1.
  * N = B·K. */
 typedef struct act_layout {
     size_t qkvT, probs, pdrop, mask, ctx, slots, total;
-    size_t block;                       /* floats of one (window, head) Pᵀ: K × kq */
+    size_t block;                       /* floats of one (window, head) Pᵀ: kp × kq */
     size_t slot_size, s_qT, s_kA, s_vA; /* a forward slot and offsets within it */
 } act_layout;
 
