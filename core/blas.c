@@ -92,12 +92,12 @@ void rp_sgemm(int m, int n, int k, float alpha,
     const int threaded = !omp_in_parallel();
     /* BLIS sends products with a small dimension (all of ours but the bench's reference sgemm) to
      * its "sup" kernels, which by default read A and B where they lie. Asked to pack B first, the
-     * zen3 sup kernels ran every product of the model's shapes with more than 32 rows as fast or
-     * faster, up to 3.8× (the k = 16 projections of the ETTh1 model, the policy's convolutions),
-     * and 1.1–1.3× on most of the d_model 128 ones; with 16 rows and a long k (weight gradients)
-     * packing B costs more than it saves (docs/results.md, "Packing B in BLIS's sup path"). The
-     * packed (non-sup) path was slower than one or the other on every shape. Kernel sets without
-     * sup kernels (generic) ignore the flag. */
+     * zen3 sup kernels ran every product of the model's shapes with more than 32 rows within 2 % of
+     * that or faster: up to 3.8× on the k = 16 projections of the ETTh1 model and the policy's
+     * convolutions, 1.2–1.3× on most of the d_model 128 ones. With 16 rows and a long k (weight
+     * gradients) packing B costs more than it saves, and the packed (non-sup) path was slower than
+     * one or the other on every shape (docs/results.md, "Attention on BLIS's micro-kernel, and B
+     * packed in the sup path"). Kernel sets without sup kernels (generic) ignore the flag. */
     const int pack_b = m > 32;
     rntm_t rntm = g_rntm[pack_b][threaded];
     /* BLIS's API takes non-const pointers; it does not write A or B. Cast once, here. */
