@@ -1,11 +1,12 @@
-/* The one door to matrix products: every GEMM in reinpatch goes through rp_sgemm (BLIS).
+/* The door to matrix products: every GEMM in reinpatch goes through rp_sgemm (BLIS), or, for
+ * products too small for its set-up, through rp_gemm_packed (BLIS's micro-kernel, below).
  *
  * Strides follow BLIS: element (i, j) of A lives at a[i*rsa + j*csa]. A row-major m×k array has
  * rsa = k, csa = 1; its transpose is the same memory with rsa = 1, csa = k. No copies to transpose.
  *
  *   C[m×n] = alpha * A[m×k] · B[k×n] + beta * C
  *
- * Threading: called outside an OpenMP parallel region, BLIS uses rp_blas_threads() threads;
+ * Threading: called outside an OpenMP parallel region, BLIS uses rp_threads() threads;
  * called inside one (we parallelise over batch items there), BLIS runs single-threaded, so the
  * two never oversubscribe the cores. Results are deterministic for a fixed thread count. */
 #ifndef RP_BLAS_H
