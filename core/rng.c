@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "core/mathd.h"
+
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -46,7 +48,13 @@ uint64_t rng_below(rp_rng *r, uint64_t n) {
     return x % n;
 }
 
-double rng_gumbel(rp_rng *r) { return -log(-log(rng_uniform_open(r))); }
+double rng_gumbel(rp_rng *r) { return -rp_log(-rp_log(rng_uniform_open(r))); }
+
+void rng_gumbels(rp_rng *r, double *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = rng_uniform_open(r);
+    /* a separate loop: the draws are sequential, the logs vectorise */
+    for (int i = 0; i < n; i++) out[i] = -rp_log(-rp_log(out[i]));
+}
 
 void rng_shuffle_int(rp_rng *r, int *a, int n) {
     for (int i = n - 1; i > 0; i--) {

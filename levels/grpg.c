@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "core/mathd.h"
+
 /* The sum of a group's G rewards; 1 when they are all equal (then the group gets exact zeros,
  * whatever rounding its mean has: equal rewards carry no preference), else 0. */
 static int group_sum(const float *r, int G, double *sum) {
@@ -135,11 +137,18 @@ double grpg_mean_entropy(const float *logits, int n_rows, int n_gaps) {
         double m = s[0], sum = 0.0, h = 0.0;
         for (int j = 1; j < n_gaps; j++)
             if (s[j] > m) m = s[j];
-        for (int j = 0; j < n_gaps; j++) sum += exp((double)s[j] - m);
+        /* in chunks: the exponentials in a loop that vectorises (core/mathd.h), the sums in order */
+        double e[256];
+        for (int j0 = 0; j0 < n_gaps; j0 += 256) {
+            int c = n_gaps - j0 < 256 ? n_gaps - j0 : 256;
+            for (int j = 0; j < c; j++) e[j] = rp_exp((double)s[j0 + j] - m);
+            for (int j = 0; j < c; j++) sum += e[j];
+        }
         double logz = m + log(sum);
-        for (int j = 0; j < n_gaps; j++) {
-            double lp = (double)s[j] - logz;
-            h -= exp(lp) * lp;
+        for (int j0 = 0; j0 < n_gaps; j0 += 256) {
+            int c = n_gaps - j0 < 256 ? n_gaps - j0 : 256;
+            for (int j = 0; j < c; j++) e[j] = rp_exp((double)s[j0 + j] - logz);
+            for (int j = 0; j < c; j++) h -= e[j] * ((double)s[j0 + j] - logz);
         }
         total += h;
     }

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/mathd.h"
+
 /* ---- workspace ------------------------------------------------------------------------------ */
 
 typedef struct workspace {
@@ -11,15 +13,19 @@ typedef struct workspace {
     double *z;       /* [K]   per-step log-normalisers */
     double *e;       /* [n-1] exp(s_j - max s) during a walk */
     int *starts;     /* [K+1] current segment starts during a sequential walk */
-    int *mark;       /* [n]   per gap: 0 = free, i+1 = chosen at step i / feasibility flag; top_k's scratch */
+    int *mark;       /* [n]   per gap: 0 = free, i+1 = chosen at step i / feasibility flag */
     int *order;      /* [K]   greedy's order when the caller passes none */
     int *lo, *hi;    /* [n+1] fewest / most further cuts a segment of each length can take */
     int *tree;       /* [4n]  tournament tree over the gaps (top_feasible) */
+    double *part_v;  /* [2n]  top_k: two buffers of candidate values, */
+    int *part_i;     /* [2n]  and of their gaps */
+    double *sel_v;   /* [K]   top_k: the chosen gaps' values, */
+    int *sel;        /* [K]   and the chosen gaps */
 } workspace;
 
 size_t seg_workspace_bytes(const rp_seg_spec *spec) {
     size_t n = (size_t)spec->n, K = (size_t)spec->K;
-    return (2 * n + K + 3) * sizeof(double) + (7 * n + 2 * K + 8) * sizeof(int);
+    return (4 * n + 2 * K + 4) * sizeof(double) + (9 * n + 3 * K + 9) * sizeof(int);
 }
 
 static workspace carve(const rp_seg_spec *spec, void *work) {
@@ -28,13 +34,17 @@ static workspace carve(const rp_seg_spec *spec, void *work) {
     w.values = work;
     w.z = w.values + n + 1;
     w.e = w.z + K + 1;
-    int *ints = (int *)(w.e + n + 1);
+    w.part_v = w.e + n + 1;
+    w.sel_v = w.part_v + 2 * n;
+    int *ints = (int *)(w.sel_v + K + 1);
     w.starts = ints;
     w.order = w.starts + K + 2;
     w.mark = w.order + K + 2;
     w.lo = w.mark + n + 1;
     w.hi = w.lo + n + 1;
     w.tree = w.hi + n + 1;
+    w.sel = w.tree + 4 * n;
+    w.part_i = w.sel + K + 1;
     return w;
 }
 
@@ -103,42 +113,66 @@ static void insert_start(int *starts, int *n_seg, int gap) {
 /* Total order used everywhere: higher value first, ties to the lower gap index. */
 static int ranks_above(const double *v, int a, int b) { return v[a] > v[b] || (v[a] == v[b] && a < b); }
 
-/* order[k] = the k = K-1 top-ranked gaps of v, best first; a[n_gaps] is scratch. Quickselect
- * moves the k best to the front of a (Hoare partitions around a median-of-three pivot; with a
- * strict total order the pivot is the only element ranking equal to itself), then an insertion
- * sort orders them. Expected O(n + k²), with fewer unpredictable branches than the heap of k it
- * replaced (a draw of an order at n = 336, k = 41: 10 µs against 12); the result is the same, the
- * ranking being total. */
-static void top_k(int n_gaps, int k, const double *v, int *a, int *order) {
+/* order[k] = the k = K-1 top-ranked gaps of v, best first (0 <= k <= n_gaps). A quickselect
+ * whose partition has no data-dependent branch: each (value, gap) pair is written to both ends of
+ * the other buffer and only the cursor of its side moves. The order of random values is what a
+ * branch cannot predict: the branchy quickselect and insertion sort this replaces spent most of
+ * their ~6 µs per call (n = 336, k = 41) on mispredictions (docs/results.md, "The learned step's
+ * policy side"). The k chosen are then ordered by counting, for each, how many of the others rank
+ * above it, a loop that vectorises. The result is the same: the ranking is a total order. */
+static void top_k(int n_gaps, int k, const double *v, workspace *w, int *order) {
     if (k <= 0) return;
-    for (int j = 0; j < n_gaps; j++) a[j] = j;
-    int lo = 0, hi = n_gaps - 1;
-    while (lo < hi) {
-        int x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi], p;
-        if (ranks_above(v, x, y)) p = ranks_above(v, y, z) ? y : ranks_above(v, x, z) ? z : x;
-        else p = ranks_above(v, x, z) ? x : ranks_above(v, y, z) ? z : y;
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (ranks_above(v, a[i], p)) i++;
-            while (ranks_above(v, p, a[j])) j--;
-            if (i <= j) {
-                int t = a[i]; a[i] = a[j]; a[j] = t;
-                i++;
-                j--;
-            }
-        }
-        /* a[lo..j] rank at or above p, a[i..hi] at or below it, a[j+1..i-1] is p */
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
+    double *src_v = w->part_v;
+    int *src_i = w->part_i;
+    for (int j = 0; j < n_gaps; j++) {
+        src_v[j] = v[j];
+        src_i[j] = j;
     }
-    for (int i = 0; i < k; i++) {
-        int g = a[i], p = i;
-        while (p > 0 && ranks_above(v, g, order[p - 1])) {
-            order[p] = order[p - 1];
-            p--;
+    int m = n_gaps, need = k, got = 0;
+    while (need > 0) {
+        if (m == need) { /* every candidate left is chosen */
+            for (int j = 0; j < m; j++) w->sel[got++] = src_i[j];
+            break;
         }
-        order[p] = g;
+        /* the other of the two buffers */
+        const int second = src_v >= w->part_v + n_gaps;
+        double *dst_v = second ? w->part_v : w->part_v + n_gaps;
+        int *dst_i = second ? w->part_i : w->part_i + n_gaps;
+        /* pivot: the median of the first, middle and last candidates */
+        int x = 0, y = m / 2, z = m - 1, p;
+#define ABOVE(a, b) (src_v[a] > src_v[b] || (src_v[a] == src_v[b] && src_i[a] < src_i[b]))
+        if (ABOVE(x, y)) p = ABOVE(y, z) ? y : ABOVE(x, z) ? z : x;
+        else p = ABOVE(x, z) ? x : ABOVE(y, z) ? z : y;
+#undef ABOVE
+        const double pv = src_v[p];
+        const int pi = src_i[p];
+        int na = 0, nb = 0; /* above the pivot: dst[0, na); below it: dst[m − nb, m) */
+        for (int j = 0; j < m; j++) {
+            double xv = src_v[j];
+            int xi = src_i[j];
+            int above = (xv > pv) | ((xv == pv) & (xi < pi));
+            int below = !above & (xi != pi);
+            dst_v[m - 1 - nb] = xv, dst_i[m - 1 - nb] = xi;
+            dst_v[na] = xv, dst_i[na] = xi;
+            na += above;
+            nb += below;
+        }
+        if (na >= need) { /* the k best are all above the pivot */
+            src_v = dst_v, src_i = dst_i, m = na;
+        } else { /* those above and the pivot are chosen; the rest come from below it */
+            for (int j = 0; j < na; j++) w->sel[got++] = dst_i[j];
+            w->sel[got++] = pi;
+            need -= na + 1;
+            src_v = dst_v + (m - nb), src_i = dst_i + (m - nb), m = nb;
+        }
+    }
+    for (int i = 0; i < k; i++) w->sel_v[i] = v[w->sel[i]];
+    for (int i = 0; i < k; i++) {
+        const double vi = w->sel_v[i];
+        const int gi = w->sel[i];
+        int rank = 0;
+        for (int j = 0; j < k; j++) rank += (w->sel_v[j] > vi) | ((w->sel_v[j] == vi) & (w->sel[j] < gi));
+        order[rank] = gi;
     }
 }
 
@@ -218,7 +252,7 @@ static void select_order(const rp_seg_spec *spec, const double *v, workspace *w,
     if (seg_is_bounded(spec))
         top_feasible(spec, v, w, order);
     else
-        top_k(spec->n - 1, spec->K - 1, v, w->mark, order);
+        top_k(spec->n - 1, spec->K - 1, v, w, order);
 }
 
 /* ---- walking the steps of an order ---------------------------------------------------------- */
@@ -320,9 +354,11 @@ static int pl_normalisers(int n, int K, const float *s, const int *order, worksp
         if (!w->mark[j] && s[j] > m) m = s[j];
     double rest = -INFINITY;
     if (m > -INFINITY) {
+        /* the exponentials in a loop that vectorises (core/mathd.h), then summed in gap order */
+        for (int j = 0; j < n - 1; j++) w->e[j] = rp_exp((double)s[j] - m);
         double sum = 0.0;
         for (int j = 0; j < n - 1; j++)
-            if (!w->mark[j]) sum += exp((double)s[j] - m);
+            if (!w->mark[j]) sum += w->e[j];
         rest = m + log(sum);
     }
     for (int i = K - 2; i >= 0; i--) {
@@ -341,18 +377,60 @@ static double pl_log_prob(int n, int K, const float *s, const int *order, worksp
 
 /* ∂/∂s_j = 1[j chosen] − exp(s_j) Σ_{i <= t_j} exp(−z_i), t_j = the step j was chosen (the last
  * step for never-chosen gaps). The prefix sums are kept in log space: every term exp(s_j − z_i)
- * is <= 1 because j is still a candidate at step i. */
-static void pl_backward(int n, int K, const float *s, const int *order, float scale, float *ds,
-                        workspace *w) {
-    if (K < 2 || pl_normalisers(n, K, s, order, w)) return;
+ * is <= 1 because j is still a candidate at step i. The general path, for pl_backward. */
+static void pl_backward_logspace(int n, int K, const float *s, const int *order, float scale, float *ds,
+                                 workspace *w) {
+    if (pl_normalisers(n, K, s, order, w)) return;
     double acc = -INFINITY;
     for (int i = 0; i < K - 1; i++) {
         acc = logaddexp(acc, -w->z[i]);
         w->z[i] = acc; /* now log Σ_{i' <= i} exp(−z_i') */
     }
+    for (int j = 0; j < n - 1; j++) w->e[j] = (double)s[j] + w->z[w->mark[j] ? w->mark[j] - 1 : K - 2];
     for (int j = 0; j < n - 1; j++) {
-        int t = w->mark[j] ? w->mark[j] - 1 : K - 2;
-        double g = (w->mark[j] ? 1.0 : 0.0) - exp((double)s[j] + w->z[t]);
+        double g = (w->mark[j] ? 1.0 : 0.0) - rp_exp(w->e[j]);
+        ds[j] += scale * (float)g;
+    }
+}
+
+/* The same gradient in linear scale, shifted by the largest logit: e_j = exp(s_j − max s), the
+ * normalisers Z_i = Σ_{j still a candidate at step i} e_j (sums from the last step back, additions
+ * only, as pl_normalisers'), and ∂/∂s_j = 1[j chosen] − e_j Σ_{i <= t_j} 1/Z_i. No logarithm and
+ * one vectorised exponential per gap, where the log-space path takes two libm calls per step on
+ * top (docs/results.md, "The learned step's policy side"). When the last step's candidates all
+ * lie so far below the largest logit that Z would lose digits to underflow, the log-space path
+ * takes over. */
+static void pl_backward(int n, int K, const float *s, const int *order, float scale, float *ds,
+                        workspace *w) {
+    if (K < 2) return;
+    for (int j = 0; j < n - 1; j++) w->mark[j] = 0;
+    for (int i = 0; i < K - 1; i++) {
+        int g = order[i];
+        if (g < 0 || g >= n - 1 || w->mark[g]) return;
+        w->mark[g] = i + 1;
+    }
+    float top = s[0];
+    for (int j = 1; j < n - 1; j++) top = s[j] > top ? s[j] : top;
+    for (int j = 0; j < n - 1; j++) w->e[j] = rp_exp((double)s[j] - (double)top);
+    double Z = 0.0;
+    for (int j = 0; j < n - 1; j++)
+        if (!w->mark[j]) Z += w->e[j];
+    for (int i = K - 2; i >= 0; i--) {
+        Z += w->e[order[i]];
+        w->z[i] = Z;
+    }
+    /* Z_{K−2} is the smallest; terms under 1e−308 are flushed to 0 (rp_exp), negligible above 1e−250 */
+    if (!(w->z[K - 2] >= 1e-250)) {
+        pl_backward_logspace(n, K, s, order, scale, ds, w);
+        return;
+    }
+    double acc = 0.0;
+    for (int i = 0; i < K - 1; i++) {
+        acc += 1.0 / w->z[i];
+        w->z[i] = acc; /* now Σ_{i' <= i} 1/Z_i' */
+    }
+    for (int j = 0; j < n - 1; j++) {
+        double g = (w->mark[j] ? 1.0 : 0.0) - w->e[j] * w->z[w->mark[j] ? w->mark[j] - 1 : K - 2];
         ds[j] += scale * (float)g;
     }
 }
@@ -377,7 +455,8 @@ void seg_log_prob_backward(const rp_seg_spec *spec, const float *logits, const i
 void seg_sample_order(const rp_seg_spec *spec, const float *logits, rp_rng *rng, int *starts, int *order,
                       void *work) {
     workspace w = carve(spec, work);
-    for (int j = 0; j < spec->n - 1; j++) w.values[j] = (double)logits[j] + rng_gumbel(rng);
+    rng_gumbels(rng, w.values, spec->n - 1);
+    for (int j = 0; j < spec->n - 1; j++) w.values[j] += (double)logits[j];
     select_order(spec, w.values, &w, order);
     seg_starts_from_gaps(spec->K, order, starts);
 }

@@ -48,3 +48,26 @@ Test(rng, below_is_in_range_and_covers) {
     }
     for (int i = 0; i < 7; i++) cr_assert_gt(seen[i], 800);
 }
+
+/* rng_gumbels is n calls of rng_gumbel, value for value, and the values are standard Gumbels:
+ * mean γ (Euler's constant), variance π²/6. */
+Test(rng, gumbels_are_the_single_draws) {
+    enum { N = 100001 };
+    static double v[N];
+    rp_rng a, b;
+    rng_seed(&a, 5, 2);
+    rng_seed(&b, 5, 2);
+    rng_gumbels(&a, v, N);
+    double s = 0, s2 = 0;
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(v[i], rng_gumbel(&b), "draw %d", i);
+        s += v[i];
+        s2 += v[i] * v[i];
+    }
+    cr_assert_eq(rng_next(&a), rng_next(&b), "both streams are at the same place after the draws");
+    double mean = s / N, var = s2 / N - mean * mean, pi = 3.14159265358979;
+    /* 5-sigma bounds (the variance of a Gumbel's square is finite); fixed seed, deterministic */
+    cr_assert_lt(fabs(mean - 0.5772156649), 5 * sqrt(pi * pi / 6 / N));
+    /* the sample variance's sd: σ² √((μ4/σ⁴ − 1) / N), μ4/σ⁴ = 5.4 for a Gumbel */
+    cr_assert_lt(fabs(var - pi * pi / 6), 5 * (pi * pi / 6) * sqrt(4.4 / N));
+}

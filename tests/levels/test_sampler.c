@@ -333,6 +333,38 @@ Test(sampler, greedy_takes_highest_logits) {
     free(work);
 }
 
+/* Unbounded greedy decoding's order is the K−1 best gaps by (logit descending, gap ascending),
+ * checked against a sort of every gap: many sizes and counts, with heavy ties (logits on a coarse
+ * grid, as the uniform prior's are at initialisation) and without. */
+static const float *rank_logits;
+static int by_rank(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    if (rank_logits[i] != rank_logits[j]) return rank_logits[i] > rank_logits[j] ? -1 : 1;
+    return i < j ? -1 : 1;
+}
+
+Test(sampler, greedy_order_is_the_sorted_ranking) {
+    rp_rng r;
+    rng_seed(&r, 21, 0);
+    for (int trial = 0; trial < 600; trial++) {
+        int n = 2 + (int)rng_below(&r, 400), K = 1 + (int)rng_below(&r, (uint64_t)n);
+        rp_seg_spec spec;
+        cr_assert_eq(seg_spec_init(&spec, n, K, 0, 0, NULL), 0);
+        void *work = work_for(&spec);
+        float *s = malloc(sizeof(float) * (size_t)n);
+        int *starts = malloc(sizeof(int) * (size_t)K), *order = malloc(sizeof(int) * (size_t)K);
+        int *all = malloc(sizeof(int) * (size_t)n);
+        for (int j = 0; j < n - 1; j++)
+            s[j] = trial % 2 ? (float)rng_below(&r, 4) - 2.0f : (float)rng_normal(&r);
+        seg_greedy(&spec, s, starts, order, work);
+        for (int j = 0; j < n - 1; j++) all[j] = j;
+        rank_logits = s;
+        qsort(all, (size_t)(n - 1), sizeof(int), by_rank);
+        for (int i = 0; i < K - 1; i++) cr_assert_eq(order[i], all[i], "trial %d n=%d K=%d: step %d", trial, n, K, i);
+        free(s), free(starts), free(order), free(all), free(work);
+    }
+}
+
 Test(sampler, same_seed_same_segmentation) {
     rp_seg_spec spec;
     cr_assert_eq(seg_spec_init(&spec, 336, 42, 4, 16, NULL), 0);
@@ -476,6 +508,13 @@ Test(sampler, steps_far_below_the_maximum_stay_exact) {
     float t[4] = {800, 0, 0, 0};
     int ord[2] = {0, 1};
     cr_assert_float_eq(seg_entropy(&free_spec, t, ord, work), log(3.0), 1e-12);
+    /* Unbounded, the gradient's last step has only candidates 800 below the first pick: its
+     * normaliser underflows in linear scale, and the log-space path gives the exact answer (step
+     * 0 picks gap 0 surely: 0; step 1 picks gap 1 among three equal ones: 2/3, −1/3, −1/3). */
+    float gt[4] = {0};
+    seg_log_prob_backward(&free_spec, t, ord, 1.0f, gt, work);
+    const float want[4] = {0.0f, 2.0f / 3.0f, -1.0f / 3.0f, -1.0f / 3.0f};
+    for (int j = 0; j < 4; j++) cr_assert_float_eq(gt[j], want[j], 1e-6, "gap %d: %g", j, gt[j]);
     free(work);
 }
 
