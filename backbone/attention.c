@@ -103,12 +103,13 @@ static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintp
 /* Saved activations, in order: qkvᵀ (3d × N); probs: per (window, head) Pᵀ in panels (kp × kq);
  * [dropped probs, mask] of the same size when attn_dropout > 0; context (N, d); then per
  * workspace slot (one per concurrent thread, see attention.h) the window's packed Qᵀ (B, d × kq)
- * and K (A, km × d) and the head's packed V_hᵀ (A, dhm × K): small enough to stay in L1.
- * N = B·K. */
+ * and K (A, km × d), the head's packed V_hᵀ (A, dhm × K), and one Pᵀ block that a scoring pass
+ * (PASS_SCORE) reuses for every head instead of keeping each in probs: small enough to stay in
+ * L1/L2. N = B·K. */
 typedef struct act_layout {
     size_t qkvT, probs, pdrop, mask, ctx, slots, total;
-    size_t block;                       /* floats of one (window, head) Pᵀ: kp × kq */
-    size_t slot_size, s_qT, s_kA, s_vA; /* a forward slot and offsets within it */
+    size_t block;                             /* floats of one (window, head) Pᵀ: kp × kq */
+    size_t slot_size, s_qT, s_kA, s_vA, s_P;  /* a forward slot and offsets within it */
 } act_layout;
 
 static act_layout layout_of(const rp_attention *a, int batch, int n_tokens) {
@@ -129,7 +130,8 @@ static act_layout layout_of(const rp_attention *a, int batch, int n_tokens) {
     L.s_qT = 0;
     L.s_kA = L.s_qT + rp_align16(d * t.kq + SLACK);
     L.s_vA = L.s_kA + rp_align16((size_t)t.km * d);
-    L.slot_size = L.s_vA + rp_align16((size_t)t.dhm * K);
+    L.s_P = L.s_vA + rp_align16((size_t)t.dhm * K);
+    L.slot_size = L.s_P + rp_align16(L.block + SLACK);
     L.slots = L.ctx + rp_align16(N * d);
     L.total = L.slots + (size_t)RP_ATTENTION_SLOTS * L.slot_size;
     return L;
@@ -318,9 +320,10 @@ static void dropout_panels(float *out, float *mask, const float *PT, float p, un
 }
 
 void attention_forward_range(const rp_attention *a, const rp_params *P, float *out, const float *in,
-                             int batch, int n_tokens, int b0, int b1, int training, unsigned long long seed,
+                             int batch, int n_tokens, int b0, int b1, rp_pass pass, unsigned long long seed,
                              float *act, int slot) {
     if (b1 <= b0) return;
+    const int training = pass == PASS_TRAIN, keep = pass != PASS_SCORE;
     const int d = a->d_model, H = a->n_heads, dh = a->head_dim, K = n_tokens;
     const int N = batch * n_tokens;
     const int n0 = b0 * K, rows = (b1 - b0) * K;
@@ -331,7 +334,7 @@ void attention_forward_range(const rp_attention *a, const rp_params *P, float *o
     float *qkvT = act + L.qkvT, *ctx = act + L.ctx;
     float *probs = align64(act + L.probs), *pdrop = align64(act + L.pdrop), *mask = align64(act + L.mask);
     float *ws = act + L.slots + (size_t)slot * L.slot_size;
-    float *qT = align64(ws + L.s_qT), *kA = ws + L.s_kA, *vA = ws + L.s_vA;
+    float *qT = align64(ws + L.s_qT), *kA = ws + L.s_kA, *vA = ws + L.s_vA, *slotP = align64(ws + L.s_P);
     const long q_ps = (long)d * t.nr, k_ps = (long)d * t.mr, v_ps = (long)K * t.mr, p_ps = (long)t.kp * t.nr;
 
     /* qkvᵀ[:, n0 .. n0+rows) (3d × rows) = W_qkv (3d × d) · inᵀ + b_qkv. The bias is added window
@@ -352,7 +355,7 @@ void attention_forward_range(const rp_attention *a, const rp_params *P, float *o
         rp_pack_a(K, d, qkv_b + (size_t)d * N, 1, N, kA);    /* K (K × d), every head */
         for (int h = 0; h < H; h++) {
             const size_t bh = (size_t)b * H + h;
-            float *PT = probs + bh * L.block;
+            float *PT = keep ? probs + bh * L.block : slotP;
             /* Sᵀ = scale · K_h Q_hᵀ: head h is features h·dh.. of both packs */
             gemm_into_panels(K, dh, scale, kA + (size_t)h * dh * t.mr, k_ps, qT + (size_t)h * dh * t.nr, q_ps, PT, &t);
             softmax_keys(PT, K, &t);
@@ -380,8 +383,8 @@ void attention_forward(const rp_attention *a, const rp_params *P, float *out, co
     {
         int lo, hi;
         split_range(batch, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        attention_forward_range(a, P, out, in, batch, n_tokens, lo, hi, training, seed, act,
-                                omp_get_thread_num());
+        attention_forward_range(a, P, out, in, batch, n_tokens, lo, hi, training ? PASS_TRAIN : PASS_EVAL, seed,
+                                act, omp_get_thread_num());
     }
 }
 

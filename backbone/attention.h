@@ -31,6 +31,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
+#include "core/kinds.h"
 #include "core/linear.h"
 #include "core/params.h"
 #include "core/rng.h"
@@ -80,9 +81,11 @@ void attention_backward(const rp_attention *a, rp_params *P,
  * backward_params, which adds the parameter gradients over all windows and may be split by output
  * features into `parts` disjoint parts (part = 0 .. parts − 1) run after every range is done.
  * slot (0 .. RP_ATTENTION_SLOTS − 1) picks the calling thread's workspace: concurrent calls must
- * use distinct slots. */
+ * use distinct slots. pass (core/kinds.h): PASS_TRAIN as training = 1; PASS_EVAL as training = 0;
+ * PASS_SCORE the same outputs as PASS_EVAL without keeping the attention weights (each head's
+ * go through the slot's one block), so no backward may read act afterwards. */
 void attention_forward_range(const rp_attention *a, const rp_params *P, float *out, const float *in,
-                             int batch, int n_tokens, int b0, int b1, int training, unsigned long long seed,
+                             int batch, int n_tokens, int b0, int b1, rp_pass pass, unsigned long long seed,
                              float *act, int slot);
 void attention_backward_range(const rp_attention *a, const rp_params *P, float *din, const float *dout,
                               const float *in, int batch, int n_tokens, int b0, int b1, int training,

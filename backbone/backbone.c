@@ -40,10 +40,12 @@ size_t backbone_act_floats(const rp_backbone *bb, int batch) {
 }
 
 void backbone_forward(const rp_backbone *bb, rp_params *P, float *out, const float *in, int batch,
-                      int training, unsigned long long dropout_seed, float *act) {
+                      rp_pass pass, unsigned long long dropout_seed, float *act) {
+    /* S7 and ETSMLP keep the same activations whether a backward follows or not */
+    const int training = pass == PASS_TRAIN;
     switch (bb->kind) {
     case BACKBONE_TRANSFORMER:
-        transformer_forward(&bb->transformer, P, out, in, batch, training, dropout_seed, act);
+        transformer_forward(&bb->transformer, P, out, in, batch, pass, dropout_seed, act);
         break;
     case BACKBONE_S7: s7_forward(&bb->s7, P, out, in, batch, training, dropout_seed, act); break;
     case BACKBONE_ETSMLP: etsmlp_forward(&bb->etsmlp, P, out, in, batch, training, dropout_seed, act); break;

@@ -30,10 +30,12 @@ int backbone_declare(rp_backbone *bb, rp_params *P, const char *prefix, const rp
                      rp_error *err);
 void backbone_init(const rp_backbone *bb, rp_params *P, rp_rng *rng);
 size_t backbone_act_floats(const rp_backbone *bb, int batch);
+/* pass: core/kinds.h (PASS_SCORE: no backbone_backward may follow; the transformer then keeps
+ * less, S7 and ETSMLP run as PASS_EVAL). */
 void backbone_forward(const rp_backbone *bb, rp_params *P,
                       float *out,       // (B, K, d)
                       const float *in,  // (B, K, d)
-                      int batch, int training, unsigned long long dropout_seed, float *act);
+                      int batch, rp_pass pass, unsigned long long dropout_seed, float *act);
 void backbone_backward(const rp_backbone *bb, rp_params *P,
                        float *din,        // (B, K, d), accumulated
                        const float *dout, // (B, K, d)

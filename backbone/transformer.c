@@ -3,6 +3,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backbone/stack.h"
@@ -182,8 +183,9 @@ static void residual_dropout_backward(float *dskip, float *dr, const float *mask
 }
 
 void transformer_forward(const rp_transformer *t, rp_params *P, float *out, const float *in, int batch,
-                         int training, unsigned long long dropout_seed, float *act) {
+                         rp_pass pass, unsigned long long dropout_seed, float *act) {
     const int K = t->n_tokens, d = t->d_model, f = t->d_ff;
+    const int training = pass == PASS_TRAIN, keep = pass != PASS_SCORE;
     const float p = training ? t->dropout : 0.0f;
     /* Dropout indices of a shard continue those of the rows before it (rank-count independent). */
     const size_t g0 = (size_t)dist_row0() * K;
@@ -191,6 +193,7 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
     const float p_attn = 1.0f - (1.0f - p) * (1.0f - p);
     const arena_layout A = arena_layout_of(t, batch);
     stack_header_write(act, training, batch);
+    if (!keep) stack_header_mark_scored(act);
     const int T = transformer_threads(batch);
 
 #pragma omp parallel num_threads(T) if (T > 1)
@@ -207,7 +210,7 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
             float *base = act + stack_layer_at(&A.frame, l);
             const layer_layout o = layer_layout_of(t, L, batch);
 
-            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, b0, b1, training,
+            attention_forward_range(&L->attn, P, base + o.r1, x, batch, K, b0, b1, pass,
                                     site_seed(dropout_seed, l, 3), base + o.attn, tm.t);
             residual_dropout(base + o.r1, base + o.mask1, x, p_attn, site_seed(dropout_seed, l, 0), od, nd, g0 * d);
             norm_forward_team(&L->norm1, P, base + o.y1, base + o.stats1, base + o.r1, training, &tm);
@@ -219,7 +222,8 @@ void transformer_forward(const rp_transformer *t, rp_params *P, float *out, cons
                 const int nr = tm.rows - r0 < chunk ? tm.rows - r0 : chunk;
                 const size_t at_d = (size_t)(tm.n0 + r0) * d, at_f = (size_t)(tm.n0 + r0) * f;
                 linear_forward(h, base + o.y1 + at_d, P->value + L->ff1.weight, P->value + L->ff1.bias, nr, d, f);
-                gelu_dropout_forward(base + o.g + at_f, base + o.gate + at_f, h, p, site_seed(dropout_seed, l, 1),
+                float *gate = keep ? base + o.gate + at_f : NULL; /* scoring: no GELU' to keep */
+                gelu_dropout_forward(base + o.g + at_f, gate, h, p, site_seed(dropout_seed, l, 1),
                                      at_f + g0 * f, (size_t)nr * f);
             }
             linear_forward(base + o.r2 + od, base + o.g + of, P->value + L->ff2.weight, P->value + L->ff2.bias,
@@ -236,6 +240,11 @@ void transformer_backward(const rp_transformer *t, rp_params *P, float *din, con
                           float *act) {
     const int K = t->n_tokens, N = batch * K, d = t->d_model, f = t->d_ff;
     const arena_layout A = arena_layout_of(t, batch);
+    if (!stack_header_backward_ready(act)) {
+        /* a caller's bug, not a data error: the arena holds no attention weights or GELU' */
+        fprintf(stderr, "reinpatch: internal error: transformer_backward after a scoring forward (PASS_SCORE)\n");
+        abort();
+    }
     const int training = stack_header_training(act);
     const float p = training ? t->dropout : 0.0f;
     const float p_attn = 1.0f - (1.0f - p) * (1.0f - p);

@@ -59,16 +59,18 @@ int transformer_declare(rp_transformer *t, rp_params *P, const char *prefix, int
 void transformer_init(const rp_transformer *t, rp_params *P, rp_rng *rng);
 /* Activation floats for a batch of `batch` windows (saved activations + backward workspace). */
 size_t transformer_act_floats(const rp_transformer *t, int batch);
-/* training = 1: dropout on (masks from dropout_seed), batch norm uses batch statistics and updates
- * its running statistics. training = 0: no dropout, batch norm uses running statistics, so each
- * window's output depends on that window alone. */
+/* pass (core/kinds.h) PASS_TRAIN (= 1): dropout on (masks from dropout_seed), batch norm uses
+ * batch statistics and updates its running statistics. PASS_EVAL (= 0): no dropout, batch norm
+ * uses running statistics, so each window's output depends on that window alone. PASS_SCORE:
+ * PASS_EVAL's output, bit for bit, keeping neither the attention weights nor GELU's derivative:
+ * no backward may follow (transformer_backward stops the process if one does). */
 void transformer_forward(const rp_transformer *t, rp_params *P,
                          float *out,       // (B, K, d)
                          const float *in,  // (B, K, d)
-                         int batch, int training, unsigned long long dropout_seed, float *act);
+                         int batch, rp_pass pass, unsigned long long dropout_seed, float *act);
 /* din += ∂L/∂in and parameter gradients += into P->grad, given dout = ∂L/∂out, after a forward
- * with the same batch and act. Backward keeps the saved activations intact (it uses the arena's
- * workspace only), so it may run more than once per forward.
+ * (not a scoring one) with the same batch and act. Backward keeps the saved activations intact (it
+ * uses the arena's workspace only), so it may run more than once per forward.
  * Threads: both passes use rp_threads() threads (at most one per window), see transformer.c. */
 void transformer_backward(const rp_transformer *t, rp_params *P,
                           float *din,        // (B, K, d), accumulated

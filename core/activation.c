@@ -156,8 +156,8 @@ static void gelu_dropout_block(float *restrict out, float *restrict gate, const 
     }
 }
 
-/* p = 0 (evaluation, GRPG's rollouts): what gelu_dropout_block computes with every element kept at
- * scale 1, the same bits, without drawing the dropout bits it would not use. */
+/* p = 0 (evaluation): what gelu_dropout_block computes with every element kept at scale 1, the
+ * same bits, without drawing the dropout bits it would not use. */
 static void gelu_gate_block(float *restrict out, float *restrict gate, const float *restrict in, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
@@ -165,6 +165,11 @@ static void gelu_gate_block(float *restrict out, float *restrict gate, const flo
         out[i] = x * cdf;
         gate[i] = RP_FMAF(x, pdf, cdf);
     }
+}
+
+/* A scoring pass (no backward follows): gelu_gate_block's out alone. */
+static void gelu_block(float *restrict out, const float *restrict in, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] * gelu_cdf(in[i]);
 }
 
 void gelu_dropout_forward(float *out, float *gate, const float *in, float p, unsigned long long seed,
@@ -178,8 +183,10 @@ void gelu_dropout_forward(float *out, float *gate, const float *in, float p, uns
         size_t lo = (size_t)b * RP_BLOCK, len = n - lo < RP_BLOCK ? n - lo : RP_BLOCK;
         if (p > 0.0f)
             gelu_dropout_block(out + lo, gate + lo, in + lo, key, threshold, keep_scale, (uint64_t)(index0 + lo), len);
-        else
+        else if (gate)
             gelu_gate_block(out + lo, gate + lo, in + lo, len);
+        else
+            gelu_block(out + lo, in + lo, len);
     }
 }
 

@@ -141,7 +141,8 @@ void dropout_backward(float *din, const float *dout, const float *mask, float p,
 
 /* out = dropout(GELU(in)) and gate = mask · GELU'(in), so that backward is din += dout ⊙ gate:
  * erf is evaluated once per element for both passes and neither `in` nor the mask has to be kept.
- * The mask is the one dropout_forward would draw for the same (p, seed, index0 + i). */
+ * The mask is the one dropout_forward would draw for the same (p, seed, index0 + i). gate = NULL
+ * (a scoring pass, p must be 0): out alone, the same bits, without GELU' or its store. */
 void gelu_dropout_forward(float *out, float *gate, const float *in, float p, unsigned long long seed,
                           size_t index0, size_t n);
 /* din += dout ⊙ gate */

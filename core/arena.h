@@ -42,12 +42,16 @@ static inline size_t stack_layer_at(const rp_stack_frame *f, int layer) {
     return f->layers + (size_t)layer * f->layer_size;
 }
 
-/* The header: whether the forward ran in training mode, and its batch. */
+/* The header: whether the forward ran in training mode, its batch, and whether it kept what a
+ * backward reads (0 after a scoring pass, core/kinds.h). */
 static inline void stack_header_write(float *act, int training, int batch) {
     act[0] = (float)training;
     act[1] = (float)batch;
+    act[2] = 1.0f;
 }
 
 static inline int stack_header_training(const float *act) { return act[0] != 0.0f; }
+static inline void stack_header_mark_scored(float *act) { act[2] = 0.0f; }
+static inline int stack_header_backward_ready(const float *act) { return act[2] != 0.0f; }
 
 #endif

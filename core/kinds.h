@@ -12,4 +12,13 @@ typedef enum { SCHEDULE_TYPE3, SCHEDULE_ONECYCLE, SCHEDULE_CONSTANT } rp_schedul
 enum { RP_SCHEDULES = SCHEDULE_CONSTANT + 1 };
 extern const char *const rp_schedule_names[RP_SCHEDULES];
 
+/* What a forward pass runs for. PASS_TRAIN: dropout on, batch norm on batch statistics, a backward
+ * follows. PASS_EVAL: no dropout, running statistics; a backward may still follow (the gradient
+ * tests check eval-mode gradients). PASS_SCORE: PASS_EVAL's outputs, bit for bit, for a forward
+ * that no backward follows (GRPG's rollouts, validation, test, prediction): what only a backward
+ * would read is not kept, so the pass writes less memory (docs/results.md, "The learned step's
+ * policy side, and a forward that keeps nothing for backward"). 0 and 1 are the `training` flags
+ * the forwards took before. Not a recipe key, so it has no name table. */
+typedef enum { PASS_EVAL = 0, PASS_TRAIN = 1, PASS_SCORE = 2 } rp_pass;
+
 #endif

@@ -410,7 +410,7 @@ static void token_spans(const rp_model *m, rp_model_buffers *b, int R) {
     }
 }
 
-void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, int training,
+void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, rp_pass pass,
                    unsigned long long dropout_seed) {
     int H = m->horizon, d = m->d_model, T = m->n_tokens;
     int R = B * G;
@@ -439,7 +439,7 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
             }
         backbone_in = b->backbone_in;
     }
-    backbone_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, training, dropout_seed, b->backbone_act);
+    backbone_forward(&m->backbone, &m->P, b->encoded, backbone_in, R, pass, dropout_seed, b->backbone_act);
     if (m->head_unpatch) {
         token_spans(m, b, R);
         unpatch_forward(&m->unpatch, &m->P, b->forecast_norm, b->encoded, b->span_start, b->span_end, R, b->head_act);

@@ -159,8 +159,10 @@ void model_segment(rp_model *m, rp_model_buffers *b, int B, int G, rp_cut_phase 
 void model_override_cuts(rp_model *m, rp_model_buffers *b, int R, rp_cuts cuts, unsigned level_mask,
                          const unsigned char *rows, unsigned long long seed, unsigned long long stream_base);
 /* Forward over the R = B·G rows: tokens, backbone, head; fills forecast and, when y is given
- * (B, H), row_loss. training: dropout on, batch-norm batch statistics. */
-void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, int training,
+ * (B, H), row_loss. pass (core/kinds.h): PASS_TRAIN dropout on, batch-norm batch statistics;
+ * PASS_EVAL without; PASS_SCORE as PASS_EVAL for a forward no model_backward follows (GRPG's
+ * rollouts, evaluation, prediction), which keeps less. */
+void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int G, rp_pass pass,
                    unsigned long long dropout_seed);
 /* Backward from b->dforecast (R, H): accumulates every backbone-side parameter gradient
  * (tokenizers, level embedding, backbone, head). Policies get theirs from GRPG. */

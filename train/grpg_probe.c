@@ -10,7 +10,7 @@ void grpg_greedy_rewards(rp_model *m, rp_model_buffers *b, const float *x, const
                          unsigned long long seed, float *rewards) {
     model_prepare(m, b, x, B, 1);
     model_segment(m, b, B, 1, CUT_EVAL, seed, 0);
-    model_forward(m, b, y, B, 1, 0, 0);
+    model_forward(m, b, y, B, 1, PASS_SCORE, 0);
     for (int w = 0; w < B; w++) rewards[w] = -b->row_loss[w];
 }
 
@@ -41,7 +41,7 @@ int grpg_sign_agreement_probe(rp_trainer *t, const float *x, const float *y, int
         model_prepare(m, b, x, B, G);
         /* Streams apart from the training steps' (0x7a1, step). */
         model_segment(m, b, B, G, CUT_TRAIN, seed, rp_mix_seed(0x5167, 2 * (unsigned long long)epoch + k));
-        model_forward(m, b, y, B, G, 0, 0);
+        model_forward(m, b, y, B, G, PASS_SCORE, 0);
         for (int i = 0; i < R; i++) t->rewards[i] = -b->row_loss[i];
         grpg_advantages_for(r->train.advantage, t->rewards, t->greedy_rewards, G, B, 1e-6f, t->advantages);
         grpg_decision_advantages(b->lv[level].starts, lv->n_units, lv->K, t->advantages, G, B,

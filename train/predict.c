@@ -132,7 +132,7 @@ int predict_last_window(rp_model *m, rp_model_buffers *b, const float *v, int ro
         }
     model_prepare(m, b, x, C, 1);
     predict_segment(m, b, C, (unsigned long long)m->recipe.train.seed, 0x9ed1c7ull);
-    model_forward(m, b, NULL, C, 1, 0, 0);
+    model_forward(m, b, NULL, C, 1, PASS_SCORE, 0);
     free(x);
     for (size_t i = 0; i < (size_t)C * H; i++)
         if (!isfinite(b->forecast[i])) return rp_fail(err, "the model produced a non-finite forecast");

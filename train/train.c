@@ -279,7 +279,7 @@ static void evaluate_batch(rp_trainer *t, rp_model *m, rp_model_buffers *b, rp_s
     model_segment(m, b, B, 1, CUT_EVAL, (unsigned long long)t->recipe->train.seed, eval_stream(split, start));
     model_override_cuts(m, b, B, t->eval_cuts, ~0u, NULL, (unsigned long long)t->recipe->train.seed,
                         eval_stream(split, start));
-    model_forward(m, b, y, B, 1, 0, 0);
+    model_forward(m, b, y, B, 1, PASS_SCORE, 0);
     count_off_uniform(m, b, B, off);
     if (fn) fn(ctx, m, b, start, B, y);
     for (int i = 0; i < B; i++) {
@@ -611,10 +611,11 @@ static void shard_step(rp_trainer *t, const step_shard *sh, const int *idx, long
      * that of a separate greedy pass (`greedy`, below). With `greedy` the rollouts only score
      * segmentations, so they run in inference mode: no dropout mask differs between the G
      * rollouts of a window, the advantages compare segmentations alone, and batch-norm statistics
-     * are updated once, by the greedy pass. */
+     * are updated once, by the greedy pass. No backward reads them: a scoring pass, which keeps
+     * less (core/kinds.h). */
     int best_only = policy_active && r->train.backbone_loss == BACKBONE_LOSS_BEST;
     int greedy_only = policy_active && (r->train.backbone_loss == BACKBONE_LOSS_GREEDY || mixed);
-    model_forward(m, b, y, B, G, !greedy_only, rp_mix_seed(seed, (unsigned long long)t->step));
+    model_forward(m, b, y, B, G, greedy_only ? PASS_SCORE : PASS_TRAIN, rp_mix_seed(seed, (unsigned long long)t->step));
     double loss_sum = 0;
     memset(b->dforecast, 0, (size_t)R * H * sizeof(float));
     for (int w = 0; w < B; w++) {
@@ -683,7 +684,7 @@ static void shard_step(rp_trainer *t, const step_shard *sh, const int *idx, long
             model_override_cuts(m, b, B, jitter, jittered_levels(m, 1), mix, seed,
                                 rp_mix_seed(0x313ed, (unsigned long long)t->step));
         }
-        model_forward(m, b, y, B, 1, 1, rp_mix_seed(seed ^ 0x9eed, (unsigned long long)t->step));
+        model_forward(m, b, y, B, 1, PASS_TRAIN, rp_mix_seed(seed ^ 0x9eed, (unsigned long long)t->step));
         memset(b->dforecast, 0, (size_t)B * H * sizeof(float));
         mse_backward(b->dforecast, b->forecast, y, (size_t)B * H, (size_t)Bg * H);
         model_backward(m, b, B, 1);

@@ -8,6 +8,7 @@
  * (normalisation layers rescale the gradient scale by layer). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,37 @@ static void check_eval_batch_independence(rp_norm_kind norm) {
     }
     free(y2); free(act1); free(y1);
     teardown(&c);
+}
+
+/* A scoring pass (PASS_SCORE) gives the eval pass's output bit for bit: tokens over more than one
+ * micro-kernel panel, both norms (batch norm after training passes, so its running statistics are
+ * not the identity), in an arena that held NaN before, so nothing unwritten is read. */
+static void check_score_is_eval(rp_norm_kind norm) {
+    enum { B = 5, K = 37, D = 16 };
+    tf_ctx c;
+    setup(&c, B, K, D, 4, 2, 32, 0.3f, norm);
+    if (norm == NORM_BATCH)
+        for (int s = 0; s < 2; s++) transformer_forward(&c.t, &c.P, c.y, c.x, B, PASS_TRAIN, (unsigned long long)s, c.act);
+    transformer_forward(&c.t, &c.P, c.y, c.x, B, PASS_EVAL, 1, c.act);
+    const size_t floats = transformer_act_floats(&c.t, B);
+    float *act2 = malloc(floats * 4), *y2 = malloc(c.n * 4);
+    for (size_t i = 0; i < floats; i++) act2[i] = NAN;
+    transformer_forward(&c.t, &c.P, y2, c.x, B, PASS_SCORE, 1, act2);
+    cr_assert_eq(memcmp(c.y, y2, c.n * 4), 0, "a scoring pass differs from an eval pass");
+    free(act2); free(y2);
+    teardown(&c);
+}
+
+Test(transformer, scoring_pass_is_the_eval_pass_layernorm) { check_score_is_eval(NORM_LAYER); }
+Test(transformer, scoring_pass_is_the_eval_pass_batchnorm) { check_score_is_eval(NORM_BATCH); }
+
+/* A backward after a scoring pass would read attention weights that were never kept: it stops the
+ * process with a message instead. */
+Test(transformer, backward_after_a_scoring_pass_stops, .signal = SIGABRT) {
+    tf_ctx c;
+    setup(&c, 2, 5, 8, 2, 2, 16, 0.0f, NORM_LAYER);
+    transformer_forward(&c.t, &c.P, c.y, c.x, c.B, PASS_SCORE, 0, c.act);
+    transformer_backward(&c.t, &c.P, c.dx, c.r, c.B, c.act);
 }
 
 Test(transformer, eval_is_deterministic_and_batch_independent_layernorm) { check_eval_batch_independence(NORM_LAYER); }
