@@ -16,22 +16,40 @@ static double ulp_error(double r, long double exact) {
 /* Over the domains the samplers use, both functions are within 1 ulp of the exact result, as
  * glibc's are (its error over the same inputs is logged beside ours, and so is how often the two
  * differ: in the last bit, in some percent of the results). */
-Test(mathd, exp_within_one_ulp) {
-    rp_rng r;
-    rng_seed(&r, 11, 0);
+typedef struct fn_pair {
+    const char *name;
+    double (*ours)(double), (*glibc)(double);
+    long double (*exact)(long double);
+} fn_pair;
+
+static double rp_exp_fn(double x) { return rp_exp(x); }
+static double rp_log_fn(double x) { return rp_log(x); }
+
+static void check_ulps(fn_pair f, const double *x, int n) {
     double worst = 0.0, worst_libm = 0.0;
     int differs = 0;
-    for (int i = 0; i < 400000; i++) {
-        /* arguments s − max s and s + z: mostly in [−40, 0], some as far as −707 and up to 700 */
-        double x = i % 10 == 0 ? -707.9 * rng_uniform(&r) : i % 97 == 0 ? 700.0 * rng_uniform(&r) : -40.0 * rng_uniform(&r);
-        long double exact = expl((long double)x);
-        double e = ulp_error(rp_exp(x), exact), el = ulp_error(exp(x), exact);
+    for (int i = 0; i < n; i++) {
+        long double exact = f.exact((long double)x[i]);
+        if (exact == 0.0L) continue; /* log 1: no last place to measure in */
+        double e = ulp_error(f.ours(x[i]), exact), el = ulp_error(f.glibc(x[i]), exact);
         if (e > worst) worst = e;
         if (el > worst_libm) worst_libm = el;
-        differs += rp_exp(x) != exp(x);
+        differs += f.ours(x[i]) != f.glibc(x[i]);
     }
-    cr_log_info("exp: worst %.3f ulp (glibc %.3f), %d of 400000 differ from glibc", worst, worst_libm, differs);
-    cr_assert_lt(worst, 1.0, "rp_exp is %.3f ulp off", worst);
+    cr_log_info("%s: worst %.3f ulp (glibc %.3f), %d of %d differ from glibc", f.name, worst, worst_libm, differs, n);
+    cr_assert_lt(worst, 1.0, "rp_%s is %.3f ulp off", f.name, worst);
+}
+
+enum { N_ULP = 400000 };
+
+Test(mathd, exp_within_one_ulp) {
+    static double x[N_ULP];
+    rp_rng r;
+    rng_seed(&r, 11, 0);
+    /* arguments s − max s and s + z: mostly in [−40, 0], some as far as −707 and up to 700 */
+    for (int i = 0; i < N_ULP; i++)
+        x[i] = i % 10 == 0 ? -707.9 * rng_uniform(&r) : i % 97 == 0 ? 700.0 * rng_uniform(&r) : -40.0 * rng_uniform(&r);
+    check_ulps((fn_pair){"exp", rp_exp_fn, exp, expl}, x, N_ULP);
 }
 
 Test(mathd, exp_edges) {
@@ -45,23 +63,15 @@ Test(mathd, exp_edges) {
 }
 
 Test(mathd, log_within_one_ulp) {
+    static double x[N_ULP];
     rp_rng r;
     rng_seed(&r, 12, 0);
-    double worst = 0.0, worst_libm = 0.0;
-    int differs = 0;
-    for (int i = 0; i < 400000; i++) {
-        /* uniforms in (0, 1), their negated logs (0, 37], and sums of exponentials [1, 10^4] */
+    /* uniforms in (0, 1), their negated logs (0, 37], and sums of exponentials [1, 10^4] */
+    for (int i = 0; i < N_ULP; i++) {
         double u = rng_uniform_open(&r);
-        double x = i % 3 == 0 ? u : i % 3 == 1 ? -log(u) : 1.0 + 1e4 * u;
-        long double exact = logl((long double)x);
-        if (exact == 0.0L) continue;
-        double e = ulp_error(rp_log(x), exact), el = ulp_error(log(x), exact);
-        if (e > worst) worst = e;
-        if (el > worst_libm) worst_libm = el;
-        differs += rp_log(x) != log(x);
+        x[i] = i % 3 == 0 ? u : i % 3 == 1 ? -log(u) : 1.0 + 1e4 * u;
     }
-    cr_log_info("log: worst %.3f ulp (glibc %.3f), %d of 400000 differ from glibc", worst, worst_libm, differs);
-    cr_assert_lt(worst, 1.0, "rp_log is %.3f ulp off", worst);
+    check_ulps((fn_pair){"log", rp_log_fn, log, logl}, x, N_ULP);
 }
 
 Test(mathd, log_edges) {
