@@ -225,7 +225,7 @@ static void probe(rp_trainer *t, const int *changes, int n_changes) {
             }
             memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)nb * K);
             model_prepare(m, b, x, nb, 1);
-            model_forward(m, b, y, nb, 1, 0, 0);
+            model_forward(m, b, y, nb, 1, PASS_SCORE, 0);
             for (int i = 0; i < nb; i++) se[mode] += b->row_loss[i];
         }
     printf("probe val mse: uniform %.5f  aligned-all %.5f  aligned-last %.5f  off-by-3 %.5f  at c-1 %.5f  "
@@ -268,7 +268,7 @@ static void probe_greedy(rp_trainer *t, const int *changes, int n_changes) {
                 }
             }
             memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)nb * K);
-            model_forward(m, b, y, nb, 1, 0, 0);
+            model_forward(m, b, y, nb, 1, PASS_SCORE, 0);
             for (int i = 0; i < nb; i++) se[mode] += b->row_loss[i];
         }
     printf("greedy probe val mse: greedy %.5f  snapped to c %.5f (%lld moved)  to c-1 %.5f  to c+1 %.5f\n", se[0] / n,
@@ -402,7 +402,7 @@ static void run_oracle(const opts *o) {
             memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)B * K);
             model_prepare(m, b, x, B, 1);
             params_zero_grad(&m->P);
-            model_forward(m, b, y, B, 1, 1, (unsigned long long)t.step);
+            model_forward(m, b, y, B, 1, PASS_TRAIN, (unsigned long long)t.step);
             for (int i = 0; i < B * H; i++) b->dforecast[i] = 2.0f / (float)(B * H) * (b->forecast[i] - y[i]);
             model_backward(m, b, B, 1);
             trainer_update(&t, o->lr, TRAIN_BACKBONE);
@@ -417,7 +417,7 @@ static void run_oracle(const opts *o) {
             }
             memcpy(b->lv[0].raw_starts, b->lv[0].starts, sizeof(int) * (size_t)nb * K);
             model_prepare(m, b, x, nb, 1);
-            model_forward(m, b, y, nb, 1, 0, 0);
+            model_forward(m, b, y, nb, 1, PASS_SCORE, 0);
             for (int i = 0; i < nb; i++) se += b->row_loss[i];
         }
         double v = se / nval;
@@ -485,7 +485,7 @@ static void run_synthetic(const opts *o, int reward_kind) {
             model_segment(m, b, B, g_now, active ? CUT_TRAIN : CUT_WARMUP, 3, (unsigned long long)t.step);
             params_zero_grad(&m->P);
             if (reward_kind == 1) {
-                model_forward(m, b, y, B, g_now, 1, (unsigned long long)t.step);
+                model_forward(m, b, y, B, g_now, PASS_TRAIN, (unsigned long long)t.step);
                 for (int row = 0; row < B * g_now; row++) {
                     const float *f = b->forecast + (size_t)row * H, *yt = y + (size_t)(row / g_now) * H;
                     for (int h = 0; h < H; h++)
