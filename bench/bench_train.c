@@ -104,6 +104,18 @@ int main(int argc, char **argv) {
     printf("achieved GFLOP/s: %.2f  (model forward FLOPs x3)\n", flops / log.seconds / 1e9);
     printf("sgemm GFLOP/s (2048^3, same run): %.2f  ratio: %.3f\n", gemm, flops / log.seconds / 1e9 / gemm);
     printf("peak RSS: %.1f MiB\n", rp_peak_rss_bytes() / 1048576.0);
+    if (G > 1) {
+        /* What a GRPG step computes, per window, against a fixed step's 3 forwards (the convention of
+         * "achieved" above): with backbone_loss greedy or mixed, G scoring forwards, one training
+         * step on the greedy cuts and the policies; with all or best, a training step over all G
+         * rollouts (best's backward still runs over every row) and the policies. */
+        const double fwd = model_flops(&t.model, 1), pol = model_policy_flops(&t.model, 1, G);
+        const int scored = r.train.backbone_loss == BACKBONE_LOSS_GREEDY || r.train.backbone_loss == BACKBONE_LOSS_MIXED;
+        const double step = scored ? (G + 3.0) * fwd + pol : 3.0 * G * fwd + pol;
+        printf("learned step by flop count: %.2f fixed steps  (per window: forward %.3f MFLOP, policy %.3f MFLOP, "
+               "backbone_loss %s)\n", step / (3.0 * fwd), fwd / 1e6, pol / 1e6,
+               rp_backbone_loss_names[r.train.backbone_loss]);
+    }
 done:
     trainer_free(&t);
     recipe_free(&r);

@@ -203,6 +203,17 @@ void policy_net_backward(const rp_policy_net *net, rp_params *P, const float *dl
     }
 }
 
+double policy_net_flops(const rp_policy_net *net, int B, int backward) {
+    /* the products of the two functions above, one term each */
+    const double M = (double)B * net->n_units, C = net->channels, k = net->kernel, cl = last_channels(net);
+    double f = 2.0 * M * cl * 2.0; /* z = h · out_wᵀ; backward: out_w's gradient */
+    for (int l = 0; l < net->layers; l++) f += 2.0 * M * k * in_channels(net, l) * C; /* conv; its weight gradient */
+    if (!backward) return f;
+    if (net->layers > 0) f += 2.0 * M * 2.0 * cl;                                      /* dh = dz · out_w */
+    for (int l = 1; l < net->layers; l++) f += 2.0 * M * k * in_channels(net, l) * C;  /* dcol, above layer 0 */
+    return f;
+}
+
 /* ---- prior ------------------------------------------------------------------------------------- */
 
 int policy_prior(float *prior, int n_units, double rate, double prior_scale, rp_error *err) {

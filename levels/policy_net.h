@@ -59,6 +59,9 @@ void policy_net_forward(const rp_policy_net *net, const rp_params *P, float *log
  * get none. */
 void policy_net_backward(const rp_policy_net *net, rp_params *P, const float *dlogits, int B,
                          float *act);
+/* Multiply-adds × 2 of the products of policy_net_forward (backward = 0) or policy_net_backward
+ * (backward = 1) over B windows. */
+double policy_net_flops(const rp_policy_net *net, int B, int backward);
 
 /* The fixed uniform-spacing prior of a level, prior[n_units-1]:
  *   prior_j = -prior_scale * d_j,

@@ -513,3 +513,14 @@ double model_flops(const rp_model *m, int rows) {
     double head = m->head_unpatch ? unpatch_flops(&m->unpatch, rows) : 2.0 * T * d * H * rows;
     return tokens * rows + backbone_flops(&m->backbone, rows) + head;
 }
+
+double model_policy_flops(const rp_model *m, int B, int G) {
+    double f = 0.0;
+    for (int l = 0; l < m->n_levels; l++) {
+        const rp_level *lv = &m->levels[l];
+        if (!lv->has_policy || !lv->cfg.trainable) continue;
+        int rows = l == 0 ? B : B * G;
+        f += policy_net_flops(&lv->policy, rows, 0) + policy_net_flops(&lv->policy, rows, 1);
+    }
+    return f;
+}

@@ -169,5 +169,8 @@ void model_forward(rp_model *m, rp_model_buffers *b, const float *y, int B, int 
 void model_backward(rp_model *m, rp_model_buffers *b, int B, int G);
 /* Forward FLOPs for R rows (for the benchmark). */
 double model_flops(const rp_model *m, int rows);
+/* Policy FLOPs of one GRPG step over B windows × G rollouts: every trainable learned level's
+ * policy forward and backward (level 1's once per window, higher levels' once per rollout). */
+double model_policy_flops(const rp_model *m, int B, int G);
 
 #endif

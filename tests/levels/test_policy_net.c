@@ -183,6 +183,34 @@ Test(policy_net, backward_accumulates) {
     net_case_free(&c);
 }
 
+/* FLOPs from the declared weights: every weight multiplies once per unit of every window forward
+ * (a 1-D conv is a product over the units), once more for its gradient, and once for the input
+ * gradient of every layer but the first (conv 0, or the output layer of a net without convs): the
+ * features take none. */
+Test(policy_net, flops_follow_the_weights) {
+    static const int shapes[][6] = {{17, 4, 6, 3, 2, 3}, {336, 4, 16, 5, 2, 128}, {8, 4, 3, 3, 0, 2}, {9, 6, 5, 5, 1, 2}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int *sh = shapes[s];
+        net_case c;
+        net_case_build(&c, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], 3.0);
+        double all = 0.0, first = 0.0, out = 0.0; /* weights (no biases, no prior); conv 0's; the output's */
+        for (int k = 0; k < c.P.n_tensors; k++) {
+            const rp_tensor_info *ti = &c.P.tensors[k];
+            const char *name = ti->name + strlen("levels/0/policy/");
+            if (strcmp(name + strlen(name) - 2, "/w") != 0) continue;
+            all += (double)ti->count;
+            if (!strcmp(name, "conv0/w")) first = (double)ti->count;
+            if (!strcmp(name, "out/w")) out = (double)ti->count;
+        }
+        if (sh[4] == 0) first = out;
+        const double rows = 2.0 * sh[5] * sh[0]; /* 2 × B × units */
+        cr_assert_float_eq(policy_net_flops(&c.net, sh[5], 0), rows * all, 1e-9 * rows * all, "shape %zu", s);
+        cr_assert_float_eq(policy_net_flops(&c.net, sh[5], 1), rows * (2.0 * all - first), 1e-9 * rows * all,
+                           "shape %zu", s);
+        net_case_free(&c);
+    }
+}
+
 Test(policy_net, declare_errors_and_names) {
     rp_params P;
     rp_policy_net net;
