@@ -354,8 +354,13 @@ static int pl_normalisers(int n, int K, const float *s, const int *order, worksp
         if (!w->mark[j] && s[j] > m) m = s[j];
     double rest = -INFINITY;
     if (m > -INFINITY) {
-        /* the exponentials in a loop that vectorises (core/mathd.h), then summed in gap order */
-        for (int j = 0; j < n - 1; j++) w->e[j] = rp_exp((double)s[j] - m);
+        /* the exponentials in a loop that vectorises (core/mathd.h), then summed in gap order; the
+         * chosen gaps' terms are not summed, and are clamped into rp_exp's domain (they may lie
+         * above m) */
+        for (int j = 0; j < n - 1; j++) {
+            double x = (double)s[j] - m;
+            w->e[j] = rp_exp(x < 0.0 ? x : 0.0);
+        }
         double sum = 0.0;
         for (int j = 0; j < n - 1; j++)
             if (!w->mark[j]) sum += w->e[j];
