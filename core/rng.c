@@ -48,12 +48,20 @@ uint64_t rng_below(rp_rng *r, uint64_t n) {
     return x % n;
 }
 
-double rng_gumbel(rp_rng *r) { return -rp_log(-rp_log(rng_uniform_open(r))); }
+/* −log(−log u) for u from rng_uniform_open. Its largest value, (2^53 − 0.5)·2^−53, rounds to 1,
+ * where −log u would be 0 (outside rp_log's domain); it stands for 1 − 2^−54, whose −log is 2^−54,
+ * below every other draw's (≥ 1.1·10^−16), so the floor changes that draw alone. */
+static inline double gumbel_of(double u) {
+    double t = -rp_log(u);
+    return -rp_log(t > 0x1p-54 ? t : 0x1p-54);
+}
+
+double rng_gumbel(rp_rng *r) { return gumbel_of(rng_uniform_open(r)); }
 
 void rng_gumbels(rp_rng *r, double *out, int n) {
     for (int i = 0; i < n; i++) out[i] = rng_uniform_open(r);
     /* a separate loop: the draws are sequential, the logs vectorise */
-    for (int i = 0; i < n; i++) out[i] = -rp_log(-rp_log(out[i]));
+    for (int i = 0; i < n; i++) out[i] = gumbel_of(out[i]);
 }
 
 void rng_shuffle_int(rp_rng *r, int *a, int n) {

@@ -71,3 +71,19 @@ Test(rng, gumbels_are_the_single_draws) {
     /* the sample variance's sd: σ² √((μ4/σ⁴ − 1) / N), μ4/σ⁴ = 5.4 for a Gumbel */
     cr_assert_lt(fabs(var - pi * pi / 6), 5 * (pi * pi / 6) * sqrt(4.4 / N));
 }
+
+/* The largest uniform rng_uniform_open returns rounds to 1; its Gumbel is the one of 1 − 2^−54
+ * (about 37.4, the largest any draw gives), neither infinite nor at the far negative end. */
+Test(rng, gumbel_of_the_largest_uniform_is_finite_and_largest) {
+    rp_rng r;
+    /* a state whose next output is all ones: xoshiro256**'s result is rotl(s1 · 5, 7) · 9 */
+    uint64_t want = ~0ull, inv9 = 0x8e38e38e38e38e39ull, inv5 = 0xcccccccccccccccdull;
+    uint64_t x = want * inv9;
+    x = (x >> 7) | (x << 57);
+    r.s[0] = 1, r.s[1] = x * inv5, r.s[2] = 2, r.s[3] = 3;
+    rp_rng copy = r;
+    cr_assert_eq(rng_uniform_open(&copy), 1.0, "the largest uniform rounds to 1");
+    double g = rng_gumbel(&r), want_g = -log(0x1p-54);
+    cr_assert(isfinite(g));
+    cr_assert_float_eq(g, want_g, 1e-12, "%.17g", g);
+}
