@@ -1,3 +1,8 @@
+/* As in core/activation.c: without this GCC treats the float compare in gumbel_of as possibly
+ * trapping and will not if-convert it, so rng_gumbels' loop would not vectorise. reinpatch never
+ * enables floating-point traps, so this changes no result. */
+#pragma GCC optimize("no-trapping-math")
+
 #include "core/rng.h"
 
 #include <math.h>
