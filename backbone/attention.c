@@ -345,12 +345,11 @@ void attention_forward_range(const rp_attention *a, const rp_params *P, float *o
     rp_sgemm(3 * d, rows, d, 1.0f, w_qkv, d, 1, in + (size_t)n0 * d, 1, d, 0.0f, qkvT + n0, N, 1);
 
     for (int b = b0; b < b1; b++) {
-        float *qkv_w = qkvT + (size_t)b * K;
+        float *qkv_b = qkvT + (size_t)b * K;
         for (int f = 0; f < 3 * d; f++) {
-            float *row = qkv_w + (size_t)f * N, bf = b_qkv[f];
+            float *row = qkv_b + (size_t)f * N, bf = b_qkv[f];
             for (int n = 0; n < K; n++) row[n] = bf + row[n];
         }
-        const float *qkv_b = qkv_w;
         rp_pack_b(d, K, qkv_b, N, 1, qT);                    /* Qᵀ (d × K), every head */
         rp_pack_a(K, d, qkv_b + (size_t)d * N, 1, N, kA);    /* K (K × d), every head */
         for (int h = 0; h < H; h++) {

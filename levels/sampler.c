@@ -338,17 +338,24 @@ static double walk(const rp_seg_spec *spec, const float *s, const int *order, wa
 
 /* ---- Plackett–Luce without bounds: O(n + K) -------------------------------------------------- */
 
-/* Fills w->z[i] = log Σ_{j not chosen before step i} exp(s_j) for i = 0..K-2, accumulated from the
- * last step backwards: the never-chosen gaps first, then each chosen gap added on top. Only
- * additions (logaddexp), so no cancellation, unlike a running sum that subtracts chosen terms.
- * Returns 0, or -1 if the order repeats a gap or leaves [0, n-2]. */
-static int pl_normalisers(int n, int K, const float *s, const int *order, workspace *w) {
+/* w->mark[j] = i + 1 for the gap j chosen at step i, 0 for gaps never chosen. Returns 0, or -1 if
+ * the order repeats a gap or leaves [0, n-2]. */
+static int mark_order(int n, int K, const int *order, workspace *w) {
     for (int j = 0; j < n - 1; j++) w->mark[j] = 0;
     for (int i = 0; i < K - 1; i++) {
         int g = order[i];
         if (g < 0 || g >= n - 1 || w->mark[g]) return -1;
         w->mark[g] = i + 1;
     }
+    return 0;
+}
+
+/* Fills w->z[i] = log Σ_{j not chosen before step i} exp(s_j) for i = 0..K-2, accumulated from the
+ * last step backwards: the never-chosen gaps first, then each chosen gap added on top. Only
+ * additions (logaddexp), so no cancellation, unlike a running sum that subtracts chosen terms.
+ * Returns 0, or -1 if the order repeats a gap or leaves [0, n-2]. */
+static int pl_normalisers(int n, int K, const float *s, const int *order, workspace *w) {
+    if (mark_order(n, K, order, w)) return -1;
     double m = -INFINITY;
     for (int j = 0; j < n - 1; j++)
         if (!w->mark[j] && s[j] > m) m = s[j];
@@ -407,13 +414,7 @@ static void pl_backward_logspace(int n, int K, const float *s, const int *order,
  * takes over. */
 static void pl_backward(int n, int K, const float *s, const int *order, float scale, float *ds,
                         workspace *w) {
-    if (K < 2) return;
-    for (int j = 0; j < n - 1; j++) w->mark[j] = 0;
-    for (int i = 0; i < K - 1; i++) {
-        int g = order[i];
-        if (g < 0 || g >= n - 1 || w->mark[g]) return;
-        w->mark[g] = i + 1;
-    }
+    if (K < 2 || mark_order(n, K, order, w)) return;
     float top = s[0];
     for (int j = 1; j < n - 1; j++) top = s[j] > top ? s[j] : top;
     for (int j = 0; j < n - 1; j++) w->e[j] = rp_exp((double)s[j] - (double)top);
